@@ -1,0 +1,89 @@
+"""Shared fixtures: small media made on the spot (no downloads), isolated state folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+
+def write_mp4(path: Path, num_frames: int, fps: int = 8, size: tuple[int, int] = (64, 48), seed: int = 0) -> Path:
+    """A small H.264 clip whose frames differ (a bright column sweeping right)."""
+    width, height = size
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.options = {"threads": "1"}
+        base = rng.integers(0, 60, size=(height, width, 3), dtype=np.uint8)
+        for t in range(num_frames):
+            frame = base.copy()
+            column = int(t * (width - 4) / max(num_frames - 1, 1))
+            frame[:, column:column + 4] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def record(problem_id: int, path: str, **overrides) -> dict:
+    """A valid Video-R1 record (multiple choice) pointing at ``path``."""
+    base = {
+        "problem_id": problem_id,
+        "problem": "Which way does the bright bar move?",
+        "data_type": "video",
+        "problem_type": "multiple choice",
+        "options": ["A. left", "B. right"],
+        "process": "<think>The bar starts left and ends right.</think>",
+        "solution": "<answer>B</answer>",
+        "path": path,
+        "data_source": "test",
+    }
+    base.update(overrides)
+    return base
+
+
+@pytest.fixture
+def bad_media_root(tmp_path: Path) -> tuple[Path, Path]:
+    """A media root with good clips and every kind of bad input the pipeline must quarantine,
+    plus the annotation file that references them. Returns (annotations, media_root)."""
+    root = tmp_path / "media"
+    for i in range(3):
+        write_mp4(root / f"good_{i}.mp4", num_frames=24, seed=i)
+    (root / "zero.mp4").write_bytes(b"")
+    full = write_mp4(root / "full.mp4", num_frames=24, seed=9).read_bytes()
+    (root / "truncated.mp4").write_bytes(full[: len(full) // 3])
+    (root / "text.mp4").write_text("this is not a video\n" * 50)
+    write_mp4(root / "one_frame.mp4", num_frames=1)
+    (tmp_path / "outside.mp4").write_bytes(full)
+    records = [record(i, f"./good_{i}.mp4") for i in range(3)] + [
+        record(10, "./zero.mp4"),
+        record(11, "./truncated.mp4"),
+        record(12, "./text.mp4"),
+        record(13, "./one_frame.mp4"),
+        record(14, "./missing.mp4"),
+        record(15, "../outside.mp4"),
+        {k: v for k, v in record(16, "./good_0.mp4").items() if k != "solution"},   # missing field
+        record(17, "./good_1.mp4", options="A. left"),                               # wrong type
+        record(18, "./good_2.mp4", problem_type="essay"),                            # unknown type
+    ]
+    annotations = tmp_path / "annotations.json"
+    annotations.write_text(json.dumps(records))
+    return annotations, root
+
+
+@pytest.fixture
+def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run state (artifacts, MLflow, Dagster home) in a temp folder, never the user's."""
+    state = tmp_path / "state"
+    (state / "dagster_home").mkdir(parents=True)
+    monkeypatch.setenv("VISS_R1_STATE_DIR", str(state))
+    monkeypatch.setenv("DAGSTER_HOME", str(state / "dagster_home"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("VISS_R1_ARTIFACT_ROOT", raising=False)
+    return state

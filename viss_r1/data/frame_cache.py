@@ -1,0 +1,187 @@
+"""The frame cache: sampled, resized frames stored once as encoded images in Parquet shards.
+
+A shard is a stable hash bucket of video fingerprints, built and cached on its own, so adding
+videos rebuilds only the shards they land in. Each shard row holds one clip: its encoded frames,
+the source frame indices and the sampled fps (the timing the Qwen2.5-VL processor must be given,
+METHOD.md §9). Clips that fail to decode become failure rows with the reason.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+
+from viss_r1.video.decode import decode_media
+from viss_r1.video.probe import resolve_inside
+from viss_r1.video.sampling import FrameSampling
+
+SHARD_FILE = "shard.parquet"
+FAILURES_FILE = "failures.parquet"
+ROWS_PER_ROW_GROUP = 8  # small row groups: loading one clip reads a few clips, not a shard
+
+SHARD_SCHEMA = pa.schema([
+    ("fingerprint", pa.string()),
+    ("data_type", pa.string()),
+    ("frame_indices", pa.list_(pa.int64())),
+    ("sample_fps", pa.float64()),
+    ("video_fps", pa.float64()),
+    ("total_frames", pa.int64()),
+    ("num_frames", pa.int64()),
+    ("height", pa.int64()),
+    ("width", pa.int64()),
+    ("frames", pa.list_(pa.binary())),
+])
+FAILURE_SCHEMA = pa.schema([("fingerprint", pa.string()), ("path", pa.string()), ("reason", pa.string())])
+
+
+@dataclass(frozen=True)
+class ClipToCache:
+    fingerprint: str
+    path: str          # relative to its media root
+    media_root: str
+    data_type: str
+
+
+@dataclass(frozen=True)
+class FrameEncoding:
+    format: str = "jpeg"   # jpeg | png
+    quality: int = 95      # jpeg only
+
+    def __post_init__(self) -> None:
+        if self.format not in ("jpeg", "png"):
+            raise ValueError(f"frame encoding {self.format!r} is not supported; use 'jpeg' or 'png'")
+        if not 1 <= self.quality <= 100:
+            raise ValueError(f"jpeg quality {self.quality} must be in 1..100")
+
+
+def shard_of(fingerprint: str, num_shards: int) -> int:
+    """Stable bucket from the fingerprint's hex digits (never Python's salted hash())."""
+    return int(fingerprint[:12], 16) % num_shards
+
+
+def encode_frame(frame: np.ndarray, encoding: FrameEncoding) -> bytes:
+    buffer = io.BytesIO()
+    if encoding.format == "jpeg":
+        Image.fromarray(frame).save(buffer, format="JPEG", quality=encoding.quality)
+    else:
+        Image.fromarray(frame).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def decode_frames(encoded: Iterable[bytes]) -> np.ndarray:
+    return np.stack([np.asarray(Image.open(io.BytesIO(data)).convert("RGB")) for data in encoded])
+
+
+def build_shard(clips: list[ClipToCache], sampling: FrameSampling, encoding: FrameEncoding, out_dir: Path) -> dict:
+    """Decode every clip of one shard and write ``shard.parquet`` + ``failures.parquet``."""
+    started = time.perf_counter()
+    rows, failures, frames_total = [], [], 0
+    for clip in clips:
+        try:
+            file = resolve_inside(Path(clip.media_root), clip.path)
+            if file is None:
+                raise ValueError(f"path {clip.path!r} escapes the media root")
+            sampled = decode_media(file, clip.data_type, sampling)
+        except Exception as error:  # a bad clip is a failure row; the shard goes on
+            failures.append({"fingerprint": clip.fingerprint, "path": clip.path,
+                             "reason": f"decode failed: {type(error).__name__}: {str(error).strip()[:300]}"})
+            continue
+        frames_total += len(sampled.frames)
+        rows.append({
+            "fingerprint": clip.fingerprint,
+            "data_type": clip.data_type,
+            "frame_indices": sampled.frame_indices.tolist(),
+            "sample_fps": sampled.sample_fps,
+            "video_fps": sampled.video_fps,
+            "total_frames": sampled.total_frames,
+            "num_frames": len(sampled.frames),
+            "height": int(sampled.frames.shape[1]),
+            "width": int(sampled.frames.shape[2]),
+            "frames": [encode_frame(frame, encoding) for frame in sampled.frames],
+        })
+    pq.write_table(pa.Table.from_pylist(rows, schema=SHARD_SCHEMA), out_dir / SHARD_FILE,
+                   row_group_size=ROWS_PER_ROW_GROUP)
+    pq.write_table(pa.Table.from_pylist(failures, schema=FAILURE_SCHEMA), out_dir / FAILURES_FILE)
+    return {"clips": len(rows), "failures": len(failures), "frames": frames_total,
+            "seconds": round(time.perf_counter() - started, 3)}
+
+
+@dataclass
+class CachedClip:
+    fingerprint: str
+    frames: np.ndarray          # [T, H, W, 3] uint8
+    frame_indices: np.ndarray
+    sample_fps: float
+    video_fps: float
+    total_frames: int
+
+
+class FrameCacheReader:
+    """Random access to cached clips by fingerprint across the shard files."""
+
+    def __init__(self, shard_files: Iterable[Path]):
+        self._files: list[pq.ParquetFile] = []
+        self._where: dict[str, tuple[int, int, int]] = {}
+        for file_number, path in enumerate(shard_files):
+            parquet = pq.ParquetFile(path)
+            self._files.append(parquet)
+            fingerprints = parquet.read(columns=["fingerprint"]).column(0).to_pylist()
+            for row, fp in enumerate(fingerprints):
+                self._where[fp] = (file_number, row // ROWS_PER_ROW_GROUP, row % ROWS_PER_ROW_GROUP)
+
+    def __contains__(self, fingerprint: str) -> bool:
+        return fingerprint in self._where
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def fingerprints(self) -> list[str]:
+        return list(self._where)
+
+    def load(self, fingerprint: str) -> CachedClip:
+        try:
+            file_number, group, row = self._where[fingerprint]
+        except KeyError:
+            raise KeyError(f"clip {fingerprint} is not in the frame cache") from None
+        record = self._files[file_number].read_row_group(group).slice(row, 1).to_pylist()[0]
+        return CachedClip(
+            fingerprint=fingerprint,
+            frames=decode_frames(record["frames"]),
+            frame_indices=np.asarray(record["frame_indices"], dtype=np.int64),
+            sample_fps=record["sample_fps"],
+            video_fps=record["video_fps"],
+            total_frames=record["total_frames"],
+        )
+
+
+SHARD_ASSET = "frame_cache_shard"
+SHARDS_FILE = "shards.json"
+INDEX_FILE = "index.parquet"
+
+
+def cache_shard(store, key: str, clips: list[ClipToCache], sampling: FrameSampling, encoding: FrameEncoding) -> dict:
+    """Build one shard straight into the artifact store (a worker-process entry point)."""
+    summary: dict = {}
+    with store.writer(SHARD_ASSET, key, summary) as folder:
+        summary.update(build_shard(clips, sampling, encoding, folder))
+    return summary
+
+
+def shard_files(store, frame_cache_folder: Path) -> list[Path]:
+    """Local paths of the shard files a frame-cache artifact points to."""
+    import json
+
+    shards = json.loads((Path(frame_cache_folder) / SHARDS_FILE).read_text())
+    return [store.local_path(store.ref(SHARD_ASSET, entry["key"])) / SHARD_FILE for entry in shards]
+
+
+def open_frame_cache(store, frame_cache_folder: Path) -> FrameCacheReader:
+    return FrameCacheReader(shard_files(store, frame_cache_folder))

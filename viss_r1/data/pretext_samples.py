@@ -1,0 +1,131 @@
+"""Pretext-sample tables: one row per (record, use) with the transform drawn for it.
+
+Three uses (METHOD.md §1, §6): ``sft`` (SSL-CoT SFT: records with a chain of thought),
+``pretext_grpo`` (Pretext-GRPO stage I: every medium, pretext question only) and ``viss_r1_rl``
+(ViSS-R1 RL: videos only, transform + user question). Rows store the transform spec
+(name, parameter, letter); frames are transformed on load, deterministically from the spec.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+
+from viss_r1.pretext.questions import pretext_question
+from viss_r1.pretext.transforms import (
+    DEFAULT_ARROW_REVERSE_PROB,
+    IMAGE_TRANSFORMS,
+    OPTION_LETTERS,
+    VIDEO_TRANSFORMS,
+    TransformSpec,
+    draw_transform,
+)
+
+# Names the release's SSL-CoT file may use in ``trans_opt``, mapped to ours.
+TRANSFORM_ALIASES = {
+    "rotate": "rotate", "rotation": "rotate",
+    "arrow": "arrow", "reverse": "arrow", "reversal": "arrow", "arrow_of_time": "arrow",
+    "shuffle": "shuffle", "swap": "shuffle",
+    "flip": "flip", "puzzle": "puzzle", "jigsaw": "puzzle",
+}
+
+
+@dataclass(frozen=True)
+class PretextUse:
+    name: str
+    data_types: tuple[str, ...]
+    video_transforms: tuple[str, ...] = VIDEO_TRANSFORMS
+    image_transforms: tuple[str, ...] = IMAGE_TRANSFORMS
+    require_process: bool = False   # SFT needs the chain of thought
+    sources: tuple[str, ...] = ()   # empty: every annotation source
+
+    def transforms_for(self, media: str) -> tuple[str, ...]:
+        return self.video_transforms if media == "video" else self.image_transforms
+
+
+@dataclass(frozen=True)
+class PretextSettings:
+    seed: int = 0
+    arrow_reverse_prob: float = DEFAULT_ARROW_REVERSE_PROB
+    uses: tuple[PretextUse, ...] = field(default_factory=lambda: (
+        PretextUse("sft", ("video", "image"), require_process=True),
+        PretextUse("pretext_grpo", ("video", "image")),
+        PretextUse("viss_r1_rl", ("video",)),
+    ))
+
+
+def _sample_seed(seed: int, use: str, source: str, record_index: int) -> list[int]:
+    """Independent of row order: the same record draws the same transform in any run."""
+    digest = hashlib.sha256(f"{use}/{source}/{record_index}".encode()).digest()
+    return [seed, int.from_bytes(digest[:8], "little")]
+
+
+def _given_transform(record: dict[str, Any], media: str) -> TransformSpec:
+    """The transform an SSL-CoT record was annotated with (``trans_opt`` + ``trans_ans``)."""
+    name = TRANSFORM_ALIASES.get(str(record["trans_opt"]).strip().lower())
+    if name is None:
+        raise ValueError(f"trans_opt {record['trans_opt']!r} names no known transform")
+    letter = str(record["trans_ans"]).strip().upper()
+    if len(letter) != 1 or letter not in OPTION_LETTERS:
+        raise ValueError(f"trans_ans {record['trans_ans']!r} is not an option letter")
+    return TransformSpec.of(media, name, OPTION_LETTERS.index(letter) if name != "rotate" else 90 * OPTION_LETTERS.index(letter))
+
+
+def build_use_table(
+    records: Iterable[dict[str, Any]], use: PretextUse, settings: PretextSettings
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows for one use, plus quarantine rows for records that cannot serve it.
+
+    Each input record carries the Video-R1 fields, ``fingerprint`` and ``num_frames`` of its
+    cached clip (records whose media failed earlier never reach here: they are quarantined
+    upstream with their reason)."""
+    rows, quarantine = [], []
+    for record in records:
+        if use.sources and record["source"] not in use.sources:
+            continue
+        media = record["data_type"]
+        if media not in use.data_types or (use.require_process and not record.get("process")):
+            continue
+        rng = np.random.default_rng(_sample_seed(settings.seed, use.name, record["source"], record["record_index"]))
+        try:
+            if use.name == "sft" and record.get("trans_opt") and record.get("trans_ans"):
+                spec = _given_transform(record, media)
+            else:
+                name = use.transforms_for(media)[rng.integers(len(use.transforms_for(media)))]
+                spec = draw_transform(media, name, rng, settings.arrow_reverse_prob)
+            question = pretext_question(media, spec.name, record["num_frames"])
+        except ValueError as error:
+            quarantine.append({"use": use.name, "source": record["source"], "record_index": record["record_index"],
+                               "problem_id": record["problem_id"], "reason": str(error)})
+            continue
+        rows.append({
+            "sample_id": f"{use.name}/{record['source']}/{record['record_index']}",
+            "use": use.name,
+            **{k: record[k] for k in RECORD_COLUMNS},
+            "transform_media": spec.media,
+            "transform_name": spec.name,
+            "transform_param": spec.param,
+            "transform_letter": spec.letter,
+            "pretext_question": question,
+            "seed": settings.seed,
+        })
+    return rows, quarantine
+
+
+RECORD_COLUMNS = (
+    "source", "record_index", "problem_id", "problem", "data_type", "problem_type", "options",
+    "process", "solution", "path", "data_source", "extra", "fingerprint", "num_frames",
+)
+
+
+def label_balance(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """transform → letter → count, the figure a reader checks against the design."""
+    counts: dict[str, Counter] = {}
+    for row in rows:
+        key = f"{row['transform_media']}/{row['transform_name']}"
+        counts.setdefault(key, Counter())[row["transform_letter"]] += 1
+    return {name: dict(sorted(c.items())) for name, c in sorted(counts.items())}

@@ -1,0 +1,117 @@
+"""MLflow tracking without Dagster: one experiment per job, one parent run per pipeline run,
+one nested run per stage (DESIGN.md "Tracking"). Uses ``MlflowClient`` with explicit run ids, so
+stages in one process never share MLflow's global "active run" by accident."""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
+
+PIPELINE_RUN_TAG = "viss_r1.pipeline_run_id"
+STAGE_TAG = "viss_r1.stage"
+
+
+def default_tracking_uri(state_dir: str) -> str:
+    """``MLFLOW_TRACKING_URI`` when the user set one, else a SQLite file in the state folder
+    (MLflow's ``file:`` store is deprecated)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{os.path.abspath(state_dir)}/mlflow.db"
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config → MLflow params ('sampling.fps': '2.0'); lists as JSON."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value if isinstance(value, str) else json.dumps(value, default=str)
+    return flat
+
+
+class StageRun:
+    """Logging handle for one stage's nested MLflow run."""
+
+    def __init__(self, client, run_id: str):
+        self.client, self.run_id = client, run_id
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        for name, value in metrics.items():
+            self.client.log_metric(self.run_id, name, float(value), step=step or 0)
+
+    def log_artifact(self, local_path: str, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, local_path, artifact_path)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, str(value))
+
+
+class Tracker:
+    def __init__(self, tracking_uri: str, experiment: str):
+        from mlflow.tracking import MlflowClient
+
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        found = self.client.get_experiment_by_name(experiment)
+        self.experiment_id = found.experiment_id if found else self._create_experiment(experiment)
+
+    def _create_experiment(self, name: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.create_experiment(name)
+        except MlflowException:  # another process created it first
+            return self.client.get_experiment_by_name(name).experiment_id
+
+    def parent_run_id(self, pipeline_run_id: str, run_name: str) -> str:
+        query = f"tags.`{PIPELINE_RUN_TAG}` = '{pipeline_run_id}' and tags.`{STAGE_TAG}` = 'pipeline'"
+        existing = self.client.search_runs([self.experiment_id], filter_string=query, max_results=1)
+        if existing:
+            return existing[0].info.run_id
+        run = self.client.create_run(self.experiment_id, run_name=run_name,
+                                     tags={PIPELINE_RUN_TAG: pipeline_run_id, STAGE_TAG: "pipeline"})
+        return run.info.run_id
+
+    @contextmanager
+    def stage_run(
+        self,
+        pipeline_run_id: str,
+        pipeline_name: str,
+        stage: str,
+        params: Mapping[str, Any],
+        inputs: Mapping[str, tuple[str, str]] = {},
+        tags: Mapping[str, Any] = {},
+    ) -> Iterator[StageRun]:
+        """A nested run under the pipeline run; ``inputs`` maps name → (digest, uri) and is
+        logged as MLflow datasets so the UI shows which artifact versions a stage read."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        parent = self.parent_run_id(pipeline_run_id, f"{pipeline_name}-{pipeline_run_id[:8]}")
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=stage,
+            tags={"mlflow.parentRunId": parent, PIPELINE_RUN_TAG: pipeline_run_id, STAGE_TAG: stage,
+                  **{k: str(v) for k, v in tags.items()}},
+        )
+        run_id = run.info.run_id
+        for name, value in flatten(params).items():
+            self.client.log_param(run_id, name, value[:6000])
+        if inputs:
+            self.client.log_inputs(run_id, datasets=[
+                DatasetInput(
+                    Dataset(name=name, digest=digest, source_type="artifact_store", source=json.dumps({"uri": uri})),
+                    tags=[InputTag("mlflow.data.context", "input")],
+                )
+                for name, (digest, uri) in inputs.items()
+            ])
+        status = "FAILED"
+        try:
+            yield StageRun(self.client, run_id)
+            status = "FINISHED"
+        finally:
+            self.client.set_terminated(run_id, status=status)
+            # The pipeline run ends when its last stage does; a failed stage marks it failed.
+            self.client.set_terminated(parent, status=status)

@@ -1,0 +1,1 @@
+"""Video I/O: probing, frame sampling (qwen-vl-utils convention) and decoding."""
