@@ -1,0 +1,89 @@
+"""The one place an asset decides "reuse or build": our cache key, not Dagster's staleness
+(Dagster never skips a step and ignores run config when judging staleness)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import dagster as dg
+
+from assets.resources import ArtifactStoreResource, MlflowTracking
+from viss_r1.artifacts import ArtifactRef, cache_key
+
+
+@dataclass
+class Built:
+    ref: ArtifactRef
+    folder: Path                 # local folder holding the artifact's files
+    summary: dict[str, Any]      # figures recorded when it was built
+    reused: bool
+
+
+def build_or_reuse(
+    context: dg.AssetExecutionContext,
+    store: ArtifactStoreResource,
+    tracking: MlflowTracking,
+    *,
+    code_version: str,
+    config: Mapping[str, Any],
+    inputs: Mapping[str, ArtifactRef],
+    build: Callable[[Path, dict[str, Any]], None],
+    extra_key: Mapping[str, str] | None = None,
+) -> Built:
+    """Return the artifact for (code, config, inputs), building it only if the store lacks it.
+
+    ``build(folder, summary)`` writes files into ``folder`` and figures into ``summary``;
+    ``extra_key`` adds inputs that are not assets (an annotation file's digest, say)."""
+    asset = context.asset_key.to_user_string()
+    key_inputs = {name: ref.key for name, ref in inputs.items()} | dict(extra_key or {})
+    key = cache_key(code_version, config, key_inputs)
+    artifacts = store.store()
+    reused = artifacts.exists(asset, key)
+    with tracking.stage_run(context, params=config, inputs=inputs,
+                            tags={"cache_key": key, "reused": reused, "code_version": code_version}) as run:
+        if reused:
+            context.log.info(f"{asset}: artifact {key} exists, reusing it (nothing recomputed)")
+            summary = artifacts.manifest(asset, key)["summary"]
+        else:
+            context.log.info(f"{asset}: building artifact {key}")
+            summary: dict[str, Any] = {}
+            started = time.perf_counter()
+            with artifacts.writer(asset, key, summary) as folder:
+                build(folder, summary)
+                summary["build_seconds"] = round(time.perf_counter() - started, 3)
+        run.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        ref = artifacts.ref(asset, key)
+        return Built(ref=ref, folder=artifacts.local_path(ref), summary=summary, reused=reused)
+
+
+def asset_code_version(context: dg.AssetExecutionContext) -> str:
+    return context.assets_def.code_versions_by_key[context.asset_key]
+
+
+def output(built: Built, metadata: Mapping[str, Any]) -> dg.Output:
+    """The asset's return: a small reference, our key as the data version, and metadata."""
+    return dg.Output(
+        built.ref,
+        data_version=dg.DataVersion(built.ref.key),
+        metadata={
+            "cache_key": built.ref.key,
+            "reused": built.reused,
+            "artifact_uri": dg.MetadataValue.path(built.ref.uri),
+            **metadata,
+        },
+    )
+
+
+def markdown_table(rows: list[dict[str, Any]], limit: int = 10) -> dg.MetadataValue:
+    """A preview table for the Dagster UI."""
+    if not rows:
+        return dg.MetadataValue.md("_(empty)_")
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows[:limit]:
+        cells = [str(row[c]).replace("|", "\\|").replace("\n", " ")[:80] for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return dg.MetadataValue.md("\n".join(lines))

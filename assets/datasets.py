@@ -1,0 +1,105 @@
+"""Datasets: pretext-sample tables for each training use (SFT, Pretext-GRPO, ViSS-R1 RL)."""
+
+
+import base64
+import json
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from assets.caching import asset_code_version, build_or_reuse, markdown_table, output
+from assets.configs import PretextSamplesConfig
+from assets.resources import ArtifactStoreResource, MlflowTracking
+from viss_r1.artifacts import ArtifactRef, code_version
+from viss_r1.data.frame_cache import INDEX_FILE, open_frame_cache
+from viss_r1.data.frame_strip import frame_strip
+from viss_r1.data.loader import load_pretext_clip
+from viss_r1.data.pretext_samples import build_use_table, label_balance
+from viss_r1.data.tables import write_table
+
+GROUP = "datasets"
+STRIP_FILE = "frame_strip.png"
+
+
+@dg.asset(group_name=GROUP, code_version=code_version(
+    "viss_r1.data.pretext_samples", "viss_r1.pretext.transforms", "viss_r1.pretext.questions"))
+def pretext_samples(
+    context: dg.AssetExecutionContext,
+    config: PretextSamplesConfig,
+    video_sources: ArtifactRef,
+    video_catalog: ArtifactRef,
+    frame_cache: ArtifactRef,
+    artifact_store: ArtifactStoreResource,
+    mlflow_tracking: MlflowTracking,
+) -> dg.Output[ArtifactRef]:
+    """One table per use: record fields + the drawn transform (name, parameter, letter), the
+    pretext question and the seed. Deterministic given the seed."""
+    settings = config.to_library()
+    inputs = {"video_sources": video_sources, "video_catalog": video_catalog, "frame_cache": frame_cache}
+
+    def build(folder: Path, summary: dict) -> None:
+        records = _records_with_clips(artifact_store, video_sources, video_catalog, frame_cache)
+        usable = records.filter(pl.col("reason").is_null())
+        quarantine = [
+            {"use": "all", "source": r["source"], "record_index": r["record_index"], "problem_id": r["problem_id"],
+             "reason": r["reason"]}
+            for r in records.filter(pl.col("reason").is_not_null()).to_dicts()
+        ]
+        balance = {}
+        for use in settings.uses:
+            rows, bad = build_use_table(usable.to_dicts(), use, settings)
+            write_table(rows, folder / f"{use.name}.parquet", "pretext_samples")
+            quarantine += bad
+            balance[use.name] = label_balance(rows)
+            summary[f"{use.name}_samples"] = len(rows)
+            context.log.info(f"{use.name}: {len(rows)} samples, {len(bad)} quarantined")
+        write_table(quarantine, folder / "quarantine.parquet", "sample_quarantine")
+        (folder / "label_balance.json").write_text(json.dumps(balance, indent=2))
+        (folder / "settings.json").write_text(json.dumps(config.model_dump(), indent=2))
+        summary.update(records_without_clip=len(records) - len(usable), quarantined=len(quarantine))
+        _write_strip(artifact_store, frame_cache, folder)
+
+    built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
+                           config=config.model_dump(), inputs=inputs, build=build)
+    balance = json.loads((built.folder / "label_balance.json").read_text())
+    strip = built.folder / STRIP_FILE
+    metadata = {
+        **{k: v for k, v in built.summary.items() if k.endswith("_samples")},
+        "records_without_clip": built.summary["records_without_clip"],
+        "quarantined": built.summary["quarantined"],
+        "label_balance": dg.MetadataValue.json(balance),
+        "frame_strip": dg.MetadataValue.md(
+            f"![transformed clips](data:image/png;base64,{base64.b64encode(strip.read_bytes()).decode()})"),
+        "frame_strip_path": dg.MetadataValue.path(str(strip)),
+    }
+    table = built.folder / "viss_r1_rl.parquet"
+    preview = pl.read_parquet(table).select("sample_id", "problem_type", "transform_name", "transform_letter").head(8)
+    metadata["preview"] = markdown_table(preview.to_dicts())
+    return output(built, metadata)
+
+
+def _records_with_clips(artifact_store, video_sources, video_catalog, frame_cache) -> pl.DataFrame:
+    """Records joined to their clip; ``reason`` says why a record has no usable clip."""
+    records = pl.read_parquet(artifact_store.local_path(video_sources) / "records.parquet")
+    catalog = pl.read_parquet(artifact_store.local_path(video_catalog) / "catalog.parquet").select(
+        "media_root", "path", "fingerprint", pl.col("reason").alias("catalog_reason"), "status")
+    index = pl.read_parquet(artifact_store.local_path(frame_cache) / INDEX_FILE).select("fingerprint", "num_frames")
+    joined = records.join(catalog, on=["media_root", "path"], how="left").join(index, on="fingerprint", how="left")
+    return joined.with_columns(
+        pl.when(pl.col("status") != "ok").then(pl.concat_str(pl.lit("media quarantined: "), pl.col("catalog_reason")))
+        .when(pl.col("num_frames").is_null()).then(pl.lit("clip failed to decode into the frame cache"))
+        .otherwise(None).alias("reason"))
+
+
+def _write_strip(artifact_store, frame_cache: ArtifactRef, folder: Path, clips: int = 4) -> None:
+    """A frame strip of the first few ViSS-R1 RL samples, transformed as the model sees them."""
+    table = pl.read_parquet(folder / "viss_r1_rl.parquet")
+    if table.is_empty():
+        table = pl.read_parquet(folder / "pretext_grpo.parquet")
+    reader = open_frame_cache(artifact_store.store(), artifact_store.local_path(frame_cache))
+    shown = []
+    for row in table.head(clips).to_dicts():
+        clip = load_pretext_clip(row, reader)
+        shown.append((f"{row['transform_name']} -> {row['transform_letter']}  ({row['path']})", clip.frames))
+    frame_strip(shown, folder / STRIP_FILE)

@@ -1,0 +1,242 @@
+"""Ingestion: annotation sources → a probed video catalog → the sharded frame cache."""
+
+
+import hashlib
+import json
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pyarrow.parquet as pq
+
+from assets.caching import asset_code_version, build_or_reuse, markdown_table, output
+from assets.configs import FrameCacheConfig, VideoCatalogConfig, VideoSourcesConfig
+from assets.resources import ArtifactStoreResource, MlflowTracking
+from viss_r1.artifacts import ArtifactRef, cache_key, code_version, stable_hash
+from viss_r1.data.frame_cache import (
+    FAILURES_FILE,
+    INDEX_FILE,
+    SHARD_ASSET,
+    SHARD_FILE,
+    SHARDS_FILE,
+    ClipToCache,
+    cache_shard,
+    shard_of,
+)
+from viss_r1.data.tables import catalog_media_digest, write_table
+from viss_r1.data.records import load_annotation_file
+from viss_r1.synthetic import generate_synthetic_dataset
+from viss_r1.video.probe import cpu_workers, probe_row_worker
+from viss_r1.video.sampling import num_sampled_frames
+
+GROUP = "ingestion"
+
+
+@dg.asset(group_name=GROUP, code_version=code_version("viss_r1.data.records", "viss_r1.synthetic.generate",
+                                                      "viss_r1.synthetic.scenes", "viss_r1.synthetic.drawing"))
+def video_sources(
+    context: dg.AssetExecutionContext,
+    config: VideoSourcesConfig,
+    artifact_store: ArtifactStoreResource,
+    mlflow_tracking: MlflowTracking,
+) -> dg.Output[ArtifactRef]:
+    """Video-R1-schema annotation records, validated; bad records quarantined with a reason.
+    With no sources configured, the synthetic video QA set is generated (and cached)."""
+    sources = [s.model_dump() for s in config.sources]
+    extra_key = {}
+    if not sources:
+        synthetic = _synthetic_set(context, artifact_store, config)
+        sources = [
+            {"name": "train", "annotations": str(synthetic / "train.json"), "media_root": str(synthetic)},
+            {"name": "eval", "annotations": str(synthetic / "eval.json"), "media_root": str(synthetic)},
+        ]
+    for source in sources:
+        path = Path(source["annotations"])
+        if not path.is_file():
+            raise dg.Failure(f"annotation source {source['name']!r}: file {path} does not exist "
+                             "(set video_sources.config.sources[].annotations)")
+        if not Path(source["media_root"]).is_dir():
+            raise dg.Failure(f"annotation source {source['name']!r}: media_root {source['media_root']} is not a folder")
+        extra_key[source["name"]] = hashlib.sha256(path.read_bytes()).hexdigest()[:16] + "@" + source["media_root"]
+    if len({s["name"] for s in sources}) != len(sources):
+        raise dg.Failure(f"annotation source names must be unique, got {[s['name'] for s in sources]}")
+
+    def build(folder: Path, summary: dict) -> None:
+        records, quarantine = [], []
+        for source in sources:
+            valid, bad = load_annotation_file(Path(source["annotations"]), source["name"])
+            records += [{**row, "media_root": source["media_root"]} for row in valid]
+            quarantine += bad
+            context.log.info(f"{source['name']}: {len(valid)} valid records, {len(bad)} quarantined")
+        write_table(records, folder / "records.parquet", "records")
+        write_table(quarantine, folder / "quarantine.parquet", "record_quarantine")
+        (folder / "sources.json").write_text(json.dumps(sources, indent=2))
+        summary.update(records=len(records), quarantined=len(quarantine))
+
+    built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
+                           config=config.model_dump(), inputs={}, build=build, extra_key=extra_key)
+    records = pl.read_parquet(built.folder / "records.parquet")
+    quarantine = pl.read_parquet(built.folder / "quarantine.parquet")
+    return output(built, {
+        "records": len(records),
+        "quarantined": len(quarantine),
+        "by_problem_type": dg.MetadataValue.json(dict(records.group_by("problem_type").len().iter_rows())),
+        "preview": markdown_table(records.select("source", "problem_id", "problem_type", "path", "solution").head(8).to_dicts()),
+        "quarantine_preview": markdown_table(quarantine.head(10).to_dicts()),
+    })
+
+
+def _synthetic_set(context, artifact_store: ArtifactStoreResource, config: VideoSourcesConfig) -> Path:
+    """The synthetic set as its own cached artifact (clips are generated once per setting)."""
+    store = artifact_store.store()
+    version = asset_code_version(context)
+    key = cache_key(version, config.synthetic.model_dump(), {})
+    if not store.exists("synthetic_videos", key):
+        context.log.info(f"generating the synthetic video set ({config.synthetic.num_train} train + "
+                         f"{config.synthetic.num_eval} eval clips)")
+        summary: dict = {}
+        with store.writer("synthetic_videos", key, summary) as folder:
+            dataset = generate_synthetic_dataset(folder, config.synthetic.to_library())
+            summary["clips"] = len(list((dataset.media_root / "videos").glob("*.mp4")))
+    return store.local_path(store.ref("synthetic_videos", key))
+
+
+@dg.asset(group_name=GROUP, code_version=code_version("viss_r1.video.probe", packages=("decord",)))
+def video_catalog(
+    context: dg.AssetExecutionContext,
+    config: VideoCatalogConfig,
+    video_sources: ArtifactRef,
+    artifact_store: ArtifactStoreResource,
+    mlflow_tracking: MlflowTracking,
+) -> dg.Output[ArtifactRef]:
+    """One row per distinct media file, probed with decord; unusable files are quarantined."""
+    records = pl.read_parquet(artifact_store.local_path(video_sources) / "records.parquet")
+    media = records.select("media_root", "path", "data_type").unique(maintain_order=True)
+    digest = catalog_media_digest(media.to_dicts())  # files edited in place change the key
+
+    def build(folder: Path, summary: dict) -> None:
+        jobs = [(r["media_root"], r["path"], r["data_type"], config.min_frames) for r in media.to_dicts()]
+        rows = []
+        with ProcessPoolExecutor(max_workers=cpu_workers(config.workers),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(probe_row_worker, job): job for job in jobs}
+            for done, future in enumerate(as_completed(futures), 1):
+                rows.append({**future.result(), "media_root": futures[future][0]})
+                if done % 200 == 0 or done == len(jobs):
+                    context.log.info(f"probed {done}/{len(jobs)} files")
+        catalog = pl.DataFrame(rows).sort("media_root", "path")
+        write_table(catalog.to_dicts(), folder / "catalog.parquet", "catalog")
+        write_table(catalog.filter(pl.col("status") != "ok").to_dicts(), folder / "quarantine.parquet", "catalog")
+        summary.update(files=len(catalog), ok=int((catalog["status"] == "ok").sum()),
+                       quarantined=int((catalog["status"] != "ok").sum()))
+
+    built = build_or_reuse(context, artifact_store, mlflow_tracking,
+                           code_version=asset_code_version(context),
+                           config=config.model_dump(exclude={"workers"}), inputs={"video_sources": video_sources},
+                           build=build, extra_key={"media": digest})
+    catalog = pl.read_parquet(built.folder / "catalog.parquet")
+    quarantine = catalog.filter(pl.col("status") != "ok")
+    if len(quarantine):
+        context.log.warning(f"{len(quarantine)} of {len(catalog)} media files quarantined; see quarantine.parquet")
+    return output(built, {
+        "files": len(catalog),
+        "ok": len(catalog) - len(quarantine),
+        "quarantined": len(quarantine),
+        "total_duration_s": float(catalog["duration_s"].sum()),
+        "preview": markdown_table(catalog.select("path", "status", "frame_count", "fps", "width", "height").head(8).to_dicts()),
+        "quarantine_preview": markdown_table(quarantine.select("path", "reason").head(20).to_dicts()),
+    })
+
+
+@dg.asset(group_name=GROUP, code_version=code_version(
+    "viss_r1.data.frame_cache", "viss_r1.video.decode", "viss_r1.video.sampling", packages=("decord", "pillow")))
+def frame_cache(
+    context: dg.AssetExecutionContext,
+    config: FrameCacheConfig,
+    video_catalog: ArtifactRef,
+    artifact_store: ArtifactStoreResource,
+    mlflow_tracking: MlflowTracking,
+) -> dg.Output[ArtifactRef]:
+    """Sampled, resized frames of every usable clip, decoded once into Parquet shards.
+
+    Each shard (a stable hash bucket of fingerprints) has its own cache key, so new videos only
+    rebuild the shards they land in; missing shards decode in parallel worker processes."""
+    store = artifact_store.store()
+    catalog = pl.read_parquet(artifact_store.local_path(video_catalog) / "catalog.parquet")
+    clips = catalog.filter(pl.col("status") == "ok").unique("fingerprint", keep="first", maintain_order=True)
+    sampling, encoding = config.sampling.to_library(), config.to_encoding()
+    shard_settings = {"sampling": config.sampling.model_dump(), "encoding": encoding.format, "quality": encoding.quality}
+    version = asset_code_version(context)
+
+    buckets: dict[int, list[ClipToCache]] = {}
+    for row in clips.to_dicts():
+        clip = ClipToCache(row["fingerprint"], row["path"], row["media_root"], row["data_type"])
+        buckets.setdefault(shard_of(clip.fingerprint, config.num_shards), []).append(clip)
+    shard_keys = {
+        shard: cache_key(version, shard_settings, {"clips": stable_hash(sorted(c.fingerprint for c in members))})
+        for shard, members in sorted(buckets.items())
+    }
+
+    def build(folder: Path, summary: dict) -> None:
+        missing = [s for s, key in shard_keys.items() if not store.exists(SHARD_ASSET, key)]
+        context.log.info(f"{len(clips)} clips in {len(shard_keys)} shards; {len(missing)} shard(s) to decode, "
+                         f"{len(shard_keys) - len(missing)} reused")
+        decoded = {"clips": 0, "frames": 0, "decode_seconds": 0.0}
+        started = time.perf_counter()
+        if missing:
+            with ProcessPoolExecutor(max_workers=min(cpu_workers(config.workers), len(missing)),
+                                     mp_context=multiprocessing.get_context("spawn")) as pool:
+                futures = {pool.submit(cache_shard, store, shard_keys[s], buckets[s], sampling, encoding): s
+                           for s in missing}
+                for done, future in enumerate(as_completed(futures), 1):
+                    result = future.result()
+                    for name in decoded:
+                        decoded[name] += result[name if name != "decode_seconds" else "seconds"]
+                    context.log.info(f"shard {futures[future]} done ({done}/{len(missing)}): "
+                                     f"{result['clips']} clips, {result['failures']} failed")
+        index, failures = _shard_index(store, shard_keys, catalog, sampling)
+        write_table(index, folder / INDEX_FILE, "clip_index")
+        write_table(failures, folder / FAILURES_FILE, "clip_failures")
+        (folder / SHARDS_FILE).write_text(json.dumps([{"shard": s, "key": k} for s, k in shard_keys.items()], indent=2))
+        wall = time.perf_counter() - started
+        summary.update(clips=len(index), failures=len(failures), shards=len(shard_keys), shards_decoded=len(missing),
+                       clips_decoded=decoded["clips"], frames_decoded=decoded["frames"],
+                       clips_per_second=round(decoded["clips"] / wall, 2) if decoded["clips"] else 0.0)
+
+    built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=version,
+                           config=config.model_dump(exclude={"workers"}), inputs={"video_catalog": video_catalog},
+                           build=build)
+    index = pl.read_parquet(built.folder / INDEX_FILE)
+    failures = pl.read_parquet(built.folder / FAILURES_FILE)
+    if len(failures):
+        context.log.warning(f"{len(failures)} clip(s) failed to decode; see {FAILURES_FILE}")
+    return output(built, {
+        "clips": len(index),
+        "failed_clips": len(failures),
+        "shards": built.summary["shards"],
+        "shards_decoded_this_run": 0 if built.reused else built.summary["shards_decoded"],
+        "frames": int(index["num_frames"].sum()),
+        "sampling": dg.MetadataValue.json(config.sampling.model_dump()),
+        "preview": markdown_table(index.head(8).to_dicts()),
+        "failures_preview": markdown_table(failures.head(20).to_dicts()),
+    })
+
+
+def _shard_index(store, shard_keys: dict[int, str], catalog: pl.DataFrame, sampling) -> tuple[list, list]:
+    """Index rows (clip → shard, with the frame count the sampling rule expects) and failures."""
+    expected = {}
+    for row in catalog.filter(pl.col("status") == "ok").to_dicts():
+        expected[row["fingerprint"]] = (
+            1 if row["data_type"] == "image" else num_sampled_frames(row["frame_count"], row["fps"], sampling))
+    index, failures = [], []
+    for shard, key in shard_keys.items():
+        folder = store.local_path(store.ref(SHARD_ASSET, key))
+        table = pq.read_table(folder / SHARD_FILE, columns=["fingerprint", "data_type", "num_frames", "height",
+                                                            "width", "sample_fps"])
+        for row in table.to_pylist():
+            index.append({**row, "shard": shard, "shard_key": key, "expected_frames": expected.get(row["fingerprint"])})
+        failures += pq.read_table(folder / FAILURES_FILE).to_pylist()
+    return index, failures

@@ -1,0 +1,57 @@
+"""Resources the assets need, injected by the Definitions (pipelines/) — never imported globals."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
+
+import dagster as dg
+
+from viss_r1.artifacts import ArtifactRef, ArtifactStore
+
+
+def state_dir() -> str:
+    """Where run state goes by default: ``$VISS_R1_STATE_DIR`` or ``./state``."""
+    return os.path.abspath(os.environ.get("VISS_R1_STATE_DIR", "state"))
+
+
+class ArtifactStoreResource(dg.ConfigurableResource):
+    """Content-addressed artifact store; ``root`` is a folder or any fsspec URL (s3://, gs://)."""
+
+    root: str
+
+    def store(self) -> ArtifactStore:
+        return ArtifactStore(self.root)
+
+    def local_path(self, ref: ArtifactRef):
+        return self.store().local_path(ref)
+
+
+class MlflowTracking(dg.ConfigurableResource):
+    """One MLflow experiment per job, a parent run per Dagster run, a nested run per asset."""
+
+    tracking_uri: str
+    experiment_prefix: str = "viss_r1"
+
+    @contextmanager
+    def stage_run(
+        self,
+        context: dg.AssetExecutionContext,
+        params: Mapping[str, Any],
+        inputs: Mapping[str, ArtifactRef],
+        tags: Mapping[str, Any],
+    ) -> Iterator[Any]:
+        from viss_r1.tracking import Tracker
+
+        job = context.run.job_name or "adhoc"
+        tracker = Tracker(self.tracking_uri, f"{self.experiment_prefix}/{job}")
+        with tracker.stage_run(
+            pipeline_run_id=context.run.run_id,
+            pipeline_name=job,
+            stage=context.asset_key.to_user_string(),
+            params=params,
+            inputs={name: (ref.key, ref.uri) for name, ref in inputs.items()},
+            tags=tags,
+        ) as run:
+            yield run

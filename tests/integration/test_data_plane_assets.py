@@ -1,0 +1,128 @@
+"""The data-plane assets materialized in-process with real resources in a temp state folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from assets import checks, datasets, ingestion
+from pipelines.definitions import resources
+
+SMALL_SYNTHETIC = {"num_train": 12, "num_eval": 6}
+ASSETS = dg.load_assets_from_modules([ingestion, datasets])
+CHECKS = dg.load_asset_checks_from_modules([checks])
+
+
+def materialize(run_config: dict, instance: dg.DagsterInstance) -> dg.ExecuteInJobResult:
+    result = dg.materialize([*ASSETS, *CHECKS], resources=resources(), run_config=run_config, instance=instance)
+    assert result.success
+    return result
+
+
+def metadata(result, asset: str) -> dict:
+    (event,) = result.asset_materializations_for_node(asset)
+    return {k: v.value for k, v in event.metadata.items()}
+
+
+def folder(result, asset: str) -> Path:
+    return Path(metadata(result, asset)["artifact_uri"])
+
+
+def synthetic_config(**pretext) -> dict:
+    return {"ops": {"video_sources": {"config": {"synthetic": SMALL_SYNTHETIC}},
+                    "pretext_samples": {"config": pretext}}}
+
+
+@pytest.fixture
+def instance(isolated_state):
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def test_embedded_data_plane_builds_then_reuses_then_rebuilds_only_what_changed(instance, isolated_state):
+    first = materialize(synthetic_config(), instance)
+    names = ["video_sources", "video_catalog", "frame_cache", "pretext_samples"]
+    assert [metadata(first, n)["reused"] for n in names] == [False] * 4
+    catalog = metadata(first, "video_catalog")
+    assert catalog["files"] == 18 and catalog["quarantined"] == 0
+    cache = metadata(first, "frame_cache")
+    assert cache["clips"] == 18 and cache["failed_clips"] == 0
+    checks_passed = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
+    assert checks_passed == {"frame_count_matches_sampling": True, "transform_labels_follow_design": True}
+
+    rl = pl.read_parquet(folder(first, "pretext_samples") / "viss_r1_rl.parquet")
+    assert len(rl) == 18 and set(rl["transform_name"]) <= {"rotate", "arrow", "shuffle"}
+    assert rl["num_frames"].to_list() == [16] * 18  # 32 frames at 8 fps sampled at 4 fps
+
+    second = materialize(synthetic_config(), instance)
+    assert [metadata(second, n)["reused"] for n in names] == [True] * 4
+    assert [metadata(second, n)["cache_key"] for n in names] == [metadata(first, n)["cache_key"] for n in names]
+
+    third = materialize(synthetic_config(seed=7), instance)
+    assert [metadata(third, n)["reused"] for n in names] == [True, True, True, False]
+    rl7 = pl.read_parquet(folder(third, "pretext_samples") / "viss_r1_rl.parquet")
+    assert rl7["transform_letter"].to_list() != rl["transform_letter"].to_list()
+
+
+def test_bad_inputs_end_in_quarantine_with_reasons_and_the_run_succeeds(instance, bad_media_root):
+    annotations, root = bad_media_root
+    run_config = {"ops": {"video_sources": {"config": {"sources": [
+        {"name": "mine", "annotations": str(annotations), "media_root": str(root)}]}}}}
+    result = materialize(run_config, instance)
+
+    record_quarantine = pl.read_parquet(folder(result, "video_sources") / "quarantine.parquet")
+    assert sorted(record_quarantine["problem_id"].to_list()) == ["15", "16", "17", "18"]
+    reasons = dict(zip(record_quarantine["problem_id"], record_quarantine["reason"]))
+    assert "escapes the media root" in reasons["15"]
+    assert "solution" in reasons["16"] and "options" in reasons["17"] and "problem_type" in reasons["18"]
+
+    catalog = pl.read_parquet(folder(result, "video_catalog") / "catalog.parquet")
+    status = {r["path"]: (r["status"], r["reason"]) for r in catalog.to_dicts()}
+    assert all(status[f"good_{i}.mp4"][0] == "ok" for i in range(3))
+    assert status["zero.mp4"] == ("quarantined", "zero-byte file")
+    assert status["truncated.mp4"][1].startswith("unreadable video")
+    assert status["text.mp4"][1].startswith("unreadable video")
+    assert "need >= 4 (min_frames)" in status["one_frame.mp4"][1]
+    assert status["missing.mp4"][1].startswith("file not found")
+    assert metadata(result, "video_catalog")["quarantined"] == 5
+
+    samples = folder(result, "pretext_samples")
+    rl = pl.read_parquet(samples / "viss_r1_rl.parquet")
+    assert sorted(rl["problem_id"].to_list()) == ["0", "1", "2"]
+    dropped = pl.read_parquet(samples / "quarantine.parquet")
+    assert sorted(dropped["problem_id"].to_list()) == ["10", "11", "12", "13", "14"]
+    assert all(reason.startswith("media quarantined: ") for reason in dropped["reason"])
+
+
+def test_a_missing_annotation_file_is_a_clear_error(instance):
+    run_config = {"ops": {"video_sources": {"config": {"sources": [
+        {"name": "x", "annotations": "/nonexistent/train.json", "media_root": "/tmp"}]}}}}
+    result = dg.materialize(ASSETS, resources=resources(), run_config=run_config, instance=instance,
+                            raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "file /nonexistent/train.json does not exist" in str(failure.step_failure_data.error)
+
+
+def test_mlflow_has_a_parent_run_and_one_nested_run_per_asset(instance, isolated_state):
+    import mlflow
+
+    materialize(synthetic_config(), instance)
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{isolated_state}/mlflow.db")
+    (experiment,) = [e for e in client.search_experiments() if e.name.startswith("viss_r1/")]
+    runs = client.search_runs([experiment.experiment_id])
+    stages = {r.data.tags["viss_r1.stage"]: r for r in runs}
+    assert set(stages) == {"pipeline", "video_sources", "video_catalog", "frame_cache", "pretext_samples"}
+    parent = stages["pipeline"].info.run_id
+    assert all(r.data.tags["mlflow.parentRunId"] == parent for n, r in stages.items() if n != "pipeline")
+    cache_run = stages["frame_cache"]
+    assert cache_run.data.params["sampling.max_frames"] == "16"
+    assert cache_run.data.metrics["clips"] == 18
+    (dataset_input,) = cache_run.inputs.dataset_inputs
+    assert dataset_input.dataset.name == "video_catalog"
+    assert dataset_input.dataset.digest == stages["video_catalog"].data.tags["cache_key"]
+    assert json.loads(dataset_input.dataset.source)["uri"].endswith(dataset_input.dataset.digest)

@@ -1,0 +1,196 @@
+"""The embedded synthetic dataset: files, schema, determinism and the pretext cues."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import decord
+import numpy as np
+import pytest
+
+from viss_r1.synthetic import (
+    PROBLEM_TYPES,
+    RECORD_KEYS,
+    SCENES,
+    Layout,
+    SyntheticConfig,
+    generate_synthetic_dataset,
+    write_video,
+)
+from viss_r1.synthetic.scenes import OPTION_LETTERS, WORDS
+
+TINY = SyntheticConfig(seed=3, num_train=12, num_eval=6, num_frames=16, fps=4, width=64, height=64)
+
+
+def _records(dataset) -> tuple[list[dict], list[dict]]:
+    load = lambda p: json.loads(Path(p).read_text())  # noqa: E731
+    return load(dataset.train_annotations), load(dataset.eval_annotations)
+
+
+def _frames(dataset, record: dict) -> np.ndarray:
+    reader = decord.VideoReader(str(dataset.media_root / record["path"]))
+    return reader.get_batch(list(range(len(reader)))).asnumpy()
+
+
+def _luma(frames: np.ndarray) -> np.ndarray:
+    return frames.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return generate_synthetic_dataset(tmp_path_factory.mktemp("tiny"), TINY)
+
+
+@pytest.fixture(scope="module")
+def tiny_again(tmp_path_factory):
+    return generate_synthetic_dataset(tmp_path_factory.mktemp("tiny_again"), TINY)
+
+
+def test_files_exist_and_decode_to_configured_shape(tiny):
+    train, eval_ = _records(tiny)
+    assert (len(train), len(eval_)) == (TINY.num_train, TINY.num_eval)
+    for record in train + eval_:
+        path = tiny.media_root / record["path"]
+        assert path.is_file(), path
+        reader = decord.VideoReader(str(path))
+        assert len(reader) == TINY.num_frames
+        assert reader[0].shape == (TINY.height, TINY.width, 3)
+        assert reader.get_avg_fps() == pytest.approx(TINY.fps)
+    assert not list(tiny.media_root.rglob("*.tmp")), "temporary files left behind"
+
+
+def test_records_follow_the_video_r1_schema(tiny):
+    train, eval_ = _records(tiny)
+    for record in train + eval_:
+        assert tuple(record) == RECORD_KEYS
+        assert isinstance(record["problem_id"], int)
+        assert isinstance(record["problem"], str) and record["problem"].endswith(("?", "."))
+        assert record["data_type"] == "video"
+        assert record["problem_type"] in PROBLEM_TYPES
+        assert isinstance(record["options"], list) and all(isinstance(o, str) for o in record["options"])
+        assert re.fullmatch(r"<think>[^<>]+</think>", record["process"]), record["process"]
+        assert re.fullmatch(r"<answer>[^<>]+</answer>", record["solution"]), record["solution"]
+        assert re.fullmatch(r"\./videos/[\w]+\.mp4", record["path"]), record["path"]
+        assert record["data_source"].removeprefix("synthetic/") in SCENES
+        # Options only for multiple choice, and never in the question text itself.
+        assert bool(record["options"]) == (record["problem_type"] == "multiple choice")
+        assert "A." not in record["problem"]
+
+
+def test_problem_ids_unique_and_splits_disjoint(tiny):
+    train, eval_ = _records(tiny)
+    ids = [r["problem_id"] for r in train + eval_]
+    assert len(set(ids)) == len(ids)
+    assert not {r["path"] for r in train} & {r["path"] for r in eval_}
+    # Different rng streams: no two clips share their final frame.
+    last_frames = {_frames(tiny, r)[-1].tobytes() for r in train + eval_}
+    assert len(last_frames) == len(ids)
+
+
+def test_answers_match_their_problem_type(tiny):
+    train, eval_ = _records(tiny)
+    for record in train + eval_:
+        answer = re.fullmatch(r"<answer>(.*)</answer>", record["solution"]).group(1)
+        kind, options = record["problem_type"], record["options"]
+        if kind == "multiple choice":
+            letters = [o.split(". ", 1)[0] for o in options]
+            assert letters == list(OPTION_LETTERS[: len(options)]), options
+            assert 2 <= len(options) <= 4 and answer in letters
+            assert len({o.split(". ", 1)[1] for o in options}) == len(options), "duplicate option"
+        elif kind == "numerical":
+            assert re.fullmatch(r"[1-6]", answer), answer
+        elif kind == "regression":
+            assert re.fullmatch(r"\d+(\.5)?", answer) and float(answer) > 0, answer
+        elif kind == "OCR":
+            assert answer in WORDS
+        else:
+            assert answer[0].isupper() and answer.endswith(".") and len(answer.split()) >= 5
+        # The chain of thought must end on the same answer it gives.
+        assert answer.rstrip(".") in record["process"]
+
+
+def test_every_problem_type_and_scene_appears(tmp_path):
+    config = SyntheticConfig(seed=1, num_train=24, num_eval=6, num_frames=8, width=32, height=32)
+    train, eval_ = _records(generate_synthetic_dataset(tmp_path, config))
+    assert {r["problem_type"] for r in train + eval_} == set(PROBLEM_TYPES)
+    sources = [r["data_source"] for r in train]
+    assert all(sources.count(f"synthetic/{name}") == 4 for name in SCENES), sources
+
+
+def test_same_seed_same_dataset_different_seed_differs(tiny, tiny_again, tmp_path):
+    assert tiny.train_annotations.read_text() == tiny_again.train_annotations.read_text()
+    assert tiny.eval_annotations.read_text() == tiny_again.eval_annotations.read_text()
+    for a, b in zip(sum(_records(tiny), []), sum(_records(tiny_again), [])):
+        # Same bytes, not only same pixels: downstream caches key on file content.
+        assert (tiny.media_root / a["path"]).read_bytes() == (tiny_again.media_root / b["path"]).read_bytes()
+        assert np.array_equal(_frames(tiny, a), _frames(tiny_again, b)), a["path"]
+
+    other = generate_synthetic_dataset(tmp_path, dataclasses.replace(TINY, seed=4))
+    assert other.train_annotations.read_text() != tiny.train_annotations.read_text()
+    first = _records(tiny)[0][0]
+    other_first = _records(other)[0][0]
+    assert not np.array_equal(_frames(tiny, first)[-1], _frames(other, other_first)[-1])
+
+
+def test_arrow_of_time_cues_survive_encoding(tiny):
+    bar = Layout(TINY.num_frames, TINY.width, TINY.height, TINY.fps).bar_height
+    for record in sum(_records(tiny), []):
+        frames = _frames(tiny, record)
+        reversed_gap = np.abs(frames.astype(np.int16) - frames[::-1].astype(np.int16)).mean()
+        assert reversed_gap > 1.0, (record["path"], reversed_gap)
+        # Fraction of the top bar's columns that are lit: it only ever grows.
+        filled = (_luma(frames[:, 1 : bar - 1]).mean(axis=1) > 150).mean(axis=1)
+        assert np.all(np.diff(filled) >= 0), (record["path"], filled)
+        assert filled[0] < 0.15 and filled[-1] > 0.95, (record["path"], filled)
+
+
+def test_ground_line_is_at_the_bottom(tiny):
+    for record in sum(_records(tiny), []):
+        first = _luma(_frames(tiny, record)[0])
+        # Rows lit across (almost) the whole width: only the ground line, which is a rotation cue.
+        lit_rows = np.flatnonzero((first > 150).mean(axis=1) > 0.9)
+        assert lit_rows.size, record["path"]
+        assert lit_rows.min() >= 0.75 * TINY.height, (record["path"], lit_rows)
+        # The floor band below it is brighter than the sky above it.
+        ground = lit_rows.max() + 1
+        assert np.median(first[ground:]) > np.median(first[TINY.height // 4 : TINY.height // 2]) + 20
+
+
+def test_write_video_round_trips_frames(tmp_path):
+    layout = Layout(num_frames=12, width=96, height=64, fps=6)
+    clip = SCENES["motion_direction"](np.random.default_rng(0), layout)
+    path = tmp_path / "clip.mp4"
+    write_video(path, clip.frames, layout.fps)
+    decoded = decord.VideoReader(str(path)).get_batch(list(range(12))).asnumpy()
+    assert decoded.shape == clip.frames.shape
+    assert np.abs(decoded.astype(np.int16) - clip.frames.astype(np.int16)).mean() < 3.0
+
+
+@pytest.mark.parametrize("size", [(8, 32, 32), (9, 256, 48), (32, 112, 112)])
+@pytest.mark.parametrize("scene", list(SCENES))
+def test_every_scene_renders_at_any_valid_size(scene, size):
+    num_frames, width, height = size
+    layout = Layout(num_frames, width, height, fps=8)
+    clip = SCENES[scene](np.random.default_rng(7), layout)
+    assert clip.frames.shape == (num_frames, height, width, 3) and clip.frames.dtype == np.uint8
+    # Something other than the progress bar changes over the clip.
+    below_bar = clip.frames[:, layout.bar_height :].astype(np.int16)
+    assert np.abs(below_bar[-1] - below_bar[0]).max() > 0, scene
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("num_frames", 4, "num_frames=4"),
+        ("width", 33, "width=33"),
+        ("height", 512, "height=512"),
+        ("num_train", 0, "num_train=0"),
+        ("seed", -1, "seed=-1"),
+    ],
+)
+def test_config_rejects_bad_values(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        SyntheticConfig(**{field: value})

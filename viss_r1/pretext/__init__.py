@@ -1,0 +1,1 @@
+"""Pretext tasks (METHOD.md §2): the transformations and the questions that ask about them."""

@@ -1,0 +1,22 @@
+"""Embedded default dataset: deterministic synthetic video QA clips in the Video-R1 format."""
+
+from viss_r1.synthetic.generate import (
+    RECORD_KEYS,
+    SyntheticConfig,
+    SyntheticDataset,
+    generate_synthetic_dataset,
+    write_video,
+)
+from viss_r1.synthetic.scenes import PROBLEM_TYPES, SCENES, Clip, Layout
+
+__all__ = [
+    "PROBLEM_TYPES",
+    "RECORD_KEYS",
+    "SCENES",
+    "Clip",
+    "Layout",
+    "SyntheticConfig",
+    "SyntheticDataset",
+    "generate_synthetic_dataset",
+    "write_video",
+]

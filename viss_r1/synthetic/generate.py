@@ -1,0 +1,137 @@
+"""Writes the embedded default dataset: synthetic clips + Video-R1 JSON annotations."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from viss_r1.synthetic.scenes import SCENES, Clip, Layout
+
+# Video-R1 record keys (METHOD.md §7), in the order they are written.
+RECORD_KEYS = (
+    "problem_id",
+    "problem",
+    "data_type",
+    "problem_type",
+    "options",
+    "process",
+    "solution",
+    "path",
+    "data_source",
+)
+SPLITS = ("train", "eval")  # index = rng stream, so the splits never share a clip
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    seed: int = 0
+    num_train: int = 240
+    num_eval: int = 60
+    num_frames: int = 32  # frames per clip
+    fps: int = 8  # clip frame rate (32 frames = 4 s)
+    width: int = 112  # small on purpose: the pipeline downsamples to ~56–112 px anyway
+    height: int = 112
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"SyntheticConfig.seed={self.seed!r}: need a non-negative int")
+        for name in ("num_train", "num_eval"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"SyntheticConfig.{name}={getattr(self, name)}: need ≥ 1 clip")
+        if self.num_frames < 8:
+            raise ValueError(
+                f"SyntheticConfig.num_frames={self.num_frames}: need ≥ 8 "
+                "(the shuffle pretext cuts the clip into 4 segments of ≥ 2 frames)"
+            )
+        if self.fps < 1:
+            raise ValueError(f"SyntheticConfig.fps={self.fps}: need ≥ 1")
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if not 32 <= value <= 256 or value % 2:
+                raise ValueError(
+                    f"SyntheticConfig.{name}={value}: need an even size in 32..256 "
+                    "(H.264 yuv420p needs even sides)"
+                )
+
+
+@dataclass(frozen=True)
+class SyntheticDataset:
+    media_root: Path  # folder that the records' relative paths resolve against
+    train_annotations: Path  # Video-R1 JSON list
+    eval_annotations: Path
+
+
+def generate_synthetic_dataset(out_dir: Path, config: SyntheticConfig = SyntheticConfig()) -> SyntheticDataset:
+    """Render ``config.num_train + config.num_eval`` clips under ``out_dir/videos`` and write
+    ``train.json`` / ``eval.json``. Same config → identical annotations and decoded frames."""
+    out_dir = Path(out_dir)
+    (out_dir / "videos").mkdir(parents=True, exist_ok=True)
+    layout = Layout(config.num_frames, config.width, config.height, config.fps)
+    annotations = {}
+    next_id = 0
+    for stream, (split, count) in enumerate(zip(SPLITS, (config.num_train, config.num_eval))):
+        records = []
+        for index, scene in enumerate(_scene_order(config.seed, stream, count)):
+            rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(stream, index)))
+            clip = SCENES[scene](rng, layout)
+            relative = f"videos/{split}_{index:05d}_{scene}.mp4"
+            write_video(out_dir / relative, clip.frames, config.fps)
+            records.append(_record(next_id, clip, f"./{relative}"))
+            next_id += 1
+        annotations[split] = out_dir / f"{split}.json"
+        _write_json(annotations[split], records)
+    return SyntheticDataset(out_dir, annotations["train"], annotations["eval"])
+
+
+def _scene_order(seed: int, stream: int, count: int) -> list[str]:
+    """Scenes cycle evenly through the split, in a seeded order."""
+    names = list(SCENES)
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream, 1 << 30)))
+    return [names[i] for i in rng.permutation(np.arange(count) % len(names))]
+
+
+def _record(problem_id: int, clip: Clip, path: str) -> dict:
+    return {
+        "problem_id": problem_id,
+        "problem": clip.problem,
+        "data_type": "video",
+        "problem_type": clip.problem_type,
+        "options": list(clip.options),
+        "process": f"<think>{clip.reasoning}</think>",
+        "solution": f"<answer>{clip.answer}</answer>",
+        "path": path,
+        "data_source": f"synthetic/{clip.scene}",
+    }
+
+
+def _write_json(path: Path, records: list[dict]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(records, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_video(path: Path, frames: np.ndarray, fps: int) -> None:
+    """Encode ``[T, H, W, 3]`` uint8 RGB frames as H.264/yuv420p MP4.
+
+    Deterministic bytes: x264's output depends on its thread count, so it gets one thread; and its
+    macroblock-tree rate control gave different bytes (and decoded pixels) for the same frames
+    within one process (measured with x264 core 165), so it is switched off. Written to a
+    temporary name and renamed, so a crash never leaves a truncated clip under the final name.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    _, height, width, _ = frames.shape
+    with av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.thread_count = 1
+        stream.codec_context.options = {"crf": "18", "preset": "fast", "x264-params": "mbtree=0"}
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    os.replace(tmp, path)
