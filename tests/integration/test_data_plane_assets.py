@@ -126,3 +126,30 @@ def test_mlflow_has_a_parent_run_and_one_nested_run_per_asset(instance, isolated
     assert dataset_input.dataset.name == "video_catalog"
     assert dataset_input.dataset.digest == stages["video_catalog"].data.tags["cache_key"]
     assert json.loads(dataset_input.dataset.source)["uri"].endswith(dataset_input.dataset.digest)
+
+
+def test_adding_a_video_decodes_only_the_shard_it_lands_in(instance, tmp_path):
+    from conftest import record, write_mp4
+
+    root = tmp_path / "media"
+    records = []
+    for i in range(6):
+        write_mp4(root / f"v{i}.mp4", num_frames=16, seed=i)
+        records.append(record(i, f"./v{i}.mp4"))
+    annotations = tmp_path / "train.json"
+    annotations.write_text(json.dumps(records))
+    run_config = {"ops": {
+        "video_sources": {"config": {"sources": [{"name": "train", "annotations": str(annotations),
+                                                  "media_root": str(root)}]}},
+        "frame_cache": {"config": {"num_shards": 64}},
+    }}
+    first = materialize(run_config, instance)
+    shards = metadata(first, "frame_cache")["shards"]
+    assert metadata(first, "frame_cache")["shards_decoded_this_run"] == shards >= 2
+
+    write_mp4(root / "new.mp4", num_frames=16, seed=99)
+    annotations.write_text(json.dumps(records + [record(6, "./new.mp4")]))
+    second = materialize(run_config, instance)
+    assert metadata(second, "frame_cache")["reused"] is False
+    assert metadata(second, "frame_cache")["clips"] == 7
+    assert metadata(second, "frame_cache")["shards_decoded_this_run"] == 1
