@@ -23,6 +23,7 @@ from viss_r1.pretext.transforms import (
     VIDEO_TRANSFORMS,
     TransformSpec,
     draw_transform,
+    transform_params,
 )
 
 # Names the release's SSL-CoT file may use in ``trans_opt``, mapped to ours.
@@ -72,7 +73,10 @@ def _given_transform(record: dict[str, Any], media: str) -> TransformSpec:
     letter = str(record["trans_ans"]).strip().upper()
     if len(letter) != 1 or letter not in OPTION_LETTERS:
         raise ValueError(f"trans_ans {record['trans_ans']!r} is not an option letter")
-    return TransformSpec.of(media, name, OPTION_LETTERS.index(letter) if name != "rotate" else 90 * OPTION_LETTERS.index(letter))
+    params = transform_params(media, name)
+    if OPTION_LETTERS.index(letter) >= len(params):
+        raise ValueError(f"trans_ans {letter!r} is not an option of {name} ({OPTION_LETTERS[:len(params)]})")
+    return TransformSpec.of(media, name, params[OPTION_LETTERS.index(letter)])
 
 
 def build_use_table(

@@ -15,6 +15,8 @@ from typing import Callable
 
 import numpy as np
 
+from viss_r1.data.records import PROBLEM_TYPES  # noqa: F401 (re-exported)
+from viss_r1.pretext.transforms import OPTION_LETTERS
 from viss_r1.synthetic.drawing import (
     SHAPES,
     Colour,
@@ -30,8 +32,6 @@ from viss_r1.synthetic.drawing import (
     text_mask,
 )
 
-PROBLEM_TYPES = ("multiple choice", "numerical", "OCR", "free-form", "regression")
-OPTION_LETTERS = "ABCD"
 
 # Saturated colours that stay apart after H.264 chroma subsampling on a dark sky.
 PALETTE: dict[str, Colour] = {

@@ -1,0 +1,65 @@
+import pytest
+
+from assets.checks import label_deviations
+from viss_r1.data.pretext_samples import PretextSettings, PretextUse, build_use_table, label_balance
+
+
+def rows(n, data_type="video", **extra):
+    return [{
+        "source": "train", "record_index": i, "problem_id": str(i), "problem": "q", "data_type": data_type,
+        "problem_type": "multiple choice", "options": ["A. x", "B. y"], "process": "<think>t</think>",
+        "solution": "<answer>A</answer>", "path": f"v{i}.mp4", "data_source": "t", "extra": "{}",
+        "fingerprint": f"{i:024x}", "num_frames": 16, "trans_opt": None, "trans_ans": None, **extra,
+    } for i in range(n)]
+
+
+USES = {use.name: use for use in PretextSettings().uses}
+
+
+def test_deterministic_given_the_seed_and_independent_of_row_order():
+    records = rows(40)
+    first, _ = build_use_table(records, USES["viss_r1_rl"], PretextSettings(seed=3))
+    again, _ = build_use_table(list(reversed(records)), USES["viss_r1_rl"], PretextSettings(seed=3))
+    other, _ = build_use_table(records, USES["viss_r1_rl"], PretextSettings(seed=4))
+    by_id = lambda table: {r["sample_id"]: (r["transform_name"], r["transform_letter"]) for r in table}  # noqa: E731
+    assert by_id(first) == by_id(again)
+    assert by_id(first) != by_id(other)
+    assert {r["seed"] for r in first} == {3}
+
+
+def test_uses_pick_their_media_and_transforms():
+    records = rows(30) + [{**r, "record_index": 100 + r["record_index"]} for r in rows(30, data_type="image")]
+    rl, _ = build_use_table(records, USES["viss_r1_rl"], PretextSettings())
+    grpo, _ = build_use_table(records, USES["pretext_grpo"], PretextSettings())
+    assert {r["data_type"] for r in rl} == {"video"} and len(rl) == 30
+    assert {r["transform_name"] for r in grpo if r["data_type"] == "image"} == {"rotate", "flip", "puzzle"}
+    assert {r["transform_name"] for r in grpo if r["data_type"] == "video"} == {"rotate", "arrow", "shuffle"}
+    only_arrow = PretextUse("viss_r1_rl", ("video",), video_transforms=("arrow",))
+    table, _ = build_use_table(records, only_arrow, PretextSettings())
+    assert {r["transform_name"] for r in table} == {"arrow"}
+    assert "segment 1 = frames 1-4" in next(r for r in grpo if r["transform_name"] == "shuffle")["pretext_question"]
+
+
+def test_sft_without_chain_of_thought_is_skipped():
+    table, _ = build_use_table(rows(5, process=""), USES["sft"], PretextSettings())
+    assert table == []
+
+
+def test_ssl_cot_records_keep_their_annotated_transform_and_bad_ones_are_quarantined():
+    records = rows(3)
+    records[0].update(trans_opt="rotation", trans_ans="C")
+    records[1].update(trans_opt="reverse", trans_ans="B")
+    records[2].update(trans_opt="zoom", trans_ans="A")
+    table, quarantine = build_use_table(records, USES["sft"], PretextSettings())
+    assert [(r["transform_name"], r["transform_param"], r["transform_letter"]) for r in table] == [
+        ("rotate", 180, "C"), ("arrow", 1, "B")]
+    assert quarantine[0]["reason"] == "trans_opt 'zoom' names no known transform"
+
+
+def test_label_check_accepts_honest_draws_and_flags_a_biased_sampler():
+    table, _ = build_use_table(rows(600), USES["viss_r1_rl"], PretextSettings())
+    balance = {"viss_r1_rl": label_balance(table)}
+    assert label_deviations(balance, 0.55) == []
+    biased = {"viss_r1_rl": {"video/arrow": {"A": 150, "B": 50}}}
+    (off,) = [d for d in label_deviations(biased, 0.55) if d["letter"] == "A"]
+    assert off["observed"] == 150 and off["expected"] == pytest.approx(90.0)
