@@ -32,11 +32,13 @@ def build_or_reuse(
     inputs: Mapping[str, ArtifactRef],
     build: Callable[[Path, dict[str, Any]], None],
     extra_key: Mapping[str, str] | None = None,
+    log_files: tuple[str, ...] = (),
 ) -> Built:
     """Return the artifact for (code, config, inputs), building it only if the store lacks it.
 
     ``build(folder, summary)`` writes files into ``folder`` and figures into ``summary``;
-    ``extra_key`` adds inputs that are not assets (an annotation file's digest, say)."""
+    ``extra_key`` adds inputs that are not assets (an annotation file's digest, say);
+    ``log_files`` are files of the artifact to attach to the MLflow run (plots, small tables)."""
     asset = context.asset_key.to_user_string()
     key_inputs = {name: ref.key for name, ref in inputs.items()} | dict(extra_key or {})
     key = cache_key(code_version, config, key_inputs)
@@ -56,7 +58,10 @@ def build_or_reuse(
                 summary["build_seconds"] = round(time.perf_counter() - started, 3)
         run.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
         ref = artifacts.ref(asset, key)
-        return Built(ref=ref, folder=artifacts.local_path(ref), summary=summary, reused=reused)
+        folder = artifacts.local_path(ref)
+        for name in log_files:
+            run.log_artifact(str(folder / name))
+        return Built(ref=ref, folder=folder, summary=summary, reused=reused)
 
 
 def asset_code_version(context: dg.AssetExecutionContext) -> str:

@@ -61,7 +61,8 @@ def pretext_samples(
         _write_strip(artifact_store, frame_cache, folder)
 
     built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
-                           config=config.model_dump(), inputs=inputs, build=build)
+                           config=config.model_dump(), inputs=inputs, build=build,
+                           log_files=(STRIP_FILE, "label_balance.json"))
     balance = json.loads((built.folder / "label_balance.json").read_text())
     strip = built.folder / STRIP_FILE
     metadata = {

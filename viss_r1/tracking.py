@@ -49,6 +49,14 @@ class StageRun:
             self.client.set_tag(self.run_id, key, str(value))
 
 
+def default_artifact_location(tracking_uri: str) -> str | None:
+    """For a local SQLite store, keep MLflow's artifacts beside it (not in ./mlruns of
+    whatever folder a process happens to run in); servers choose their own."""
+    if tracking_uri.startswith("sqlite:///"):
+        return os.path.join(os.path.dirname(tracking_uri.removeprefix("sqlite:///")), "mlflow-artifacts")
+    return None
+
+
 class Tracker:
     def __init__(self, tracking_uri: str, experiment: str):
         from mlflow.tracking import MlflowClient
@@ -62,7 +70,7 @@ class Tracker:
         from mlflow.exceptions import MlflowException
 
         try:
-            return self.client.create_experiment(name)
+            return self.client.create_experiment(name, artifact_location=default_artifact_location(self.tracking_uri))
         except MlflowException:  # another process created it first
             return self.client.get_experiment_by_name(name).experiment_id
 

@@ -126,6 +126,9 @@ def test_mlflow_has_a_parent_run_and_one_nested_run_per_asset(instance, isolated
     assert dataset_input.dataset.name == "video_catalog"
     assert dataset_input.dataset.digest == stages["video_catalog"].data.tags["cache_key"]
     assert json.loads(dataset_input.dataset.source)["uri"].endswith(dataset_input.dataset.digest)
+    logged = {f.path for f in client.list_artifacts(stages["pretext_samples"].info.run_id)}
+    assert logged == {"frame_strip.png", "label_balance.json"}
+    assert (isolated_state / "mlflow-artifacts").is_dir()
 
 
 def test_adding_a_video_decodes_only_the_shard_it_lands_in(instance, tmp_path):
