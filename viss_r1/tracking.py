@@ -44,10 +44,6 @@ class StageRun:
     def log_artifact(self, local_path: str, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, local_path, artifact_path)
 
-    def set_tags(self, tags: Mapping[str, Any]) -> None:
-        for key, value in tags.items():
-            self.client.set_tag(self.run_id, key, str(value))
-
 
 def default_artifact_location(tracking_uri: str) -> str | None:
     """For a local SQLite store, keep MLflow's artifacts beside it (not in ./mlruns of
