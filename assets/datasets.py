@@ -15,7 +15,7 @@ from viss_r1.artifacts import ArtifactRef, code_version
 from viss_r1.data.frame_cache import INDEX_FILE, open_frame_cache
 from viss_r1.data.frame_strip import frame_strip
 from viss_r1.data.loader import load_pretext_clip
-from viss_r1.data.pretext_samples import build_use_table, label_balance
+from viss_r1.data.pretext_samples import build_use_table, label_balance, records_with_clips
 from viss_r1.data.tables import write_table
 
 GROUP = "datasets"
@@ -39,7 +39,11 @@ def pretext_samples(
     inputs = {"video_sources": video_sources, "video_catalog": video_catalog, "frame_cache": frame_cache}
 
     def build(folder: Path, summary: dict) -> None:
-        records = _records_with_clips(artifact_store, video_sources, video_catalog, frame_cache)
+        records = records_with_clips(
+            pl.read_parquet(artifact_store.local_path(video_sources) / "records.parquet"),
+            pl.read_parquet(artifact_store.local_path(video_catalog) / "catalog.parquet"),
+            pl.read_parquet(artifact_store.local_path(frame_cache) / INDEX_FILE),
+        )
         usable = records.filter(pl.col("reason").is_null())
         quarantine = [
             {"use": "all", "source": r["source"], "record_index": r["record_index"], "problem_id": r["problem_id"],
@@ -78,19 +82,6 @@ def pretext_samples(
     preview = pl.read_parquet(table).select("sample_id", "problem_type", "transform_name", "transform_letter").head(8)
     metadata["preview"] = markdown_table(preview.to_dicts())
     return output(built, metadata)
-
-
-def _records_with_clips(artifact_store, video_sources, video_catalog, frame_cache) -> pl.DataFrame:
-    """Records joined to their clip; ``reason`` says why a record has no usable clip."""
-    records = pl.read_parquet(artifact_store.local_path(video_sources) / "records.parquet")
-    catalog = pl.read_parquet(artifact_store.local_path(video_catalog) / "catalog.parquet").select(
-        "media_root", "path", "fingerprint", pl.col("reason").alias("catalog_reason"), "status")
-    index = pl.read_parquet(artifact_store.local_path(frame_cache) / INDEX_FILE).select("fingerprint", "num_frames")
-    joined = records.join(catalog, on=["media_root", "path"], how="left").join(index, on="fingerprint", how="left")
-    return joined.with_columns(
-        pl.when(pl.col("status") != "ok").then(pl.concat_str(pl.lit("media quarantined: "), pl.col("catalog_reason")))
-        .when(pl.col("num_frames").is_null()).then(pl.lit("clip failed to decode into the frame cache"))
-        .otherwise(None).alias("reason"))
 
 
 def _write_strip(artifact_store, frame_cache: ArtifactRef, folder: Path, clips: int = 4) -> None:

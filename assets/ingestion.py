@@ -10,7 +10,6 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-import pyarrow.parquet as pq
 
 from assets.caching import asset_code_version, build_or_reuse, markdown_table, output
 from assets.configs import FrameCacheConfig, VideoCatalogConfig, VideoSourcesConfig
@@ -20,17 +19,17 @@ from viss_r1.data.frame_cache import (
     FAILURES_FILE,
     INDEX_FILE,
     SHARD_ASSET,
-    SHARD_FILE,
     SHARDS_FILE,
     ClipToCache,
     cache_shard,
+    expected_frame_counts,
+    index_shards,
     shard_of,
 )
 from viss_r1.data.tables import catalog_media_digest, write_table
 from viss_r1.data.records import load_annotation_file
 from viss_r1.synthetic import generate_synthetic_dataset
 from viss_r1.video.probe import cpu_workers, probe_row_worker
-from viss_r1.video.sampling import num_sampled_frames
 
 GROUP = "ingestion"
 
@@ -184,7 +183,7 @@ def frame_cache(
         missing = [s for s, key in shard_keys.items() if not store.exists(SHARD_ASSET, key)]
         context.log.info(f"{len(clips)} clips in {len(shard_keys)} shards; {len(missing)} shard(s) to decode, "
                          f"{len(shard_keys) - len(missing)} reused")
-        decoded = {"clips": 0, "frames": 0, "decode_seconds": 0.0}
+        decoded_clips = decoded_frames = 0
         started = time.perf_counter()
         if missing:
             with ProcessPoolExecutor(max_workers=min(cpu_workers(config.workers), len(missing)),
@@ -193,18 +192,18 @@ def frame_cache(
                            for s in missing}
                 for done, future in enumerate(as_completed(futures), 1):
                     result = future.result()
-                    for name in decoded:
-                        decoded[name] += result[name if name != "decode_seconds" else "seconds"]
+                    decoded_clips, decoded_frames = decoded_clips + result["clips"], decoded_frames + result["frames"]
                     context.log.info(f"shard {futures[future]} done ({done}/{len(missing)}): "
                                      f"{result['clips']} clips, {result['failures']} failed")
-        index, failures = _shard_index(store, shard_keys, catalog, sampling)
+        expected = expected_frame_counts(catalog.filter(pl.col("status") == "ok").to_dicts(), sampling)
+        index, failures = index_shards(store, shard_keys, expected)
         write_table(index, folder / INDEX_FILE, "clip_index")
         write_table(failures, folder / FAILURES_FILE, "clip_failures")
         (folder / SHARDS_FILE).write_text(json.dumps([{"shard": s, "key": k} for s, k in shard_keys.items()], indent=2))
         wall = time.perf_counter() - started
         summary.update(clips=len(index), failures=len(failures), shards=len(shard_keys), shards_decoded=len(missing),
-                       clips_decoded=decoded["clips"], frames_decoded=decoded["frames"],
-                       clips_per_second=round(decoded["clips"] / wall, 2) if decoded["clips"] else 0.0)
+                       clips_decoded=decoded_clips, frames_decoded=decoded_frames,
+                       clips_per_second=round(decoded_clips / wall, 2) if decoded_clips else 0.0)
 
     built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=version,
                            config=config.model_dump(exclude={"workers"}), inputs={"video_catalog": video_catalog},
@@ -224,19 +223,3 @@ def frame_cache(
         "failures_preview": markdown_table(failures.head(20).to_dicts()),
     })
 
-
-def _shard_index(store, shard_keys: dict[int, str], catalog: pl.DataFrame, sampling) -> tuple[list, list]:
-    """Index rows (clip → shard, with the frame count the sampling rule expects) and failures."""
-    expected = {}
-    for row in catalog.filter(pl.col("status") == "ok").to_dicts():
-        expected[row["fingerprint"]] = (
-            1 if row["data_type"] == "image" else num_sampled_frames(row["frame_count"], row["fps"], sampling))
-    index, failures = [], []
-    for shard, key in shard_keys.items():
-        folder = store.local_path(store.ref(SHARD_ASSET, key))
-        table = pq.read_table(folder / SHARD_FILE, columns=["fingerprint", "data_type", "num_frames", "height",
-                                                            "width", "sample_fps"])
-        for row in table.to_pylist():
-            index.append({**row, "shard": shard, "shard_key": key, "expected_frames": expected.get(row["fingerprint"])})
-        failures += pq.read_table(folder / FAILURES_FILE).to_pylist()
-    return index, failures

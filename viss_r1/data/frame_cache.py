@@ -21,7 +21,7 @@ from PIL import Image
 
 from viss_r1.video.decode import decode_media
 from viss_r1.video.probe import resolve_inside
-from viss_r1.video.sampling import FrameSampling
+from viss_r1.video.sampling import FrameSampling, num_sampled_frames
 
 SHARD_FILE = "shard.parquet"
 FAILURES_FILE = "failures.parquet"
@@ -185,3 +185,25 @@ def shard_files(store, frame_cache_folder: Path) -> list[Path]:
 
 def open_frame_cache(store, frame_cache_folder: Path) -> FrameCacheReader:
     return FrameCacheReader(shard_files(store, frame_cache_folder))
+
+
+def expected_frame_counts(catalog_rows: Iterable[dict], sampling: FrameSampling) -> dict[str, int]:
+    """fingerprint → the frame count the sampling rule gives each usable clip (images: 1)."""
+    return {
+        row["fingerprint"]: 1 if row["data_type"] == "image"
+        else num_sampled_frames(row["frame_count"], row["fps"], sampling)
+        for row in catalog_rows
+    }
+
+
+def index_shards(store, shard_keys: dict[int, str], expected: dict[str, int]) -> tuple[list[dict], list[dict]]:
+    """Index rows (clip → shard, with its expected frame count) and the shards' failure rows."""
+    index, failures = [], []
+    for shard, key in shard_keys.items():
+        folder = store.local_path(store.ref(SHARD_ASSET, key))
+        table = pq.read_table(folder / SHARD_FILE, columns=["fingerprint", "data_type", "num_frames", "height",
+                                                            "width", "sample_fps"])
+        for row in table.to_pylist():
+            index.append({**row, "shard": shard, "shard_key": key, "expected_frames": expected.get(row["fingerprint"])})
+        failures += pq.read_table(folder / FAILURES_FILE).to_pylist()
+    return index, failures

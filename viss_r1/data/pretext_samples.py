@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import numpy as np
+import polars as pl
 
 from viss_r1.pretext.questions import pretext_question
 from viss_r1.pretext.transforms import (
@@ -133,3 +134,14 @@ def label_balance(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
         key = f"{row['transform_media']}/{row['transform_name']}"
         counts.setdefault(key, Counter())[row["transform_letter"]] += 1
     return {name: dict(sorted(c.items())) for name, c in sorted(counts.items())}
+
+
+def records_with_clips(records: pl.DataFrame, catalog: pl.DataFrame, clip_index: pl.DataFrame) -> pl.DataFrame:
+    """Records joined to their cached clip; ``reason`` says why a record has none."""
+    catalog = catalog.select("media_root", "path", "fingerprint", "status", pl.col("reason").alias("catalog_reason"))
+    joined = (records.join(catalog, on=["media_root", "path"], how="left")
+              .join(clip_index.select("fingerprint", "num_frames"), on="fingerprint", how="left"))
+    return joined.with_columns(
+        pl.when(pl.col("status") != "ok").then(pl.concat_str(pl.lit("media quarantined: "), pl.col("catalog_reason")))
+        .when(pl.col("num_frames").is_null()).then(pl.lit("clip failed to decode into the frame cache"))
+        .otherwise(None).alias("reason"))
