@@ -3,6 +3,8 @@ is read from the library's own config objects, so each value has one source of t
 
 from __future__ import annotations
 
+from typing import Literal
+
 import dagster as dg
 
 from viss_r1.data.frame_cache import FrameEncoding
@@ -23,6 +25,7 @@ class AnnotationSource(dg.Config):
     name: str
     annotations: str
     media_root: str
+    split: Literal["train", "eval"] = "train"  # eval records never reach a training table
 
 
 class SyntheticSet(dg.Config):

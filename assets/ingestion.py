@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.caching import asset_code_version, build_or_reuse, markdown_table, output
+from assets.caching import Building, asset_code_version, build_or_reuse, markdown_table, output
 from assets.configs import FrameCacheConfig, VideoCatalogConfig, VideoSourcesConfig
 from assets.resources import ArtifactStoreResource, MlflowTracking
 from viss_r1.artifacts import ArtifactRef, cache_key, code_version, stable_hash
@@ -49,8 +49,10 @@ def video_sources(
     if not sources:
         synthetic = _synthetic_set(context, artifact_store, config)
         sources = [
-            {"name": "train", "annotations": str(synthetic / "train.json"), "media_root": str(synthetic)},
-            {"name": "eval", "annotations": str(synthetic / "eval.json"), "media_root": str(synthetic)},
+            {"name": "train", "annotations": str(synthetic / "train.json"), "media_root": str(synthetic),
+             "split": "train"},
+            {"name": "eval", "annotations": str(synthetic / "eval.json"), "media_root": str(synthetic),
+             "split": "eval"},
         ]
     for source in sources:
         path = Path(source["annotations"])
@@ -59,15 +61,16 @@ def video_sources(
                              "(set video_sources.config.sources[].annotations)")
         if not Path(source["media_root"]).is_dir():
             raise dg.Failure(f"annotation source {source['name']!r}: media_root {source['media_root']} is not a folder")
-        extra_key[source["name"]] = hashlib.sha256(path.read_bytes()).hexdigest()[:16] + "@" + source["media_root"]
+        extra_key[source["name"]] = hashlib.sha256(path.read_bytes()).hexdigest()[:16] + "@" + source["media_root"] + "@" + source["split"]
     if len({s["name"] for s in sources}) != len(sources):
         raise dg.Failure(f"annotation source names must be unique, got {[s['name'] for s in sources]}")
 
-    def build(folder: Path, summary: dict) -> None:
+    def build(building: Building) -> None:
+        folder, summary = building.folder, building.summary
         records, quarantine = [], []
         for source in sources:
             valid, bad = load_annotation_file(Path(source["annotations"]), source["name"])
-            records += [{**row, "media_root": source["media_root"]} for row in valid]
+            records += [{**row, "media_root": source["media_root"], "split": source["split"]} for row in valid]
             quarantine += bad
             context.log.info(f"{source['name']}: {len(valid)} valid records, {len(bad)} quarantined")
         write_table(records, folder / "records.parquet", "records")
@@ -116,7 +119,8 @@ def video_catalog(
     media = records.select("media_root", "path", "data_type").unique(maintain_order=True)
     digest = catalog_media_digest(media.to_dicts())  # files edited in place change the key
 
-    def build(folder: Path, summary: dict) -> None:
+    def build(building: Building) -> None:
+        folder, summary = building.folder, building.summary
         jobs = [(r["media_root"], r["path"], r["data_type"], config.min_frames) for r in media.to_dicts()]
         rows = []
         with ProcessPoolExecutor(max_workers=cpu_workers(config.workers),
@@ -179,7 +183,8 @@ def frame_cache(
         for shard, members in sorted(buckets.items())
     }
 
-    def build(folder: Path, summary: dict) -> None:
+    def build(building: Building) -> None:
+        folder, summary = building.folder, building.summary
         missing = [s for s, key in shard_keys.items() if not store.exists(SHARD_ASSET, key)]
         context.log.info(f"{len(clips)} clips in {len(shard_keys)} shards; {len(missing)} shard(s) to decode, "
                          f"{len(shard_keys) - len(missing)} reused")

@@ -55,8 +55,9 @@ def test_embedded_data_plane_builds_then_reuses_then_rebuilds_only_what_changed(
     assert checks_passed == {"frame_count_matches_sampling": True, "transform_labels_follow_design": True}
 
     rl = pl.read_parquet(folder(first, "pretext_samples") / "viss_r1_rl.parquet")
-    assert len(rl) == 18 and set(rl["transform_name"]) <= {"rotate", "arrow", "shuffle"}
-    assert rl["num_frames"].to_list() == [16] * 18  # 32 frames at 8 fps sampled at 4 fps
+    assert len(rl) == 12 and set(rl["transform_name"]) <= {"rotate", "arrow", "shuffle"}
+    assert set(rl["split"]) == {"train"}  # the 6 eval clips are held out of every training table
+    assert rl["num_frames"].to_list() == [16] * 12  # 32 frames at 8 fps sampled at 4 fps
 
     second = materialize(synthetic_config(), instance)
     assert [metadata(second, n)["reused"] for n in names] == [True] * 4

@@ -6,7 +6,7 @@ from viss_r1.data.pretext_samples import PretextSettings, PretextUse, build_use_
 
 def rows(n, data_type="video", **extra):
     return [{
-        "source": "train", "record_index": i, "problem_id": str(i), "problem": "q", "data_type": data_type,
+        "source": "train", "split": "train", "record_index": i, "problem_id": str(i), "problem": "q", "data_type": data_type,
         "problem_type": "multiple choice", "options": ["A. x", "B. y"], "process": "<think>t</think>",
         "solution": "<answer>A</answer>", "path": f"v{i}.mp4", "data_source": "t", "extra": "{}",
         "fingerprint": f"{i:024x}", "num_frames": 16, "trans_opt": None, "trans_ans": None, **extra,
@@ -63,3 +63,10 @@ def test_label_check_accepts_honest_draws_and_flags_a_biased_sampler():
     biased = {"viss_r1_rl": {"video/arrow": {"A": 150, "B": 50}}}
     (off,) = [d for d in label_deviations(biased, 0.55) if d["letter"] == "A"]
     assert off["observed"] == 150 and off["expected"] == pytest.approx(90.0)
+
+
+def test_held_out_records_never_become_training_samples():
+    records = rows(10) + [{**r, "source": "eval", "split": "eval"} for r in rows(10)]
+    for use in USES.values():
+        table, quarantine = build_use_table(records, use, PretextSettings())
+        assert {r["split"] for r in table} == {"train"} and len(table) == 10 and not quarantine

@@ -44,6 +44,7 @@ class PretextUse:
     image_transforms: tuple[str, ...] = IMAGE_TRANSFORMS
     require_process: bool = False   # SFT needs the chain of thought
     sources: tuple[str, ...] = ()   # empty: every annotation source
+    splits: tuple[str, ...] = ("train",)  # held-out (eval) records never become training samples
 
     def transforms_for(self, media: str) -> tuple[str, ...]:
         return self.video_transforms if media == "video" else self.image_transforms
@@ -90,7 +91,7 @@ def build_use_table(
     upstream with their reason)."""
     rows, quarantine = [], []
     for record in records:
-        if use.sources and record["source"] not in use.sources:
+        if record["split"] not in use.splits or (use.sources and record["source"] not in use.sources):
             continue
         media = record["data_type"]
         if media not in use.data_types or (use.require_process and not record.get("process")):
@@ -122,7 +123,7 @@ def build_use_table(
 
 
 RECORD_COLUMNS = (
-    "source", "record_index", "problem_id", "problem", "data_type", "problem_type", "options",
+    "source", "split", "record_index", "problem_id", "problem", "data_type", "problem_type", "options",
     "process", "solution", "path", "data_source", "extra", "fingerprint", "num_frames",
 )
 

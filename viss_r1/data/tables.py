@@ -14,7 +14,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "source": pl.String, "record_index": pl.Int64, "problem_id": pl.String, "problem": pl.String,
         "data_type": pl.String, "problem_type": pl.String, "options": pl.List(pl.String), "process": pl.String,
         "solution": pl.String, "path": pl.String, "data_source": pl.String, "trans_opt": pl.String,
-        "trans_ans": pl.String, "extra": pl.String, "media_root": pl.String,
+        "trans_ans": pl.String, "extra": pl.String, "media_root": pl.String, "split": pl.String,
     },
     "record_quarantine": {
         "source": pl.String, "record_index": pl.Int64, "problem_id": pl.String, "reason": pl.String,
@@ -31,7 +31,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     },
     "clip_failures": {"fingerprint": pl.String, "path": pl.String, "reason": pl.String},
     "pretext_samples": {
-        "sample_id": pl.String, "use": pl.String, "source": pl.String, "record_index": pl.Int64,
+        "sample_id": pl.String, "use": pl.String, "source": pl.String, "split": pl.String, "record_index": pl.Int64,
         "problem_id": pl.String, "problem": pl.String, "data_type": pl.String, "problem_type": pl.String,
         "options": pl.List(pl.String), "process": pl.String, "solution": pl.String, "path": pl.String,
         "data_source": pl.String, "extra": pl.String, "fingerprint": pl.String, "num_frames": pl.Int64,
