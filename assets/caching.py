@@ -10,8 +10,24 @@ from typing import Any, Callable, Mapping
 
 import dagster as dg
 
-from assets.resources import ArtifactStoreResource, MlflowTracking
+from assets.resources import ArtifactStoreResource, MlflowTracking, state_dir
 from viss_r1.artifacts import ArtifactRef, cache_key
+
+
+@dataclass
+class Building:
+    """What a build callable gets: where to write, what to report, and for long stages (training)
+    the key, a work folder that survives a crash (checkpoints) and the stage's MLflow run."""
+
+    folder: Path                 # staging folder; published atomically when the build returns
+    summary: dict[str, Any]      # figures to record in the manifest
+    key: str
+    run: Any                     # viss_r1.tracking.StageRun
+
+    def work_dir(self, asset: str) -> Path:
+        folder = Path(state_dir()) / "work" / asset / self.key
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
 
 @dataclass
@@ -30,13 +46,13 @@ def build_or_reuse(
     code_version: str,
     config: Mapping[str, Any],
     inputs: Mapping[str, ArtifactRef],
-    build: Callable[[Path, dict[str, Any]], None],
+    build: Callable[[Building], None],
     extra_key: Mapping[str, str] | None = None,
     log_files: tuple[str, ...] = (),
 ) -> Built:
     """Return the artifact for (code, config, inputs), building it only if the store lacks it.
 
-    ``build(folder, summary)`` writes files into ``folder`` and figures into ``summary``;
+    ``build(building)`` writes files into ``building.folder`` and figures into ``building.summary``;
     ``extra_key`` adds inputs that are not assets (an annotation file's digest, say);
     ``log_files`` are files of the artifact to attach to the MLflow run (plots, small tables)."""
     asset = context.asset_key.to_user_string()
@@ -54,7 +70,7 @@ def build_or_reuse(
             summary: dict[str, Any] = {}
             started = time.perf_counter()
             with artifacts.writer(asset, key, summary) as folder:
-                build(folder, summary)
+                build(Building(folder, summary, key, run))
                 summary["build_seconds"] = round(time.perf_counter() - started, 3)
         run.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
         ref = artifacts.ref(asset, key)

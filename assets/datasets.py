@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.caching import asset_code_version, build_or_reuse, markdown_table, output
+from assets.caching import Building, asset_code_version, build_or_reuse, markdown_table, output
 from assets.configs import PretextSamplesConfig
 from assets.resources import ArtifactStoreResource, MlflowTracking
 from viss_r1.artifacts import ArtifactRef, code_version
@@ -38,7 +38,8 @@ def pretext_samples(
     settings = config.to_library()
     inputs = {"video_sources": video_sources, "video_catalog": video_catalog, "frame_cache": frame_cache}
 
-    def build(folder: Path, summary: dict) -> None:
+    def build(building: Building) -> None:
+        folder, summary = building.folder, building.summary
         records = records_with_clips(
             pl.read_parquet(artifact_store.local_path(video_sources) / "records.parquet"),
             pl.read_parquet(artifact_store.local_path(video_catalog) / "catalog.parquet"),

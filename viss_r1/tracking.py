@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 PIPELINE_RUN_TAG = "viss_r1.pipeline_run_id"
@@ -34,8 +35,9 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 class StageRun:
     """Logging handle for one stage's nested MLflow run."""
 
-    def __init__(self, client, run_id: str):
+    def __init__(self, client, run_id: str, experiment_id: str, tracking_uri: str):
         self.client, self.run_id = client, run_id
+        self.experiment_id, self.tracking_uri = experiment_id, tracking_uri
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         for name, value in metrics.items():
@@ -43,6 +45,22 @@ class StageRun:
 
     def log_artifact(self, local_path: str, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, local_path, artifact_path)
+
+    def log_model(self, name: str, folder: Path, uri: str, max_copy_mb: float = 256.0) -> str:
+        """Record a checkpoint as an MLflow logged model linked to this run. Small ones (the tiny
+        model) are copied into MLflow; big ones stay in the artifact store, referenced by ``uri``
+        — copying 15 GB of 7B weights twice helps no one."""
+        from mlflow.entities import LoggedModelOutput
+
+        size_mb = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+        model = self.client.create_logged_model(
+            self.experiment_id, name=name, source_run_id=self.run_id, model_type="transformers-checkpoint",
+            tags={"viss_r1.artifact_uri": uri, "viss_r1.size_mb": f"{size_mb:.1f}"})
+        if size_mb <= max_copy_mb:
+            self.client.log_model_artifacts(model.model_id, str(folder))
+        self.client.finalize_logged_model(model.model_id, "READY")
+        self.client.log_outputs(self.run_id, [LoggedModelOutput(model.model_id, step=0)])
+        return model.model_id
 
 
 def default_artifact_location(tracking_uri: str) -> str | None:
@@ -113,7 +131,7 @@ class Tracker:
             ])
         status = "FAILED"
         try:
-            yield StageRun(self.client, run_id)
+            yield StageRun(self.client, run_id, self.experiment_id, self.tracking_uri)
             status = "FINISHED"
         finally:
             self.client.set_terminated(run_id, status=status)
