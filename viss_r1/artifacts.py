@@ -11,9 +11,8 @@ URL) the files are uploaded first and the manifest last.
 from __future__ import annotations
 
 import hashlib
-import importlib
+import importlib.util
 import importlib.metadata
-import inspect
 import json
 import os
 import shutil
@@ -51,11 +50,17 @@ def cache_key(code_version: str, config: Mapping[str, Any], inputs: Mapping[str,
 
 def code_version(*modules: str, packages: tuple[str, ...] = ()) -> str:
     """Hash of the source of the modules that define a stage, plus the versions of the
-    third-party packages whose behaviour changes its output (a decoder, an encoder)."""
+    third-party packages whose behaviour changes its output (a decoder, an encoder).
+
+    Sources are read, not imported: hashing a training module must not import torch into the
+    Definitions (every Dagster process loads them)."""
     digest = hashlib.sha256()
     for name in sorted(modules):
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            raise ValueError(f"code_version: module {name!r} not found")
         digest.update(name.encode())
-        digest.update(inspect.getsource(importlib.import_module(name)).encode())
+        digest.update(Path(spec.origin).read_bytes())
     for package in sorted(packages):
         digest.update(f"{package}=={importlib.metadata.version(package)}".encode())
     return digest.hexdigest()[:12]
