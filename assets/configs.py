@@ -3,18 +3,22 @@ is read from the library's own config objects, so each value has one source of t
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
 import dagster as dg
+import pydantic
 
 from viss_r1.data.frame_cache import FrameEncoding
 from viss_r1.data.pretext_samples import PretextSettings
-from viss_r1.embedded import EMBEDDED_SAMPLING
+from viss_r1.embedded import EMBEDDED_SAMPLING, EMBEDDED_SFT
+from viss_r1.modeling.tiny import TinyModelSpec
 from viss_r1.synthetic import SyntheticConfig
+from viss_r1.train.config import OptimSettings
 from viss_r1.video.sampling import FrameSampling
 
 _SYNTHETIC = SyntheticConfig()
 _ENCODING = FrameEncoding()
+_TINY = TinyModelSpec()
 _PRETEXT = PretextSettings()
 _USES = {use.name: use for use in _PRETEXT.uses}
 
@@ -102,3 +106,46 @@ class PretextSamplesConfig(dg.Config):
             for use in _PRETEXT.uses
         )
         return PretextSettings(seed=self.seed, arrow_reverse_prob=self.arrow_reverse_prob, uses=uses)
+
+
+class TinyModelConfig(dg.Config):
+    """Sizes of the offline tiny model (``viss_r1.modeling.tiny.TinyModelSpec``)."""
+
+    vocab_size: int = _TINY.vocab_size
+    hidden_size: int = _TINY.hidden_size
+    intermediate_size: int = _TINY.intermediate_size
+    num_layers: int = _TINY.num_layers
+    num_heads: int = _TINY.num_heads
+    num_kv_heads: int = _TINY.num_kv_heads
+    vision_depth: int = _TINY.vision_depth
+    vision_hidden_size: int = _TINY.vision_hidden_size
+    vision_heads: int = _TINY.vision_heads
+    seed: int = _TINY.seed
+
+    def to_library(self) -> TinyModelSpec:
+        return TinyModelSpec(**self.model_dump())
+
+
+class BaseModelConfig(dg.Config):
+    model: str = "tiny"   # "tiny" (built offline), a local checkpoint folder, or a hub id
+    tiny: TinyModelConfig = TinyModelConfig()
+
+
+def _mirror(library_model: type, defaults: object, name: str, doc: str) -> type:
+    """A ``dg.Config`` with the fields of a library pydantic model (Dagster only accepts its own
+    Config classes in run config), defaults taken from ``defaults``: one definition per field."""
+    fields = {field: (info.annotation, getattr(defaults, field)) for field, info in library_model.model_fields.items()}
+    config = pydantic.create_model(name, __base__=dg.Config, __doc__=doc, **fields)
+    config.to_library = lambda self: library_model(**self.model_dump())
+    return config
+
+
+OptimConfig = _mirror(OptimSettings, EMBEDDED_SFT, "OptimConfig",
+                      "Trainer settings (viss_r1.train.config.OptimSettings); defaults: the embedded tiny run.")
+
+
+class SFTModelConfig(dg.Config):
+    prompt_format: Literal["viss_r1", "r1"] = "viss_r1"  # SSL-CoT (ViSS-R1) or plain CoT (Video-R1 baseline)
+    system_prompt: Optional[str] = None                   # None: the one default system prompt
+    max_samples: Optional[int] = None
+    training: OptimConfig = OptimConfig()

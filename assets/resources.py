@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Literal, Mapping
 
 import dagster as dg
 
@@ -55,3 +56,39 @@ class MlflowTracking(dg.ConfigurableResource):
             tags=tags,
         ) as run:
             yield run
+
+
+class TrainingLauncher(dg.ConfigurableResource):
+    """Runs a training entry point (``python -m viss_r1.train.…``) as its own process through
+    Dagster Pipes, so it can use every GPU of the machine and outlive nothing: its metrics and
+    logs stream back, its checkpoints let a rerun resume. ``launcher`` picks plain Python,
+    ``accelerate launch`` or ``torchrun``; ``launcher_args`` go before the module (e.g.
+    ``["--config_file", "infra/accelerate/8gpu_zero2.yaml"]`` or ``["--nproc_per_node", "8"]``)."""
+
+    launcher: Literal["python", "accelerate", "torchrun"] = "python"
+    launcher_args: list[str] = []
+    env: dict[str, str] = {}
+
+    def command(self, module: str, config_file: str) -> list[str]:
+        prefix = {
+            "python": [sys.executable],
+            "accelerate": [sys.executable, "-m", "accelerate.commands.launch", *self.launcher_args],
+            "torchrun": [sys.executable, "-m", "torch.distributed.run", *self.launcher_args],
+        }[self.launcher]
+        if self.launcher == "python" and self.launcher_args:
+            raise ValueError("launcher_args need launcher 'accelerate' or 'torchrun'")
+        return [*prefix, "-m", module, "--config", config_file]
+
+    def run(self, context: dg.AssetExecutionContext, module: str, config_file: str) -> dict[str, Any]:
+        """Run to completion; return the metadata the process reported."""
+        from dagster._core.errors import DagsterPipesExecutionError  # not exported at top level
+
+        command = self.command(module, config_file)
+        context.log.info(f"launching: {' '.join(command)}")
+        client = dg.PipesSubprocessClient(env={"TOKENIZERS_PARALLELISM": "false", **self.env})
+        try:
+            invocation = client.run(context=context, command=command)
+        except DagsterPipesExecutionError as error:
+            raise dg.Failure(f"{module} failed ({error}); its output is in the step log above. "
+                             f"Rerun it by hand with: {' '.join(command)} — it resumes from its last checkpoint") from None
+        return {k: v.value for k, v in invocation.get_materialize_result().metadata.items()}

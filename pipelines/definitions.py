@@ -6,8 +6,8 @@ import os
 
 import dagster as dg
 
-from assets import checks, datasets, ingestion
-from assets.resources import ArtifactStoreResource, MlflowTracking, state_dir
+from assets import checks, datasets, ingestion, models
+from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLauncher, state_dir
 from pipelines.jobs import JOBS
 from viss_r1.tracking import default_tracking_uri
 
@@ -20,11 +20,12 @@ def resources() -> dict:
         "artifact_store": ArtifactStoreResource(
             root=os.environ.get("VISS_R1_ARTIFACT_ROOT", os.path.join(state, "artifacts"))),
         "mlflow_tracking": MlflowTracking(tracking_uri=default_tracking_uri(state)),
+        "training_launcher": TrainingLauncher(),
     }
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion, datasets]),
+    assets=dg.load_assets_from_modules([ingestion, datasets, models]),
     asset_checks=dg.load_asset_checks_from_modules([checks]),
     jobs=JOBS,
     resources=resources(),

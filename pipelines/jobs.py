@@ -7,10 +7,11 @@ from __future__ import annotations
 import dagster as dg
 
 DATA_PLANE = dg.AssetSelection.assets("video_sources", "video_catalog", "frame_cache", "pretext_samples")
+VISS_R1_ARM = dg.AssetSelection.assets("base_model", "sft_model")
 
 full_viss_r1 = dg.define_asset_job(
     "full_viss_r1",
-    selection=DATA_PLANE,
+    selection=DATA_PLANE | VISS_R1_ARM,
     executor_def=dg.in_process_executor,
     description="Everything ViSS-R1 needs, from annotations to trained model, evaluation and leaderboard.",
 )

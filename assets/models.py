@@ -1,0 +1,145 @@
+"""Models: the base checkpoint every arm starts from, and the SFT warm start.
+
+Training runs out of process (``python -m viss_r1.train.sft``) through the training launcher;
+the asset writes the run config, watches, and publishes the final checkpoint. Torch is imported
+only inside the builds, never by the Definitions.
+"""
+
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from assets.caching import Building, asset_code_version, build_or_reuse, output
+from assets.configs import BaseModelConfig, SFTModelConfig
+from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLauncher
+from viss_r1.artifacts import ArtifactRef, code_version
+from viss_r1.data.frame_cache import shard_files
+from viss_r1.train.config import MlflowTarget, SFTRunConfig, write_config
+
+GROUP = "models"
+MODEL_DIR = "model"
+PRETEXT_TABLES = ("sft", "pretext_grpo", "viss_r1_rl")
+
+
+def model_location(artifact_store: ArtifactStoreResource, ref: ArtifactRef) -> str:
+    """What ``from_pretrained`` should load for a model artifact: its own folder, or the
+    checkpoint it references (a hub id or a local folder outside the store)."""
+    summary = artifact_store.store().manifest(ref.asset, ref.key)["summary"]
+    if summary.get("reference"):
+        return summary["reference"]
+    return str(artifact_store.local_path(ref) / MODEL_DIR)
+
+
+def _reference_digest(model: str) -> str:
+    """A local checkpoint folder changes in place; its config and weight index stand for it."""
+    folder = Path(model)
+    if not folder.is_dir():
+        return "hub"
+    if not (folder / "config.json").is_file():
+        raise dg.Failure(f"base_model.model {model!r} is a folder without config.json: not a transformers checkpoint")
+    digest = hashlib.sha256()
+    for name in sorted(p.name for p in folder.iterdir() if p.suffix in (".json", ".jinja")):
+        digest.update((folder / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@dg.asset(group_name=GROUP, code_version=code_version(
+    "viss_r1.modeling.tiny", "viss_r1.modeling.corpus", "viss_r1.prompts"))
+def base_model(
+    context: dg.AssetExecutionContext,
+    config: BaseModelConfig,
+    pretext_samples: ArtifactRef,
+    artifact_store: ArtifactStoreResource,
+    mlflow_tracking: MlflowTracking,
+) -> dg.Output[ArtifactRef]:
+    """The starting checkpoint. ``tiny``: a Qwen2.5-VL-architecture model built offline, its
+    tokenizer trained on the pipeline's own prompts and answers (hence the pretext_samples input);
+    otherwise a reference to a local folder or hub id (e.g. Qwen/Qwen2.5-VL-7B-Instruct)."""
+    tiny = config.model == "tiny"
+    inputs = {"pretext_samples": pretext_samples} if tiny else {}
+    params = config.model_dump() if tiny else {"model": config.model}
+    extra_key = {} if tiny else {"reference": _reference_digest(config.model)}
+
+    def build(building: Building) -> None:
+        if not tiny:
+            building.summary.update(reference=config.model)
+            return
+        from viss_r1.modeling.corpus import tokenizer_corpus
+        from viss_r1.modeling.tiny import build_tiny_model
+
+        folder = artifact_store.local_path(pretext_samples)
+        rows = [row for name in PRETEXT_TABLES for row in pl.read_parquet(folder / f"{name}.parquet").to_dicts()]
+        building.summary.update(build_tiny_model(building.folder / MODEL_DIR, tokenizer_corpus(rows),
+                                                 config.tiny.to_library()))
+        building.summary["corpus_rows"] = len(rows)
+
+    built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
+                           config=params, inputs=inputs, build=build, extra_key=extra_key)
+    return output(built, {"model": model_location(artifact_store, built.ref),
+                          **{k: v for k, v in built.summary.items() if k in ("parameters", "vocab_size")}})
+
+
+@dg.asset(group_name=GROUP, pool="gpu", code_version=code_version(
+    "viss_r1.train.sft", "viss_r1.train.sft_data", "viss_r1.train.config", "viss_r1.train.reporting",
+    "viss_r1.modeling.video_inputs", "viss_r1.prompts", "viss_r1.data.loader", "viss_r1.pretext.transforms"))
+def sft_model(
+    context: dg.AssetExecutionContext,
+    config: SFTModelConfig,
+    base_model: ArtifactRef,
+    pretext_samples: ArtifactRef,
+    frame_cache: ArtifactRef,
+    artifact_store: ArtifactStoreResource,
+    mlflow_tracking: MlflowTracking,
+    training_launcher: TrainingLauncher,
+) -> dg.Output[ArtifactRef]:
+    """SSL-CoT SFT (ViSS-R1's warm start; ``prompt_format: r1`` is the Video-R1 baseline's plain
+    CoT SFT). Step metrics go to this asset's MLflow run; the checkpoint is logged as a model."""
+    inputs = {"base_model": base_model, "pretext_samples": pretext_samples, "frame_cache": frame_cache}
+
+    def build(building: Building) -> None:
+        work = building.work_dir("sft_model")   # checkpoints survive a crash: a rerun resumes
+        store = artifact_store.store()
+        run_config = SFTRunConfig(
+            model=model_location(artifact_store, base_model),
+            output_dir=str(work),
+            samples=str(artifact_store.local_path(pretext_samples) / "sft.parquet"),
+            frame_shards=[str(p) for p in shard_files(store, artifact_store.local_path(frame_cache))],
+            prompt_format=config.prompt_format,
+            system_prompt=config.system_prompt,
+            max_samples=config.max_samples,
+            training=config.training.to_library(),
+            mlflow=MlflowTarget(tracking_uri=building.run.tracking_uri, run_id=building.run.run_id),
+        )
+        config_file = write_config(run_config, work / "sft_config.yaml")
+        training_launcher.run(context, "viss_r1.train.sft", str(config_file))
+        result = json.loads((work / "result.json").read_text())
+        shutil.copytree(work / "final", building.folder / MODEL_DIR)
+        (building.folder / "result.json").write_text(json.dumps(result, indent=2))
+        building.summary.update({k: result[k] for k in (
+            "global_step", "samples", "train_loss", "first_loss", "last_loss", "tokens_seen", "seconds")})
+        building.summary["resumed"] = bool(result["resumed_from"])
+        building.run.log_model("sft_model", building.folder / MODEL_DIR, store.uri("sft_model", building.key))
+        shutil.rmtree(work, ignore_errors=True)  # checkpoints are no longer needed once published
+
+    built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
+                           config=config.model_dump(), inputs=inputs, build=build)
+    result = json.loads((built.folder / "result.json").read_text())
+    return output(built, {
+        "model": model_location(artifact_store, built.ref),
+        **{k: built.summary[k] for k in ("global_step", "samples", "first_loss", "last_loss", "train_loss")},
+        "loss_curve": dg.MetadataValue.md(_loss_table(result["losses"])),
+    })
+
+
+def _loss_table(losses: list[list[float]], rows: int = 12) -> str:
+    """The loss curve, thinned to a few rows, as a markdown table for the Dagster UI."""
+    if not losses:
+        return "_(no steps logged)_"
+    stride = max(1, len(losses) // rows)
+    shown = losses[::stride] + ([losses[-1]] if (len(losses) - 1) % stride else [])
+    return "| step | loss |\n|---|---|\n" + "\n".join(f"| {int(s)} | {loss:.4f} |" for s, loss in shown)

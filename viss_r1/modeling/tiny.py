@@ -1,0 +1,158 @@
+"""The embedded default model: a Qwen2.5-VL-architecture model built offline.
+
+Nothing is downloaded. The tokenizer is a byte-level BPE trained here on the prompts and answers
+the pipeline will use, with Qwen's pre-tokenizer, special tokens and chat template, so every code
+path (processor, chat template, generation, the trainers) is the one a real Qwen2.5-VL takes.
+The weights are random; the model is small enough to train on two CPU cores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+# Qwen's special tokens, at the first ids as in the real vocabulary's added tokens.
+SPECIAL_TOKENS = (
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+    "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
+)
+VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
+
+# Qwen2.5-VL's template, in Jinja. The assistant turn is wrapped in {% generation %} so
+# ``return_assistant_tokens_mask`` works; the block must not straddle an {% if %}.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "{% endif %}"
+    "{% if message['content'] is string %}{% set parts = [{'type': 'text', 'text': message['content']}] %}"
+    "{% else %}{% set parts = message['content'] %}{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['role'] == 'assistant' %}"
+    "{% generation %}{% for part in parts %}{{ part['text'] }}{% endfor %}<|im_end|>{% endgeneration %}\n"
+    "{% else %}"
+    "{% for part in parts %}"
+    "{% if part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif part['type'] == 'video' %}<|vision_start|><|video_pad|><|vision_end|>"
+    "{% else %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}<|im_end|>\n"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class TinyModelSpec:
+    """Sizes of the tiny model. The defaults (≈3M parameters) train at a few steps per second
+    on two CPU cores and can still learn the synthetic tasks."""
+
+    vocab_size: int = 4096
+    hidden_size: int = 128
+    intermediate_size: int = 384
+    num_layers: int = 4
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    vision_depth: int = 4
+    vision_hidden_size: int = 64
+    vision_heads: int = 4
+    seed: int = 0
+    # Processor pixel bounds per frame; frames from the frame cache are already sized.
+    min_pixels: int = 56 * 56
+    max_pixels: int = 112 * 112
+
+    @property
+    def mrope_section(self) -> list[int]:
+        """Temporal/height/width split of half the head dim (Qwen uses 16/24/24 of 64)."""
+        half = self.hidden_size // self.num_heads // 2
+        temporal = half // 4
+        height = (half - temporal) // 2
+        return [temporal, height, half - temporal - height]
+
+
+def train_tokenizer(corpus: Iterable[str], vocab_size: int):
+    """Byte-level BPE with Qwen2's normaliser and split regex, wrapped as ``Qwen2Tokenizer``."""
+    import json
+
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from transformers import Qwen2Tokenizer
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+
+    bpe = Tokenizer(models.BPE())
+    bpe.normalizer = normalizers.NFC()
+    bpe.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), min_frequency=2,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    bpe.train_from_iterator(corpus, trainer)
+    model = json.loads(bpe.to_str())["model"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    tokenizer = Qwen2Tokenizer(
+        vocab=model["vocab"], merges=merges, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        unk_token=None, extra_special_tokens={})
+    tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS[1:])})
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def build_processor(tokenizer, spec: TinyModelSpec):
+    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+
+    size = {"shortest_edge": spec.min_pixels, "longest_edge": spec.max_pixels}
+    return Qwen2_5_VLProcessor(
+        image_processor=Qwen2VLImageProcessor(size=size),
+        video_processor=Qwen2VLVideoProcessor(size=size, cap_pixels_per_frame=True),
+        tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
+
+
+def build_model(tokenizer, spec: TinyModelSpec):
+    import torch
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIAL_TOKENS}
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": len(tokenizer), "hidden_size": spec.hidden_size,
+            "intermediate_size": spec.intermediate_size, "num_hidden_layers": spec.num_layers,
+            "num_attention_heads": spec.num_heads, "num_key_value_heads": spec.num_kv_heads,
+            "max_position_embeddings": 4096, "tie_word_embeddings": True,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
+                                "mrope_section": spec.mrope_section},
+            "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"],
+        },
+        vision_config={
+            "depth": spec.vision_depth, "hidden_size": spec.vision_hidden_size,
+            "intermediate_size": 2 * spec.vision_hidden_size, "num_heads": spec.vision_heads,
+            "out_hidden_size": spec.hidden_size, "patch_size": 14, "spatial_merge_size": 2,
+            "temporal_patch_size": 2, "window_size": 112, "tokens_per_second": 2,  # as Qwen2.5-VL-7B
+            "fullatt_block_indexes": list(range(1, spec.vision_depth, 2)),
+        },
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(spec.seed)
+    model = Qwen2_5_VLForConditionalGeneration(config)
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    # A random model otherwise emits vision placeholders, which break the next forward.
+    model.generation_config.suppress_tokens = [ids[name] for name in VISION_TOKENS]
+    return model
+
+
+def build_tiny_model(out_dir: Path, corpus: Iterable[str], spec: TinyModelSpec = TinyModelSpec()) -> dict:
+    """Train the tokenizer, assemble processor and model, and save all three with
+    ``save_pretrained`` into ``out_dir`` (then loadable with ``from_pretrained``)."""
+    tokenizer = train_tokenizer(corpus, spec.vocab_size)
+    processor = build_processor(tokenizer, spec)
+    model = build_model(tokenizer, spec)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    processor.save_pretrained(out_dir)
+    model.save_pretrained(out_dir)
+    return {"parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(tokenizer)}

@@ -1,0 +1,73 @@
+"""Where a training process reports: MLflow step metrics and, when Dagster launched it, Pipes.
+
+Only the main process reports (under accelerate/torchrun every rank runs this code). Metric
+names are the same in every stage and arm, so MLflow's compare view lines the runs up."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import Any, Iterator, Mapping
+
+from transformers import TrainerCallback
+
+from viss_r1.train.config import MlflowTarget
+
+# Trainer log key → our stable metric name.
+STEP_METRICS = {
+    "loss": "train/loss",
+    "learning_rate": "train/learning_rate",
+    "grad_norm": "train/grad_norm",
+    "mean_token_accuracy": "train/token_accuracy",
+    "entropy": "train/entropy",
+}
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+@contextlib.contextmanager
+def pipes_session() -> Iterator[Any | None]:
+    """The Dagster Pipes context when Dagster launched this process, else None (standalone)."""
+    from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
+
+    if not (is_main_process() and PipesEnvVarParamsLoader().is_dagster_pipes_process()):
+        yield None
+        return
+    with open_dagster_pipes() as pipes:
+        yield pipes
+
+
+class StepReporter(TrainerCallback):
+    """Logs each Trainer log step to MLflow (and a line to Dagster) and keeps the loss curve."""
+
+    def __init__(self, mlflow: MlflowTarget | None, pipes: Any | None):
+        self.client = None
+        if mlflow is not None and is_main_process():
+            from mlflow.tracking import MlflowClient
+
+            self.client, self.run_id = MlflowClient(mlflow.tracking_uri), mlflow.run_id
+        self.pipes = pipes
+        self.losses: list[tuple[int, float]] = []
+        self._last = (time.perf_counter(), 0)
+
+    def on_log(self, args, state, control, logs: Mapping[str, float] | None = None, **kwargs) -> None:
+        if not state.is_world_process_zero or not logs or "loss" not in logs:
+            return
+        metrics = {name: float(logs[key]) for key, name in STEP_METRICS.items() if key in logs}
+        now, tokens = time.perf_counter(), int(state.num_input_tokens_seen or 0)
+        if tokens and now > self._last[0]:
+            metrics["train/tokens_per_second"] = (tokens - self._last[1]) / (now - self._last[0])
+        self._last = (now, tokens)
+        self.losses.append((state.global_step, metrics["train/loss"]))
+        if self.client is not None:
+            from mlflow.entities import Metric
+
+            stamp = int(time.time() * 1000)
+            self.client.log_batch(self.run_id, metrics=[
+                Metric(name, value, stamp, state.global_step) for name, value in metrics.items()])
+        if self.pipes is not None:
+            shown = ", ".join(f"{k.split('/')[1]} {v:.4g}" for k, v in metrics.items())
+            self.pipes.log.info(f"step {state.global_step}/{state.max_steps}: {shown}")

@@ -1,0 +1,107 @@
+"""SFT stage: ``python -m viss_r1.train.sft --config FILE`` (also under ``accelerate launch``).
+
+SSL-CoT SFT (ViSS-R1's warm start) trains on transformed clips with the ViSS-R1 prompt and the
+target ``<think>…</think>\\n<transform>X</transform>\\n<answer>…</answer>``; ``prompt_format: r1``
+gives the Video-R1 baseline's plain-CoT SFT on the original clips. TRL's ``SFTTrainer`` does the
+training with our video collator. Checkpoints every ``save_steps``; a rerun with the same
+``output_dir`` resumes from the last one. The final model and processor go to ``output_dir/final``
+and a ``result.json`` beside it says what happened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from viss_r1.train.config import SFTRunConfig, load_config
+from viss_r1.train.reporting import StepReporter, is_main_process, pipes_session
+
+FINAL_DIR = "final"
+CHECKPOINT_DIR = "checkpoints"
+RESULT_FILE = "result.json"
+
+
+def trainer_arguments(config: SFTRunConfig):
+    """TRL ``SFTConfig`` from our settings; dataset preparation is skipped because the collator
+    builds every batch from the frame cache."""
+    from trl import SFTConfig
+
+    optim = config.training
+    return SFTConfig(
+        output_dir=str(Path(config.output_dir) / CHECKPOINT_DIR),
+        **optim.model_dump(exclude={"deepspeed"}),
+        deepspeed=optim.deepspeed,
+        save_strategy="steps",
+        logging_strategy="steps",
+        report_to=[],
+        remove_unused_columns=False,
+        dataset_kwargs={"skip_prepare_dataset": True},
+        include_num_input_tokens_seen="non_padding",
+        disable_tqdm=True,
+    )
+
+
+def run_sft(config: SFTRunConfig, pipes: Any | None = None) -> dict[str, Any]:
+    import datasets
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import SFTTrainer
+
+    from viss_r1.data.frame_cache import FrameCacheReader
+    from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT
+    from viss_r1.train.sft_data import VideoSFTCollator, load_sft_rows
+
+    started = time.perf_counter()
+    output = Path(config.output_dir)
+    processor = AutoProcessor.from_pretrained(config.model, trust_remote_code=False)
+    dtype = torch.bfloat16 if config.training.bf16 else torch.float32
+    model = AutoModelForImageTextToText.from_pretrained(config.model, dtype=dtype, trust_remote_code=False)
+    rows = load_sft_rows(config.samples, config.max_samples)
+    collator = VideoSFTCollator(processor, FrameCacheReader(config.frame_shards), config.prompt_format,
+                                config.system_prompt or DEFAULT_SYSTEM_PROMPT, config.transform_media)
+    reporter = StepReporter(config.mlflow, pipes)
+    trainer = SFTTrainer(model=model, args=trainer_arguments(config), train_dataset=datasets.Dataset.from_list(rows),
+                         data_collator=collator, processing_class=processor, callbacks=[reporter])
+    checkpoints = output / CHECKPOINT_DIR
+    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if pipes is not None and resume:
+        pipes.log.info(f"resuming from {resume}")
+    train = trainer.train(resume_from_checkpoint=resume)
+    final = output / FINAL_DIR
+    trainer.save_model(str(final))
+    result = {
+        "final_model": str(final),
+        "resumed_from": resume,
+        "global_step": trainer.state.global_step,
+        "samples": len(rows),
+        "train_loss": train.training_loss,
+        "first_loss": reporter.losses[0][1] if reporter.losses else None,
+        "last_loss": reporter.losses[-1][1] if reporter.losses else None,
+        "losses": reporter.losses,
+        "tokens_seen": int(trainer.state.num_input_tokens_seen or 0),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    if is_main_process():
+        processor.save_pretrained(str(final))
+        (output / RESULT_FILE).write_text(json.dumps(result, indent=2))
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="YAML or JSON file holding an SFTRunConfig")
+    args, _ = parser.parse_known_args(argv)  # Pipes may append its own arguments
+    config = load_config(args.config, SFTRunConfig)
+    with pipes_session() as pipes:
+        result = run_sft(config, pipes)
+        if pipes is not None:
+            pipes.report_asset_materialization(metadata={
+                k: v for k, v in result.items() if k != "losses" and v is not None})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""SSL-CoT SFT data: pretext-sample rows → chat examples → padded video batches with labels.
+
+Rows keep (clip fingerprint, transform spec, labels); frames are read from the frame cache and
+transformed inside the collator, so nothing heavy passes through ``datasets``/Arrow (which would
+turn frames nested in chat messages into ``{path, bytes}`` dicts).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import polars as pl
+import torch
+
+from viss_r1.data.frame_cache import FrameCacheReader
+from viss_r1.data.loader import load_pretext_clip
+from viss_r1.modeling.tiny import VISION_TOKENS
+from viss_r1.modeling.video_inputs import MediaInput, model_inputs
+from viss_r1.prompts import build_prompt, chat_messages, sft_target
+
+IGNORE_INDEX = -100  # label value the loss skips (transformers convention)
+
+
+def load_sft_rows(samples: str, max_samples: int | None = None) -> list[dict[str, Any]]:
+    rows = pl.read_parquet(samples).sort("sample_id").to_dicts()
+    if not rows:
+        raise ValueError(f"{samples}: no SFT samples (records need a chain of thought in 'process')")
+    return rows[:max_samples] if max_samples else rows
+
+
+def sft_messages(row: Mapping[str, Any], prompt_format: str, system_prompt: str) -> list[dict[str, Any]]:
+    """System + user (media, prompt) + the assistant target of METHOD.md §3/§6."""
+    letter = row["transform_letter"] if prompt_format == "viss_r1" else None
+    target = sft_target(row["process"], row["solution"], letter)
+    return chat_messages(build_prompt(prompt_format, row), row["data_type"], system_prompt) + [
+        {"role": "assistant", "content": [{"type": "text", "text": target}]}]
+
+
+def assistant_labels(input_ids: torch.Tensor, attention_mask: torch.Tensor, tokenizer) -> torch.Tensor:
+    """Labels that train only the assistant turn (its text and closing ``<|im_end|>``).
+
+    The assistant turn is the last ``<|im_start|>`` of each sequence; its role header
+    ("assistant\\n") and everything before it, padding and every vision token are ignored."""
+    im_start = tokenizer.convert_tokens_to_ids("<|im_start|>")
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    header = len(tokenizer.encode("assistant\n", add_special_tokens=False))
+    vision = torch.tensor(tokenizer.convert_tokens_to_ids(list(VISION_TOKENS)))
+    labels = torch.full_like(input_ids, IGNORE_INDEX)
+    for i, ids in enumerate(input_ids):
+        starts = (ids == im_start).nonzero().flatten()
+        if len(starts) == 0:
+            raise ValueError("an SFT sequence has no <|im_start|>: was the chat template applied?")
+        begin = int(starts[-1]) + 1 + header
+        ends = ((ids == im_end) & (torch.arange(len(ids)) >= begin)).nonzero().flatten()
+        end = int(ends[0]) + 1 if len(ends) else len(ids)
+        labels[i, begin:end] = ids[begin:end]
+    labels[(attention_mask == 0) | torch.isin(input_ids, vision)] = IGNORE_INDEX
+    return labels
+
+
+class VideoSFTCollator:
+    """TRL ``SFTTrainer`` collator for video (TRL's own VLM collator is image-only)."""
+
+    def __init__(self, processor, frames: FrameCacheReader, prompt_format: str, system_prompt: str,
+                 transform_media: bool):
+        self.processor, self.frames = processor, frames
+        self.prompt_format, self.system_prompt, self.transform_media = prompt_format, system_prompt, transform_media
+
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        texts, media = [], []
+        for row in rows:
+            clip = load_pretext_clip(row, self.frames, transform=self.transform_media)
+            messages = sft_messages(row, self.prompt_format, self.system_prompt)
+            texts.append(self.processor.apply_chat_template(messages, tokenize=False))
+            media.append(MediaInput(row["data_type"], clip.frames, clip.video_metadata))
+        batch = dict(model_inputs(self.processor, texts, media, padding_side="right"))
+        batch["labels"] = assistant_labels(batch["input_ids"], batch["attention_mask"], self.processor.tokenizer)
+        return batch
