@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -87,3 +88,45 @@ def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("VISS_R1_ARTIFACT_ROOT", raising=False)
     return state
+
+
+@dataclass
+class TinySFTSetup:
+    """A tiny checkpoint plus SFT samples whose clips sit in a real frame-cache shard."""
+
+    model_dir: Path
+    samples: Path
+    shard_files: list[Path]
+    rows: list[dict]
+
+
+@pytest.fixture(scope="session")
+def tiny_sft(tmp_path_factory: pytest.TempPathFactory) -> TinySFTSetup:
+    from viss_r1.data.frame_cache import SHARD_FILE, ClipToCache, FrameEncoding, build_shard
+    from viss_r1.data.pretext_samples import PretextSettings, PretextUse, build_use_table
+    from viss_r1.data.tables import write_table
+    from viss_r1.embedded import EMBEDDED_SAMPLING
+    from viss_r1.modeling.corpus import tokenizer_corpus
+    from viss_r1.modeling.tiny import TinyModelSpec, build_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny_sft")
+    clips, records = [], []
+    for i in range(8):
+        write_mp4(root / "media" / f"v{i}.mp4", num_frames=32, fps=8, size=(64, 48), seed=i)
+        fingerprint = f"{i:024x}"
+        clips.append(ClipToCache(fingerprint, f"v{i}.mp4", str(root / "media"), "video"))
+        records.append({**record(i, f"./v{i}.mp4"), "problem_id": str(i), "source": "train", "split": "train",
+                        "record_index": i, "extra": "{}", "fingerprint": fingerprint, "num_frames": 16,
+                        "trans_opt": None, "trans_ans": None})
+    (root / "shard").mkdir()
+    summary = build_shard(clips, EMBEDDED_SAMPLING, FrameEncoding(), root / "shard")
+    assert summary["clips"] == 8, summary
+    sft_use = PretextUse("sft", ("video",), require_process=True)
+    rows, quarantine = build_use_table(records, sft_use, PretextSettings(seed=0))
+    assert len(rows) == 8 and not quarantine
+    samples = root / "sft.parquet"
+    write_table(rows, samples, "pretext_samples")
+    spec = TinyModelSpec(hidden_size=64, intermediate_size=128, num_layers=2, vision_depth=2, vision_hidden_size=32,
+                         vision_heads=2)
+    build_tiny_model(root / "model", tokenizer_corpus(rows), spec)
+    return TinySFTSetup(root / "model", samples, [root / "shard" / SHARD_FILE], rows)

@@ -20,7 +20,8 @@ SPECIAL_TOKENS = (
 VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
 
 # Qwen2.5-VL's template, in Jinja. The assistant turn is wrapped in {% generation %} so
-# ``return_assistant_tokens_mask`` works; the block must not straddle an {% if %}.
+# ``return_assistant_tokens_mask`` works; the block must not straddle an {% if %}. transformers
+# renders with trim_blocks, which eats a newline written right after a block tag: hence {{ '\n' }}.
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{% if loop.first and message['role'] != 'system' %}"
@@ -30,7 +31,7 @@ CHAT_TEMPLATE = (
     "{% else %}{% set parts = message['content'] %}{% endif %}"
     "<|im_start|>{{ message['role'] }}\n"
     "{% if message['role'] == 'assistant' %}"
-    "{% generation %}{% for part in parts %}{{ part['text'] }}{% endfor %}<|im_end|>{% endgeneration %}\n"
+    "{% generation %}{% for part in parts %}{{ part['text'] }}{% endfor %}<|im_end|>{% endgeneration %}{{ '\\n' }}"
     "{% else %}"
     "{% for part in parts %}"
     "{% if part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"

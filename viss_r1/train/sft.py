@@ -14,7 +14,7 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from viss_r1.train.config import SFTRunConfig, load_config
 from viss_r1.train.reporting import StepReporter, is_main_process, pipes_session
@@ -44,7 +44,8 @@ def trainer_arguments(config: SFTRunConfig):
     )
 
 
-def run_sft(config: SFTRunConfig, pipes: Any | None = None) -> dict[str, Any]:
+def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Train, save ``final/`` and ``result.json``; ``callbacks`` are extra ``TrainerCallback``s."""
     import datasets
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -65,7 +66,7 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None) -> dict[str, Any]:
                                 config.system_prompt or DEFAULT_SYSTEM_PROMPT, config.transform_media)
     reporter = StepReporter(config.mlflow, pipes)
     trainer = SFTTrainer(model=model, args=trainer_arguments(config), train_dataset=datasets.Dataset.from_list(rows),
-                         data_collator=collator, processing_class=processor, callbacks=[reporter])
+                         data_collator=collator, processing_class=processor, callbacks=[reporter, *callbacks])
     checkpoints = output / CHECKPOINT_DIR
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     if pipes is not None and resume:

@@ -1,0 +1,42 @@
+"""The offline tiny model is a real Qwen2.5-VL checkpoint: saves, loads, templates, generates."""
+
+import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+from viss_r1.modeling.tiny import SPECIAL_TOKENS, VISION_TOKENS
+
+
+def test_checkpoint_loads_offline_with_qwen_special_tokens(tiny_sft, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    processor = AutoProcessor.from_pretrained(tiny_sft.model_dir)
+    model = AutoModelForImageTextToText.from_pretrained(tiny_sft.model_dir)
+    assert type(processor).__name__ == "Qwen2_5_VLProcessor"
+    assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
+    tokenizer = processor.tokenizer
+    assert tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS)) == list(range(len(SPECIAL_TOKENS)))
+    assert (tokenizer.eos_token, tokenizer.pad_token) == ("<|im_end|>", "<|endoftext|>")
+    assert model.config.video_token_id == tokenizer.convert_tokens_to_ids("<|video_pad|>")
+    # the corpus-trained BPE keeps special tokens whole and round-trips text
+    text = "<|im_start|>user\nWhich way? Options:\nA. left<|im_end|>"
+    assert tokenizer.decode(tokenizer(text).input_ids) == text
+
+
+def test_chat_template_places_media_and_generation_prompt(tiny_sft):
+    processor = AutoProcessor.from_pretrained(tiny_sft.model_dir)
+    messages = [{"role": "system", "content": [{"type": "text", "text": "S"}]},
+                {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Q"}]}]
+    rendered = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert rendered == ("<|im_start|>system\nS<|im_end|>\n<|im_start|>user\n"
+                        "<|vision_start|><|video_pad|><|vision_end|>Q<|im_end|>\n<|im_start|>assistant\n")
+    with_answer = messages + [{"role": "assistant", "content": [{"type": "text", "text": "A"}]}]
+    assert processor.apply_chat_template(with_answer, tokenize=False).endswith("<|im_start|>assistant\nA<|im_end|>\n")
+
+
+def test_random_model_never_generates_vision_placeholders(tiny_sft):
+    processor = AutoProcessor.from_pretrained(tiny_sft.model_dir)
+    model = AutoModelForImageTextToText.from_pretrained(tiny_sft.model_dir)
+    ids = processor.tokenizer("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n", return_tensors="pt")
+    torch.manual_seed(0)
+    out = model.generate(**ids, max_new_tokens=40, do_sample=True, temperature=1.5, min_new_tokens=40)
+    vision = set(processor.tokenizer.convert_tokens_to_ids(list(VISION_TOKENS)))
+    assert not vision & set(out[0, ids.input_ids.shape[1]:].tolist())
