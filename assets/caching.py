@@ -67,7 +67,7 @@ def build_or_reuse(
             summary = artifacts.manifest(asset, key)["summary"]
         else:
             context.log.info(f"{asset}: building artifact {key}")
-            summary: dict[str, Any] = {}
+            summary: dict[str, Any] = {"inputs": key_inputs}   # lineage: the input keys it was built from
             started = time.perf_counter()
             with artifacts.writer(asset, key, summary) as folder:
                 build(Building(folder, summary, key, run))

@@ -8,6 +8,7 @@ from typing import Literal, Optional
 import dagster as dg
 import pydantic
 
+from viss_r1.data.cot_annotation import CotAnnotationRunConfig
 from viss_r1.data.frame_cache import FrameEncoding
 from viss_r1.data.pretext_samples import PretextSettings
 from viss_r1.embedded import EMBEDDED_SAMPLING, EMBEDDED_SFT
@@ -131,12 +132,16 @@ class BaseModelConfig(dg.Config):
     tiny: TinyModelConfig = TinyModelConfig()
 
 
-def _mirror(library_model: type, defaults: object, name: str, doc: str) -> type:
+def _mirror(library_model: type, defaults: object | None, name: str, doc: str, exclude: tuple[str, ...] = ()) -> type:
     """A ``dg.Config`` with the fields of a library pydantic model (Dagster only accepts its own
-    Config classes in run config), defaults taken from ``defaults``: one definition per field."""
-    fields = {field: (info.annotation, getattr(defaults, field)) for field, info in library_model.model_fields.items()}
+    Config classes in run config), defaults taken from ``defaults`` (None: the model's own):
+    one definition per field. ``exclude``: fields the asset fills in itself (paths)."""
+    fields = {
+        field: (info.annotation, getattr(defaults, field) if defaults is not None else info.default)
+        for field, info in library_model.model_fields.items() if field not in exclude
+    }
     config = pydantic.create_model(name, __base__=dg.Config, __doc__=doc, **fields)
-    config.to_library = lambda self: library_model(**self.model_dump())
+    config.to_library = lambda self, **filled: library_model(**self.model_dump(), **filled)
     return config
 
 
@@ -149,3 +154,9 @@ class SFTModelConfig(dg.Config):
     system_prompt: Optional[str] = None                   # None: the one default system prompt
     max_samples: Optional[int] = None
     training: OptimConfig = OptimConfig()
+
+
+CotAnnotationsConfig = _mirror(
+    CotAnnotationRunConfig, None, "CotAnnotationsConfig",
+    "SSL-CoT re-annotation (viss_r1.data.cot_annotation): the annotator checkpoint and its decoding.",
+    exclude=("samples", "frame_shards", "output_dir"))

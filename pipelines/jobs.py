@@ -23,4 +23,11 @@ ingest = dg.define_asset_job(
     description="Annotations → video catalog → frame cache → pretext samples.",
 )
 
-JOBS = [full_viss_r1, ingest]
+annotate_cot = dg.define_asset_job(
+    "annotate_cot",
+    selection=dg.AssetSelection.assets("cot_annotations"),
+    executor_def=dg.in_process_executor,
+    description="Re-annotate the SFT samples with transform-aware CoT by an annotator model (needs run config).",
+)
+
+JOBS = [full_viss_r1, ingest, annotate_cot]

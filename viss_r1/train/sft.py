@@ -58,6 +58,9 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
 
     started = time.perf_counter()
     output = Path(config.output_dir)
+    # The training arguments come first: with a ZeRO-3 config they switch on deepspeed.zero.Init,
+    # so from_pretrained shards the weights as it loads instead of putting 7B on every rank.
+    arguments = trainer_arguments(config)
     processor = AutoProcessor.from_pretrained(config.model, trust_remote_code=False)
     dtype = torch.bfloat16 if config.training.bf16 else torch.float32
     model = AutoModelForImageTextToText.from_pretrained(config.model, dtype=dtype, trust_remote_code=False)
@@ -65,7 +68,7 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
     collator = VideoSFTCollator(processor, FrameCacheReader(config.frame_shards), config.prompt_format,
                                 config.system_prompt or DEFAULT_SYSTEM_PROMPT, config.transform_media)
     reporter = StepReporter(config.mlflow, pipes)
-    trainer = SFTTrainer(model=model, args=trainer_arguments(config), train_dataset=datasets.Dataset.from_list(rows),
+    trainer = SFTTrainer(model=model, args=arguments, train_dataset=datasets.Dataset.from_list(rows),
                          data_collator=collator, processing_class=processor, callbacks=[reporter, *callbacks])
     checkpoints = output / CHECKPOINT_DIR
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None

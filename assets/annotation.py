@@ -1,0 +1,55 @@
+"""SSL-CoT re-annotation (optional): an annotator model writes transform-aware chains of thought.
+
+Not part of ``full_viss_r1``: run the ``annotate_cot`` job with an annotator checkpoint, then add
+the produced ``ssl_cot.json`` to ``video_sources`` as an annotation source — it is in the SSL-CoT
+schema, so it loads exactly like the release's file and the SFT stage trains on it.
+"""
+
+
+import json
+
+import dagster as dg
+import polars as pl
+
+from assets.caching import Building, asset_code_version, build_or_reuse, markdown_table, output
+from assets.configs import CotAnnotationsConfig
+from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLauncher
+from viss_r1.artifacts import ArtifactRef, code_version
+from viss_r1.data.cot_annotation import KEPT_FILE, REJECTED_FILE
+from viss_r1.data.frame_cache import shard_files
+from viss_r1.train.config import write_config
+
+
+@dg.asset(group_name="datasets", pool="gpu", code_version=code_version(
+    "viss_r1.data.cot_annotation", "viss_r1.modeling.generation", "viss_r1.prompts", "viss_r1.rewards"))
+def cot_annotations(
+    context: dg.AssetExecutionContext,
+    config: CotAnnotationsConfig,
+    pretext_samples: ArtifactRef,
+    frame_cache: ArtifactRef,
+    artifact_store: ArtifactStoreResource,
+    mlflow_tracking: MlflowTracking,
+    training_launcher: TrainingLauncher,
+) -> dg.Output[ArtifactRef]:
+    """The SFT-use samples re-annotated on their transformed clips; kept only where the annotator
+    named the true transform and answered correctly (the true letter is what is stored)."""
+    inputs = {"pretext_samples": pretext_samples, "frame_cache": frame_cache}
+
+    def build(building: Building) -> None:
+        run_config = config.to_library(
+            samples=str(artifact_store.local_path(pretext_samples) / "sft.parquet"),
+            frame_shards=[str(p) for p in shard_files(artifact_store.store(), artifact_store.local_path(frame_cache))],
+            output_dir=str(building.folder))
+        config_file = write_config(run_config, building.work_dir("cot_annotations") / "annotate.yaml")
+        training_launcher.run(context, "viss_r1.data.cot_annotation", str(config_file))
+        building.summary.update(json.loads((building.folder / "summary.json").read_text()))
+
+    built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
+                           config=config.model_dump(), inputs=inputs, build=build)
+    rejected = pl.read_parquet(built.folder / REJECTED_FILE)
+    reasons = rejected.group_by(pl.col("reason").str.split(",").list.first()).len().sort("len", descending=True)
+    return output(built, {
+        "kept": built.summary["kept"], "rejected": built.summary["rejected"],
+        "ssl_cot_file": dg.MetadataValue.path(str(built.folder / KEPT_FILE)),
+        "rejection_reasons": markdown_table(reasons.to_dicts()),
+    })

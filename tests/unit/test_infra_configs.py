@@ -1,0 +1,213 @@
+"""The deployment files in infra/ are accepted by the tools that read them, on a CPU machine:
+DeepSpeed's config classes, the HF Trainer's filling of "auto" values, accelerate's config loader
+and launch environment, our run-config models and the Dagster job. The 7B files carry the SSL-CoT
+SFT recipe of METHOD.md §6 (lr 1e-6, 1 epoch, effective batch 16, bf16, ZeRO-2, 32 frames)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+import yaml
+
+from viss_r1.train.config import OptimSettings, SFTRunConfig, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+DEEPSPEED_FILES = {"zero2.json": 2, "zero3.json": 3}
+ACCELERATE_FILES = ("1gpu.yaml", "8gpu_zero2.yaml", "8gpu_zero3.yaml", "multinode_zero3.yaml")
+SFT_7B = INFRA / "configs" / "sft_qwen2_5_vl_7b.yaml"
+SFT_STANDALONE = INFRA / "configs" / "sft_standalone_example.yaml"
+DAGSTER_RUN_CONFIGS = sorted(p.name for p in (INFRA / "configs").glob("*.yaml") if "ops" in yaml.safe_load(p.read_text()))
+QWEN2_5_VL_7B_HIDDEN_SIZE = 3584   # what the Trainer derives the "auto" bucket sizes from
+
+
+def read(path: Path):
+    text = path.read_text()
+    return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+
+
+def accelerate_config(name: str):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    return load_config_from_file(str(INFRA / "accelerate" / name))   # ClusterConfig; unknown keys raise
+
+
+def launcher_accelerate_file(run_config: dict) -> str:
+    args = run_config["resources"]["training_launcher"]["config"]["launcher_args"]
+    return args[args.index("--config_file") + 1]
+
+
+def trainer_args(optim: OptimSettings, world_size: int) -> SimpleNamespace:
+    """What HfTrainerDeepSpeedConfig reads from TrainingArguments, with our settings."""
+    return SimpleNamespace(
+        world_size=world_size, per_device_train_batch_size=optim.per_device_train_batch_size,
+        gradient_accumulation_steps=optim.gradient_accumulation_steps, max_grad_norm=optim.max_grad_norm,
+        learning_rate=optim.learning_rate, weight_decay=optim.weight_decay, adam_beta1=0.9, adam_beta2=0.999,
+        adam_epsilon=1e-8, save_on_each_node=False, fp16=False, fp16_full_eval=False, bf16=optim.bf16,
+        bf16_full_eval=False, get_warmup_steps=lambda steps: 0)
+
+
+@pytest.fixture
+def hf_deepspeed():
+    """HfDeepSpeedConfig registers itself globally (from_pretrained then thinks ZeRO-3 is on): unset
+    it after the test so no later test loads a model under deepspeed.zero.Init."""
+    from transformers.integrations.deepspeed import HfTrainerDeepSpeedConfig, unset_hf_deepspeed_config
+
+    yield HfTrainerDeepSpeedConfig
+    unset_hf_deepspeed_config()
+
+
+def test_every_file_parses_and_the_expected_ones_exist():
+    expected = {INFRA / "deepspeed" / name for name in DEEPSPEED_FILES} | {
+        INFRA / "accelerate" / name for name in ACCELERATE_FILES} | {SFT_7B, SFT_STANDALONE}
+    found = {p for p in INFRA.rglob("*") if p.suffix in (".json", ".yaml", ".yml")}
+    assert expected <= found
+    for path in found:
+        assert isinstance(read(path), dict), path
+    for path in expected:
+        assert not re.search(r"/home/|/Users/|~/", path.read_text()), f"{path}: a home-directory path"
+
+
+@pytest.mark.parametrize("name", sorted(DEEPSPEED_FILES))
+def test_deepspeed_keys_exist_and_auto_only_where_deepspeed_tolerates_it(name):
+    import deepspeed.runtime.constants as runtime_constants
+    import deepspeed.runtime.precision_config as precision_config
+    import deepspeed.runtime.zero.config as zero_config
+    from deepspeed.runtime.zero.config import DeepSpeedZeroConfig
+
+    config = read(INFRA / "deepspeed" / name)
+    # DeepSpeedConfig ignores unknown top-level keys silently: check them against its key constants.
+    known = {value for module in (runtime_constants, precision_config, zero_config)
+             for key, value in vars(module).items() if key.isupper() and isinstance(value, str)}
+    assert set(config) <= known, set(config) - known
+    assert "optimizer" not in config and "scheduler" not in config   # the Trainer builds both
+    # The zero section: every key a field (extra keys are rejected); "auto" entries are dropped in
+    # DeepSpeed's non-strict mode, exactly what happens before the Trainer fills them.
+    zero = DeepSpeedZeroConfig(**config["zero_optimization"])
+    assert zero.stage == DEEPSPEED_FILES[name]
+    assert zero.overlap_comm and zero.contiguous_gradients
+    assert config["zero_optimization"]["reduce_bucket_size"] == "auto"
+    if zero.stage == 3:
+        assert zero.gather_16bit_weights_on_model_save   # save_pretrained writes full weights
+        assert config["zero_optimization"]["stage3_param_persistence_threshold"] == "auto"
+
+
+@pytest.mark.parametrize("name", sorted(DEEPSPEED_FILES))
+def test_trainer_fills_every_auto_and_deepspeed_accepts_the_result(name, hf_deepspeed):
+    from deepspeed.runtime import config as ds_config
+    from deepspeed.runtime.zero.config import DeepSpeedZeroConfig
+
+    optim = OptimSettings.model_validate(read(SFT_7B)["ops"]["sft_model"]["config"]["training"])
+    args = trainer_args(optim, world_size=8)
+    model = SimpleNamespace(config=SimpleNamespace(text_config=SimpleNamespace(hidden_size=QWEN2_5_VL_7B_HIDDEN_SIZE)))
+    hf = hf_deepspeed(str(INFRA / "deepspeed" / name))
+    hf.trainer_config_process(args)
+    hf.trainer_config_finalize(args, model, num_training_steps=1000)   # raises on a mismatch
+    resolved = hf.config
+    assert "auto" not in json.dumps(resolved), resolved   # every "auto" sits where the Trainer fills it
+    DeepSpeedZeroConfig(strict=True, **resolved["zero_optimization"])
+
+    with mock.patch.object(ds_config.dist, "get_world_size", return_value=8), \
+            mock.patch.object(ds_config.dist, "get_rank", return_value=0):
+        checked = ds_config.DeepSpeedConfig(resolved)   # also asserts batch = micro × accumulation × world
+    assert checked.train_batch_size == 16
+    assert (checked.train_micro_batch_size_per_gpu, checked.gradient_accumulation_steps) == (1, 2)
+    assert checked.gradient_clipping == optim.max_grad_norm
+    assert checked.bfloat16_config.enabled and not checked.float16_config.enabled
+    assert checked.zero_optimization_stage == DEEPSPEED_FILES[name]
+    assert resolved["zero_optimization"]["reduce_bucket_size"] == QWEN2_5_VL_7B_HIDDEN_SIZE ** 2
+
+
+@pytest.mark.parametrize("name", ACCELERATE_FILES)
+def test_accelerate_files_load_and_name_existing_deepspeed_files(name):
+    from accelerate.commands.launch import launch_command_parser
+    from accelerate.utils import DistributedType
+
+    config = accelerate_config(name)
+    if name == "1gpu.yaml":
+        assert config.distributed_type == DistributedType.NO and config.num_processes == 1
+        return
+    assert config.distributed_type == DistributedType.DEEPSPEED
+    # ClusterConfig does not check the deepspeed_config keys; launch copies each onto its options.
+    options = {action.dest for action in launch_command_parser()._actions}
+    assert set(config.deepspeed_config) <= options, set(config.deepspeed_config) - options
+    json_file = config.deepspeed_config["deepspeed_config_file"]
+    assert not Path(json_file).is_absolute() and (ROOT / json_file).is_file()
+    stage = DEEPSPEED_FILES[Path(json_file).name]
+    assert ("zero3" in name) == (stage == 3)
+    assert config.num_processes == 8 * config.num_machines
+
+
+@pytest.mark.parametrize("name", ACCELERATE_FILES)
+def test_launch_environment_is_accepted_by_the_training_process(name, hf_deepspeed, monkeypatch):
+    """What `accelerate launch --config_file FILE` exports, read back the way TrainingArguments
+    does (DeepSpeedPlugin). Catches e.g. a mixed_precision key next to a deepspeed_config_file,
+    which the launched process refuses."""
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+    from accelerate.utils import DeepSpeedPlugin
+    from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_simple_launcher_cmd_env
+
+    monkeypatch.chdir(ROOT)
+    per_node = ["--machine_rank", "1", "--main_process_ip", "127.0.0.1"] if "multinode" in name else []
+    args = launch_command_parser().parse_args(
+        ["--config_file", f"infra/accelerate/{name}", *per_node, "-m", "viss_r1.train.sft", "--config", "x.yaml"])
+    args, defaults, mixed_precision_from_file = _validate_launch_command(args)   # as launch_command does
+    if not args.use_deepspeed:
+        _, env = prepare_simple_launcher_cmd_env(args)
+        assert env["ACCELERATE_MIXED_PRECISION"] == "no"   # precision: the run config's training.bf16
+        return
+    args.deepspeed_fields_from_accelerate_config = ",".join(
+        [*defaults.deepspeed_config, *(["mixed_precision"] if mixed_precision_from_file else [])])
+    _, env = prepare_deepspeed_cmd_env(args)
+    with mock.patch.dict(os.environ, env):
+        json_file = env["ACCELERATE_DEEPSPEED_CONFIG_FILE"]
+        given = DeepSpeedPlugin(hf_ds_config=hf_deepspeed(json_file))   # training.deepspeed set
+        from_env = DeepSpeedPlugin()                                       # training.deepspeed null
+    assert given.zero_stage == from_env.zero_stage == DEEPSPEED_FILES[Path(json_file).name]
+    assert given.zero3_init_flag == (given.zero_stage == 3)
+
+
+def test_standalone_example_is_a_valid_sft_run_config():
+    config = load_config(SFT_STANDALONE, SFTRunConfig)
+    assert config.prompt_format == "viss_r1" and config.mlflow is None
+    dagster_training = OptimSettings.model_validate(read(SFT_7B)["ops"]["sft_model"]["config"]["training"])
+    assert config.training == dagster_training   # by hand or through Dagster: one recipe
+    assert config.training.deepspeed == accelerate_config("8gpu_zero2.yaml").deepspeed_config["deepspeed_config_file"]
+
+
+def test_7b_sft_run_config_carries_the_recipe():
+    run_config = read(SFT_7B)
+    training = run_config["ops"]["sft_model"]["config"]["training"]
+    assert set(training) == set(OptimSettings.model_fields)   # every field spelled out
+    optim = OptimSettings.model_validate(training)
+    launcher = run_config["resources"]["training_launcher"]["config"]
+    assert launcher["launcher"] == "accelerate"
+    accelerate = accelerate_config(Path(launcher_accelerate_file(run_config)).name)
+    assert Path(launcher_accelerate_file(run_config)) == Path("infra/accelerate/8gpu_zero2.yaml")
+    assert accelerate.num_processes * optim.per_device_train_batch_size * optim.gradient_accumulation_steps == 16
+    assert optim.learning_rate == 1e-6 and optim.num_train_epochs == 1 and optim.max_steps == -1
+    assert optim.bf16 and optim.activation_checkpointing
+    assert optim.deepspeed == accelerate.deepspeed_config["deepspeed_config_file"]
+    assert DEEPSPEED_FILES[Path(optim.deepspeed).name] == 2
+    assert run_config["ops"]["base_model"]["config"]["model"] == "Qwen/Qwen2.5-VL-7B-Instruct"
+    # The data plane as the Video-R1 data file has it (32 frames at 128·28·28 px), on the SSL-CoT file.
+    data = read(INFRA / "configs" / "video_r1_data.yaml")["ops"]
+    assert run_config["ops"]["frame_cache"] == data["frame_cache"]
+    assert run_config["ops"]["frame_cache"]["config"]["sampling"]["max_frames"] == 32
+    assert [s["name"] for s in run_config["ops"]["video_sources"]["config"]["sources"]] == ["sslcot"]
+
+
+@pytest.mark.parametrize("name", DAGSTER_RUN_CONFIGS)
+def test_dagster_run_configs_validate_against_the_job(name):
+    import dagster as dg
+
+    from pipelines.definitions import defs
+
+    job = defs.resolve_job_def("full_viss_r1")
+    dg.validate_run_config(job, read(INFRA / "configs" / name))   # raises DagsterInvalidConfigError
