@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -41,11 +42,31 @@ def test_full_job_runs_from_the_cli_then_reuses_everything(tmp_path):
     artifacts = state / "artifacts"
     (rl_table,) = artifacts.glob("pretext_samples/*/viss_r1_rl.parquet")
     rl = pl.read_parquet(rl_table)
-    assert len(rl) == 300 and set(rl["transform_name"]) == {"rotate", "arrow", "shuffle"}
+    assert len(rl) == 240 and set(rl["transform_name"]) == {"rotate", "arrow", "shuffle"}  # the 60 eval clips held out
     (catalog,) = artifacts.glob("video_catalog/*/catalog.parquet")
     assert pl.read_parquet(catalog)["status"].to_list() == ["ok"] * 300
     assert (state / "mlflow.db").is_file()
+    (sft_result,) = artifacts.glob("sft_model/*/result.json")
+    sft = json.loads(sft_result.read_text())
+    assert sft["samples"] == 240 and sft["last_loss"] < 0.2 * sft["first_loss"], sft["losses"]
+    (weights,) = artifacts.glob("sft_model/*/model/model.safetensors")
+    assert "sft_model" in first and "step 360/360" in first  # step metrics streamed back through Pipes
+    assert_sft_run_in_mlflow(state)
 
     second = run_job(env)
-    assert second.count("exists, reusing it") == 4 and "building artifact" not in second
+    assert second.count("exists, reusing it") == 6 and "building artifact" not in second
     assert len(list((home / "storage").iterdir())) >= 2  # both runs recorded in the persistent instance
+
+
+def assert_sft_run_in_mlflow(state: Path) -> None:
+    """The SFT stage's nested run holds its step metrics and its checkpoint as a logged model."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{state / 'mlflow.db'}")
+    (experiment,) = [e for e in client.search_experiments() if e.name.endswith("full_viss_r1")]
+    (run,) = client.search_runs([experiment.experiment_id], "tags.`viss_r1.stage` = 'sft_model'")
+    losses = client.get_metric_history(run.info.run_id, "train/loss")
+    assert len(losses) == 360 // 5 and losses[-1].value < losses[0].value
+    assert client.get_metric_history(run.info.run_id, "train/tokens_per_second")
+    (model,) = client.search_logged_models(experiment_ids=[experiment.experiment_id])
+    assert model.source_run_id == run.info.run_id and model.status == "READY"

@@ -1,0 +1,1 @@
+"""Evaluation: generation on held-out media, scores, probes."""
