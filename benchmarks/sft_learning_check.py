@@ -34,6 +34,16 @@ def newest(store: ArtifactStore, asset: str) -> str:
     return manifests[-1].parent.name
 
 
+def input_keys(store: ArtifactStore, asset: str, key: str, names: tuple[str, ...]) -> dict[str, str]:
+    """The input keys an artifact was built from (its manifest's lineage); artifacts built before
+    lineage was recorded fall back to the newest artifact of each input."""
+    recorded = store.manifest(asset, key)["summary"].get("inputs")
+    if recorded is None:
+        print(f"note: {asset} {key} has no recorded lineage; using the newest {', '.join(names)}")
+        return {name: newest(store, name) for name in names}
+    return recorded
+
+
 def binomial_p_above(successes: int, trials: int, chance: float) -> float:
     """P(X ≥ successes) for X ~ Binomial(trials, chance): how surprising the score is by luck."""
     return sum(math.comb(trials, k) * chance**k * (1 - chance) ** (trials - k) for k in range(successes, trials + 1))
@@ -53,7 +63,8 @@ def main() -> None:
     store = ArtifactStore(str(Path(args.state) / "artifacts"))
     sft_key = newest(store, "sft_model")
     sft = store.manifest("sft_model", sft_key)["summary"]
-    samples = store.manifest("pretext_samples", sft["inputs"]["pretext_samples"])["summary"]["inputs"]
+    samples = input_keys(store, "pretext_samples", sft["inputs"]["pretext_samples"],
+                         ("video_sources", "video_catalog", "frame_cache"))
     folder = lambda asset, key: store.local_path(store.ref(asset, key))  # noqa: E731
     records = records_with_clips(
         pl.read_parquet(folder("video_sources", samples["video_sources"]) / "records.parquet"),
