@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from transformers import TrainerCallback
 
+from assets.resources import TrainingLauncher
 from viss_r1.modeling.video_inputs import VIDEO_FIELDS
 from viss_r1.train.config import OptimSettings, SFTRunConfig, write_config
 from viss_r1.train.sft import run_sft
@@ -67,3 +68,22 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tiny_sft, tmp_path):
     assert result["resumed_from"].endswith(f"checkpoint-{killed_at}")
     assert result["global_step"] == 12
     assert [step for step, _ in result["losses"]] == list(range(killed_at + 1, 13))  # only the missing steps ran
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher, ranks", [("accelerate", 1), ("torchrun", 2)])
+def test_runs_under_accelerate_and_torchrun(tiny_sft, tmp_path, launcher, ranks):
+    """The launcher resource's command lines; torchrun with two CPU ranks (gloo): every rank
+    trains, only the main one writes the result and the model."""
+    config = write_config(sft_config(tiny_sft, tmp_path, max_steps=3, save_steps=100, per_device_train_batch_size=2),
+                          tmp_path / "sft.yaml")
+    launcher_args = {"accelerate": ["--cpu", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
+                                    "--dynamo_backend", "no"],
+                     "torchrun": ["--nproc_per_node", "2", "--standalone"]}[launcher]
+    command = TrainingLauncher(launcher=launcher, launcher_args=launcher_args).command("viss_r1.train.sft", str(config))
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["global_step"] == 3 and result["world_size"] == ranks
+    assert (tmp_path / "final" / "model.safetensors").is_file()

@@ -28,6 +28,16 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def end_distributed() -> None:
+    """Leave the process group together: a rank that exits while gloo threads still run aborts
+    ("terminate called without an active exception") and fails the whole launch."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 @contextlib.contextmanager
 def pipes_session() -> Iterator[Any | None]:
     """The Dagster Pipes context when Dagster launched this process, else None (standalone)."""

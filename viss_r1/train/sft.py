@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from viss_r1.train.config import SFTRunConfig, load_config
-from viss_r1.train.reporting import StepReporter, is_main_process, pipes_session
+from viss_r1.train.reporting import StepReporter, end_distributed, is_main_process, pipes_session
 
 FINAL_DIR = "final"
 CHECKPOINT_DIR = "checkpoints"
@@ -27,9 +27,13 @@ RESULT_FILE = "result.json"
 def trainer_arguments(config: SFTRunConfig):
     """TRL ``SFTConfig`` from our settings; dataset preparation is skipped because the collator
     builds every batch from the frame cache."""
+    import torch
     from trl import SFTConfig
 
     optim = config.training
+    # On a machine without an accelerator say so: only then do several ranks (torchrun) form a
+    # gloo process group on CPU instead of training side by side unaware of each other.
+    cpu_only = not (torch.cuda.is_available() or torch.backends.mps.is_available())
     return SFTConfig(
         output_dir=str(Path(config.output_dir) / CHECKPOINT_DIR),
         **optim.model_dump(exclude={"deepspeed"}),
@@ -41,6 +45,7 @@ def trainer_arguments(config: SFTRunConfig):
         dataset_kwargs={"skip_prepare_dataset": True},
         include_num_input_tokens_seen="non_padding",
         disable_tqdm=True,
+        use_cpu=cpu_only,
     )
 
 
@@ -81,6 +86,7 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
         "final_model": str(final),
         "resumed_from": resume,
         "global_step": trainer.state.global_step,
+        "world_size": trainer.args.world_size,
         "samples": len(rows),
         "train_loss": train.training_loss,
         "first_loss": reporter.losses[0][1] if reporter.losses else None,
@@ -105,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         if pipes is not None:
             pipes.report_asset_materialization(metadata={
                 k: v for k, v in result.items() if k != "losses" and v is not None})
+    end_distributed()
 
 
 if __name__ == "__main__":
