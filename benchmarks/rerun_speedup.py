@@ -1,8 +1,8 @@
 """Cold run vs no-change rerun of the ``full_viss_r1`` job, through the Dagster CLI.
 
 Three runs in a throw-away state folder: cold (everything built), a rerun with nothing changed
-(every artifact reused), and a rerun where only the pretext seed changes (only
-``pretext_samples`` rebuilt). Wall clock includes the CLI's start-up (≈3 s, imports and loading
+(every artifact reused), and a rerun where only the pretext seed changes (``pretext_samples``
+and what is downstream of it rebuilt; ingestion reused). Wall clock includes the CLI's start-up (≈3 s, imports and loading
 the code location), which dominates a small job; the in-job time (RUN_START → RUN_SUCCESS, from
 the run's event log) excludes it. Goal: rerun/cold ≤ 0.15×.
 
