@@ -90,5 +90,6 @@ class TrainingLauncher(dg.ConfigurableResource):
             invocation = client.run(context=context, command=command)
         except DagsterPipesExecutionError as error:
             raise dg.Failure(f"{module} failed ({error}); its output is in the step log above. "
-                             f"Rerun it by hand with: {' '.join(command)} — it resumes from its last checkpoint") from None
+                             f"Rerun it by hand with: {' '.join(command)} (training resumes from its last "
+                             "checkpoint)") from None
         return {k: v.value for k, v in invocation.get_materialize_result().metadata.items()}
