@@ -35,7 +35,7 @@ def model_location(artifact_store: ArtifactStoreResource, ref: ArtifactRef) -> s
     return str(artifact_store.local_path(ref) / MODEL_DIR)
 
 
-def _reference_digest(model: str) -> str:
+def checkpoint_digest(model: str) -> str:
     """A local checkpoint folder changes in place; its config and weight index stand for it."""
     folder = Path(model)
     if not folder.is_dir():
@@ -63,7 +63,7 @@ def base_model(
     tiny = config.model == "tiny"
     inputs = {"pretext_samples": pretext_samples} if tiny else {}
     params = config.model_dump() if tiny else {"model": config.model}
-    extra_key = {} if tiny else {"reference": _reference_digest(config.model)}
+    extra_key = {} if tiny else {"reference": checkpoint_digest(config.model)}
 
     def build(building: Building) -> None:
         if not tiny:

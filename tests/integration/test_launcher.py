@@ -1,0 +1,46 @@
+"""The training launcher: its command lines, and a failing process becomes a clear Dagster failure."""
+
+import sys
+
+import dagster as dg
+import pytest
+
+from assets.models import checkpoint_digest
+from assets.resources import TrainingLauncher
+
+
+def test_command_lines_per_launcher():
+    assert TrainingLauncher().command("viss_r1.train.sft", "c.yaml") == [
+        sys.executable, "-m", "viss_r1.train.sft", "--config", "c.yaml"]
+    accelerate = TrainingLauncher(launcher="accelerate", launcher_args=["--config_file", "a.yaml"])
+    assert accelerate.command("m", "c.yaml")[1:] == ["-m", "accelerate.commands.launch", "--config_file", "a.yaml",
+                                                     "-m", "m", "--config", "c.yaml"]
+    with pytest.raises(ValueError, match="launcher_args need launcher"):
+        TrainingLauncher(launcher_args=["--nproc_per_node", "8"]).command("m", "c.yaml")
+
+
+def test_a_failing_process_is_a_failure_that_says_how_to_rerun_it(tmp_path):
+    bad_config = tmp_path / "sft.yaml"
+    bad_config.write_text("model: x\n")  # output_dir, samples and frame_shards missing
+
+    @dg.asset
+    def trains(training_launcher: TrainingLauncher) -> None:
+        training_launcher.run(dg.AssetExecutionContext.get(), "viss_r1.train.sft", str(bad_config))
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([trains], resources={"training_launcher": TrainingLauncher()}, instance=instance,
+                                raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.step_failure_data.error.message
+    assert "viss_r1.train.sft failed" in message and f"--config {bad_config}" in message
+
+
+def test_a_base_model_folder_must_be_a_checkpoint(tmp_path):
+    assert checkpoint_digest("Qwen/Qwen2.5-VL-7B-Instruct") == "hub"
+    with pytest.raises(dg.Failure, match="without config.json"):
+        checkpoint_digest(str(tmp_path))
+    (tmp_path / "config.json").write_text("{}")
+    first = checkpoint_digest(str(tmp_path))
+    (tmp_path / "config.json").write_text('{"changed": 1}')
+    assert checkpoint_digest(str(tmp_path)) != first
