@@ -21,7 +21,8 @@ from viss_r1.train.config import write_config
 
 
 @dg.asset(group_name="datasets", pool="gpu", code_version=code_version(
-    "viss_r1.data.cot_annotation", "viss_r1.modeling.generation", "viss_r1.prompts", "viss_r1.rewards"))
+    "viss_r1.data.cot_annotation", "viss_r1.modeling.generation", "viss_r1.prompts", "viss_r1.rewards",
+    "viss_r1.train.config"))
 def cot_annotations(
     context: dg.AssetExecutionContext,
     config: CotAnnotationsConfig,
@@ -38,9 +39,9 @@ def cot_annotations(
     def build(building: Building) -> None:
         run_config = config.to_library(
             samples=str(artifact_store.local_path(pretext_samples) / "sft.parquet"),
-            frame_shards=[str(p) for p in shard_files(artifact_store.store(), artifact_store.local_path(frame_cache))],
+            frame_shards=shard_files(artifact_store.store(), artifact_store.local_path(frame_cache)),
             output_dir=str(building.folder))
-        config_file = write_config(run_config, building.work_dir("cot_annotations") / "annotate.yaml")
+        config_file = write_config(run_config, building.work_dir() / "annotate.yaml")
         training_launcher.run(context, "viss_r1.data.cot_annotation", str(config_file))
         building.summary.update(json.loads((building.folder / "summary.json").read_text()))
 

@@ -21,11 +21,12 @@ class Building:
 
     folder: Path                 # staging folder; published atomically when the build returns
     summary: dict[str, Any]      # figures to record in the manifest
+    asset: str
     key: str
     run: Any                     # viss_r1.tracking.StageRun
 
-    def work_dir(self, asset: str) -> Path:
-        folder = Path(state_dir()) / "work" / asset / self.key
+    def work_dir(self) -> Path:
+        folder = Path(state_dir()) / "work" / self.asset / self.key
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
@@ -70,7 +71,7 @@ def build_or_reuse(
             summary: dict[str, Any] = {"inputs": key_inputs}   # lineage: the input keys it was built from
             started = time.perf_counter()
             with artifacts.writer(asset, key, summary) as folder:
-                build(Building(folder, summary, key, run))
+                build(Building(folder, summary, asset, key, run))
                 summary["build_seconds"] = round(time.perf_counter() - started, 3)
         run.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
         ref = artifacts.ref(asset, key)

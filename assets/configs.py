@@ -3,25 +3,43 @@ is read from the library's own config objects, so each value has one source of t
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from typing import Literal, Optional
 
 import dagster as dg
 import pydantic
 
-from viss_r1.data.cot_annotation import CotAnnotationRunConfig
 from viss_r1.data.frame_cache import FrameEncoding
 from viss_r1.data.pretext_samples import PretextSettings
 from viss_r1.embedded import EMBEDDED_SAMPLING, EMBEDDED_SFT
 from viss_r1.modeling.tiny import TinyModelSpec
 from viss_r1.synthetic import SyntheticConfig
-from viss_r1.train.config import OptimSettings
+from viss_r1.train.config import CotAnnotationRunConfig, OptimSettings
 from viss_r1.video.sampling import FrameSampling
 
-_SYNTHETIC = SyntheticConfig()
 _ENCODING = FrameEncoding()
-_TINY = TinyModelSpec()
 _PRETEXT = PretextSettings()
 _USES = {use.name: use for use in _PRETEXT.uses}
+
+
+def _mirror(library_config: type, defaults: object | None, name: str, doc: str, exclude: tuple[str, ...] = ()) -> type:
+    """A ``dg.Config`` with the fields of a library config (a pydantic model or a dataclass;
+    Dagster only accepts its own Config classes in run config), defaults taken from ``defaults``
+    (None: the library's own): one definition per field. ``exclude``: fields that are not run
+    settings (paths the asset fills in, model geometry); the library's defaults apply to them."""
+    if dataclasses.is_dataclass(library_config):
+        hints = typing.get_type_hints(library_config)
+        declared = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(library_config)}
+    else:
+        declared = {f: (info.annotation, info.default) for f, info in library_config.model_fields.items()}
+    fields = {
+        field: (annotation, getattr(defaults, field) if defaults is not None else default)
+        for field, (annotation, default) in declared.items() if field not in exclude
+    }
+    config = pydantic.create_model(name, __base__=dg.Config, __doc__=doc, **fields)
+    config.to_library = lambda self, **filled: library_config(**self.model_dump(), **filled)
+    return config
 
 
 class AnnotationSource(dg.Config):
@@ -33,17 +51,8 @@ class AnnotationSource(dg.Config):
     split: Literal["train", "eval"] = "train"  # eval records never reach a training table
 
 
-class SyntheticSet(dg.Config):
-    seed: int = _SYNTHETIC.seed
-    num_train: int = _SYNTHETIC.num_train
-    num_eval: int = _SYNTHETIC.num_eval
-    num_frames: int = _SYNTHETIC.num_frames
-    fps: int = _SYNTHETIC.fps
-    width: int = _SYNTHETIC.width
-    height: int = _SYNTHETIC.height
-
-    def to_library(self) -> SyntheticConfig:
-        return SyntheticConfig(**self.model_dump())
+SyntheticSet = _mirror(SyntheticConfig, None, "SyntheticSet",
+                       "The synthetic video QA set (viss_r1.synthetic.SyntheticConfig).")
 
 
 class VideoSourcesConfig(dg.Config):
@@ -56,15 +65,10 @@ class VideoCatalogConfig(dg.Config):
     workers: int = 0                                 # probe processes; 0 = one per CPU core
 
 
-class Sampling(dg.Config):
-    fps: float = EMBEDDED_SAMPLING.fps
-    min_frames: int = EMBEDDED_SAMPLING.min_frames
-    max_frames: int = EMBEDDED_SAMPLING.max_frames
-    min_pixels: int = EMBEDDED_SAMPLING.min_pixels
-    max_pixels: int = EMBEDDED_SAMPLING.max_pixels
-
-    def to_library(self) -> FrameSampling:
-        return FrameSampling(**self.model_dump())
+# The patch geometry (frame_factor, size_factor) is the model's, not a run setting.
+Sampling = _mirror(FrameSampling, EMBEDDED_SAMPLING, "Sampling",
+                   "Frame sampling, qwen-vl-utils convention (viss_r1.video.sampling.FrameSampling).",
+                   exclude=("frame_factor", "size_factor"))
 
 
 class FrameCacheConfig(dg.Config):
@@ -109,40 +113,15 @@ class PretextSamplesConfig(dg.Config):
         return PretextSettings(seed=self.seed, arrow_reverse_prob=self.arrow_reverse_prob, uses=uses)
 
 
-class TinyModelConfig(dg.Config):
-    """Sizes of the offline tiny model (``viss_r1.modeling.tiny.TinyModelSpec``)."""
-
-    vocab_size: int = _TINY.vocab_size
-    hidden_size: int = _TINY.hidden_size
-    intermediate_size: int = _TINY.intermediate_size
-    num_layers: int = _TINY.num_layers
-    num_heads: int = _TINY.num_heads
-    num_kv_heads: int = _TINY.num_kv_heads
-    vision_depth: int = _TINY.vision_depth
-    vision_hidden_size: int = _TINY.vision_hidden_size
-    vision_heads: int = _TINY.vision_heads
-    seed: int = _TINY.seed
-
-    def to_library(self) -> TinyModelSpec:
-        return TinyModelSpec(**self.model_dump())
+# The processor's pixel bounds stay the spec's: frames arrive already sized by the frame cache.
+TinyModelConfig = _mirror(TinyModelSpec, None, "TinyModelConfig",
+                          "Sizes of the offline tiny model (viss_r1.modeling.tiny.TinyModelSpec).",
+                          exclude=("min_pixels", "max_pixels"))
 
 
 class BaseModelConfig(dg.Config):
     model: str = "tiny"   # "tiny" (built offline), a local checkpoint folder, or a hub id
     tiny: TinyModelConfig = TinyModelConfig()
-
-
-def _mirror(library_model: type, defaults: object | None, name: str, doc: str, exclude: tuple[str, ...] = ()) -> type:
-    """A ``dg.Config`` with the fields of a library pydantic model (Dagster only accepts its own
-    Config classes in run config), defaults taken from ``defaults`` (None: the model's own):
-    one definition per field. ``exclude``: fields the asset fills in itself (paths)."""
-    fields = {
-        field: (info.annotation, getattr(defaults, field) if defaults is not None else info.default)
-        for field, info in library_model.model_fields.items() if field not in exclude
-    }
-    config = pydantic.create_model(name, __base__=dg.Config, __doc__=doc, **fields)
-    config.to_library = lambda self, **filled: library_model(**self.model_dump(), **filled)
-    return config
 
 
 OptimConfig = _mirror(OptimSettings, EMBEDDED_SFT, "OptimConfig",

@@ -102,13 +102,13 @@ def sft_model(
     inputs = {"base_model": base_model, "pretext_samples": pretext_samples, "frame_cache": frame_cache}
 
     def build(building: Building) -> None:
-        work = building.work_dir("sft_model")   # checkpoints survive a crash: a rerun resumes
+        work = building.work_dir()   # checkpoints survive a crash: a rerun resumes
         store = artifact_store.store()
         run_config = SFTRunConfig(
             model=model_location(artifact_store, base_model),
             output_dir=str(work),
             samples=str(artifact_store.local_path(pretext_samples) / "sft.parquet"),
-            frame_shards=[str(p) for p in shard_files(store, artifact_store.local_path(frame_cache))],
+            frame_shards=shard_files(store, artifact_store.local_path(frame_cache)),
             prompt_format=config.prompt_format,
             system_prompt=config.system_prompt,
             max_samples=config.max_samples,
@@ -119,11 +119,11 @@ def sft_model(
         training_launcher.run(context, "viss_r1.train.sft", str(config_file))
         result = json.loads((work / "result.json").read_text())
         shutil.copytree(work / "final", building.folder / MODEL_DIR)
-        (building.folder / "result.json").write_text(json.dumps(result, indent=2))
+        shutil.copy(work / "result.json", building.folder / "result.json")
         building.summary.update({k: result[k] for k in (
             "global_step", "samples", "train_loss", "first_loss", "last_loss", "tokens_seen", "seconds")})
         building.summary["resumed"] = bool(result["resumed_from"])
-        building.run.log_model("sft_model", building.folder / MODEL_DIR, store.uri("sft_model", building.key))
+        building.run.log_model("sft_model", building.folder / MODEL_DIR, store.uri(building.asset, building.key))
         shutil.rmtree(work, ignore_errors=True)  # checkpoints are no longer needed once published
 
     built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),

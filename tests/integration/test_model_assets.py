@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets import annotation, checks, datasets, ingestion, models
+from assets import annotation, datasets, ingestion, models
 from pipelines.definitions import resources
 
 ASSETS = dg.load_assets_from_modules([ingestion, datasets, models, annotation])

@@ -19,28 +19,13 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict
 
 from viss_r1.rewards import accuracy, extract_answer, extract_transform, format_score
+from viss_r1.train.config import CotAnnotationRunConfig
 
 _THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 RECORD_FIELDS = ("problem_id", "problem", "data_type", "problem_type", "options", "solution", "path", "data_source")
 KEPT_FILE, REJECTED_FILE = "ssl_cot.json", "rejected.parquet"
-
-
-class CotAnnotationRunConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    annotator: str                      # local checkpoint or hub id (the release: Qwen2.5-VL-72B-Instruct)
-    samples: str                        # pretext-sample table (SFT use): record + transform spec
-    frame_shards: list[str]
-    output_dir: str
-    min_answer_accuracy: float = 1.0    # kept only if the answer scores at least this (free-form: ROUGE)
-    max_samples: int | None = None
-    max_new_tokens: int = 1024
-    temperature: float = 0.01
-    top_p: float = 0.001
-    batch_size: int = 8
 
 
 def judge(row: Mapping[str, Any], completion: str, min_answer_accuracy: float) -> tuple[dict | None, str | None]:
@@ -61,20 +46,12 @@ def judge(row: Mapping[str, Any], completion: str, min_answer_accuracy: float) -
 
 def annotate(model, processor, rows: Sequence[Mapping[str, Any]], frames, config: CotAnnotationRunConfig
              ) -> tuple[list[dict], list[dict]]:
-    from viss_r1.data.loader import load_pretext_clip
-    from viss_r1.modeling.generation import Decoding, generate_completions
-    from viss_r1.modeling.video_inputs import MediaInput
-    from viss_r1.prompts import build_prompt, chat_messages
+    from viss_r1.modeling.generation import Decoding, generate_for_rows
 
-    conversations, media = [], []
-    for row in rows:
-        clip = load_pretext_clip(row, frames)
-        conversations.append(chat_messages(build_prompt("viss_r1", row), row["data_type"]))
-        media.append(MediaInput(row["data_type"], clip.frames, clip.video_metadata))
     decoding = Decoding(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
                         batch_size=config.batch_size)
     kept, rejected = [], []
-    for row, completion in zip(rows, generate_completions(model, processor, conversations, media, decoding)):
+    for row, completion in zip(rows, generate_for_rows(model, processor, rows, frames, decoding)):
         record, reason = judge(row, completion["text"], config.min_answer_accuracy)
         if record is not None:
             kept.append(record)

@@ -14,11 +14,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from viss_r1.data.frame_cache import FrameCacheReader
-from viss_r1.data.loader import load_pretext_clip
-from viss_r1.modeling.generation import Decoding, generate_completions
-from viss_r1.modeling.video_inputs import MediaInput
+from viss_r1.modeling.generation import Decoding, generate_for_rows
 from viss_r1.pretext.transforms import TransformSpec, transform_params
-from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT, build_prompt, chat_messages
+from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT
 from viss_r1.rewards import accuracy, extract_answer, extract_transform, format_score
 
 
@@ -37,12 +35,7 @@ def transform_probe(model, processor, rows: Sequence[Mapping[str, Any]], frames:
                     decoding: Decoding, system_prompt: str = DEFAULT_SYSTEM_PROMPT) -> dict[str, Any]:
     """Per-sample results and the summary: transform accuracy per transform (with chance),
     answer accuracy and format compliance."""
-    conversations, media = [], []
-    for row in rows:
-        clip = load_pretext_clip(row, frames)
-        conversations.append(chat_messages(build_prompt("viss_r1", row), row["data_type"], system_prompt))
-        media.append(MediaInput(row["data_type"], clip.frames, clip.video_metadata))
-    completions = generate_completions(model, processor, conversations, media, decoding)
+    completions = generate_for_rows(model, processor, rows, frames, decoding, "viss_r1", system_prompt)
     samples, by_transform, options = [], defaultdict(list), {}
     for row, completion in zip(rows, completions):
         text = completion["text"]

@@ -8,10 +8,13 @@ a ``<|video_pad|>`` that would break the next forward.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
+from viss_r1.data.frame_cache import FrameCacheReader
+from viss_r1.data.loader import load_pretext_clip
 from viss_r1.modeling.tiny import VISION_TOKENS
 from viss_r1.modeling.video_inputs import MediaInput, forward_kwargs, model_inputs
+from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT, build_prompt, chat_messages
 
 
 @dataclass(frozen=True)
@@ -53,3 +56,21 @@ def generate_completions(model, processor, conversations: Sequence[list[dict[str
             results.append({"text": tokenizer.decode(ids, skip_special_tokens=True),
                             "num_tokens": int(len(ids))})
     return results
+
+
+def row_request(row: Mapping[str, Any], frames: FrameCacheReader, prompt_format: str,
+                system_prompt: str = DEFAULT_SYSTEM_PROMPT, transform: bool = True) -> tuple[list[dict], MediaInput]:
+    """A pretext-sample row as the model is asked it: the chat messages (system + user) and the
+    clip from the frame cache, transformed by the row's spec unless ``transform`` is off."""
+    clip = load_pretext_clip(row, frames, transform=transform)
+    messages = chat_messages(build_prompt(prompt_format, row), row["data_type"], system_prompt)
+    return messages, MediaInput(row["data_type"], clip.frames, clip.video_metadata)
+
+
+def generate_for_rows(model, processor, rows: Sequence[Mapping[str, Any]], frames: FrameCacheReader,
+                      decoding: Decoding, prompt_format: str = "viss_r1",
+                      system_prompt: str = DEFAULT_SYSTEM_PROMPT) -> list[dict[str, Any]]:
+    """``generate_completions`` for pretext-sample rows (their transformed clips)."""
+    requests = [row_request(row, frames, prompt_format, system_prompt) for row in rows]
+    return generate_completions(model, processor, [messages for messages, _ in requests],
+                                [media for _, media in requests], decoding)

@@ -53,7 +53,7 @@ class SFTRunConfig(_Strict):
     model: str                               # local folder or hub id; trust_remote_code stays off
     output_dir: str                          # checkpoints/ and final/ go here
     samples: str                             # Parquet table of the SFT use (pretext_samples)
-    frame_shards: list[str]                  # frame-cache shard files holding the samples' clips
+    frame_shards: list[Path]                 # frame-cache shard files holding the samples' clips
     prompt_format: Literal["viss_r1", "r1"] = "viss_r1"  # SSL-CoT (ViSS-R1) or plain CoT (Video-R1)
     system_prompt: str | None = None         # None: viss_r1.prompts.DEFAULT_SYSTEM_PROMPT
     max_samples: int | None = None
@@ -64,6 +64,21 @@ class SFTRunConfig(_Strict):
     def transform_media(self) -> bool:
         """SSL-CoT trains on transformed media; plain CoT on the original clips."""
         return self.prompt_format == "viss_r1"
+
+
+class CotAnnotationRunConfig(_Strict):
+    """One SSL-CoT re-annotation run (``python -m viss_r1.data.cot_annotation``)."""
+
+    annotator: str                      # local checkpoint or hub id (the release: Qwen2.5-VL-72B-Instruct)
+    samples: str                        # pretext-sample table (SFT use): record + transform spec
+    frame_shards: list[Path]
+    output_dir: str
+    min_answer_accuracy: float = 1.0    # kept only if the answer scores at least this (free-form: ROUGE)
+    max_samples: int | None = None
+    max_new_tokens: int = 1024
+    temperature: float = 0.01
+    top_p: float = 0.001
+    batch_size: int = 8
 
 
 def load_config(path: str | Path, model: type[_Strict]) -> _Strict:

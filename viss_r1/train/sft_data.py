@@ -13,10 +13,10 @@ import polars as pl
 import torch
 
 from viss_r1.data.frame_cache import FrameCacheReader
-from viss_r1.data.loader import load_pretext_clip
+from viss_r1.modeling.generation import row_request
 from viss_r1.modeling.tiny import VISION_TOKENS
-from viss_r1.modeling.video_inputs import MediaInput, model_inputs
-from viss_r1.prompts import build_prompt, chat_messages, sft_target
+from viss_r1.modeling.video_inputs import model_inputs
+from viss_r1.prompts import sft_target
 
 IGNORE_INDEX = -100  # label value the loss skips (transformers convention)
 
@@ -28,12 +28,10 @@ def load_sft_rows(samples: str, max_samples: int | None = None) -> list[dict[str
     return rows[:max_samples] if max_samples else rows
 
 
-def sft_messages(row: Mapping[str, Any], prompt_format: str, system_prompt: str) -> list[dict[str, Any]]:
-    """System + user (media, prompt) + the assistant target of METHOD.md §3/§6."""
+def assistant_turn(row: Mapping[str, Any], prompt_format: str) -> dict[str, Any]:
+    """The SFT target of METHOD.md §3/§6 as an assistant message."""
     letter = row["transform_letter"] if prompt_format == "viss_r1" else None
-    target = sft_target(row["process"], row["solution"], letter)
-    return chat_messages(build_prompt(prompt_format, row), row["data_type"], system_prompt) + [
-        {"role": "assistant", "content": [{"type": "text", "text": target}]}]
+    return {"role": "assistant", "content": [{"type": "text", "text": sft_target(row["process"], row["solution"], letter)}]}
 
 
 def assistant_labels(input_ids: torch.Tensor, attention_mask: torch.Tensor, tokenizer) -> torch.Tensor:
@@ -69,10 +67,10 @@ class VideoSFTCollator:
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         texts, media = [], []
         for row in rows:
-            clip = load_pretext_clip(row, self.frames, transform=self.transform_media)
-            messages = sft_messages(row, self.prompt_format, self.system_prompt)
+            messages, clip = row_request(row, self.frames, self.prompt_format, self.system_prompt, self.transform_media)
+            messages.append(assistant_turn(row, self.prompt_format))
             texts.append(self.processor.apply_chat_template(messages, tokenize=False))
-            media.append(MediaInput(row["data_type"], clip.frames, clip.video_metadata))
+            media.append(clip)
         batch = dict(model_inputs(self.processor, texts, media, padding_side="right"))
         batch["labels"] = assistant_labels(batch["input_ids"], batch["attention_mask"], self.processor.tokenizer)
         return batch
