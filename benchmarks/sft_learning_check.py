@@ -54,6 +54,8 @@ def main() -> None:
     parser.add_argument("--state", default="state")
     parser.add_argument("--transforms", nargs="+", default=["arrow", "rotate", "shuffle"])
     parser.add_argument("--max-new-tokens", type=int, default=200)
+    parser.add_argument("--model", help="a trained model folder to probe instead of the newest sft_model's "
+                                        "(an SFT run by hand on the same artifacts)")
     args = parser.parse_args()
 
     import torch
@@ -72,12 +74,13 @@ def main() -> None:
         pl.read_parquet(folder("frame_cache", samples["frame_cache"]) / "index.parquet"))
     held_out = records.filter(pl.col("split") == "eval", pl.col("reason").is_null()).to_dicts()
     frames = open_frame_cache(store, folder("frame_cache", samples["frame_cache"]))
-    model_dir = folder("sft_model", sft_key) / "model"
+    model_dir = Path(args.model) if args.model else folder("sft_model", sft_key) / "model"
     model = AutoModelForImageTextToText.from_pretrained(model_dir)
     processor = AutoProcessor.from_pretrained(model_dir)
 
-    result = json.loads((folder("sft_model", sft_key) / "result.json").read_text())
-    print(f"sft_model {sft_key}: {result['global_step']} steps on {result['samples']} samples")
+    result_file = model_dir.parent / "result.json" if args.model else folder("sft_model", sft_key) / "result.json"
+    result = json.loads(result_file.read_text())
+    print(f"{model_dir}: {result['global_step']} steps on {result['samples']} samples")
     print(f"  training loss: {result['first_loss']:.3f} at the first logged step → {result['last_loss']:.3f} at the last "
           f"({result['last_loss'] / result['first_loss']:.2f}× the start)")
     decoding = Decoding(max_new_tokens=args.max_new_tokens, do_sample=False, batch_size=16)

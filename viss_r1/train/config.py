@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,6 +39,7 @@ class OptimSettings(_Strict):
     gradient_accumulation_steps: int = 2     # 8 GPUs × 1 × 2 = effective batch 16
     bf16: bool = True
     activation_checkpointing: bool = True    # a.k.a. gradient checkpointing
+    freeze_vision_tower: bool = False        # train only the language model (and its embeddings)
     deepspeed: str | None = None             # a ZeRO JSON from infra/deepspeed/
     save_steps: int = 100
     save_total_limit: int = 2
@@ -64,6 +65,54 @@ class SFTRunConfig(_Strict):
     def transform_media(self) -> bool:
         """SSL-CoT trains on transformed media; plain CoT on the original clips."""
         return self.prompt_format == "viss_r1"
+
+
+class GRPOSettings(_Strict):
+    """Rollouts and the policy loss. Defaults: the release (METHOD.md §5); TRL's own defaults
+    differ (beta 0, loss "dapo", top_p 1.0, 512 tokens). Any TRL ``loss_type`` works."""
+
+    num_generations: int = 8                 # G rollouts per prompt
+    temperature: float = 1.0
+    top_p: float = 0.95
+    max_completion_length: int = 768
+    beta: float = 0.04                       # KL coefficient (k3 estimator)
+    kl_in_loss: bool | None = None           # None: the stage's choice (ViSS-R1 logs KL only)
+    loss_type: str = "grpo"                  # per-sequence token mean, then mean over sequences
+    scale_rewards: str = "group"             # advantage = (r - mean_G) / (std_G + 1e-4)
+    epsilon: float = 0.2
+    num_iterations: int = 1                  # one gradient step per rollout batch
+    mask_truncated_completions: bool = False
+    use_vllm: bool = False
+    rollout_table_steps: int = 10            # a table of sample rollouts to MLflow every N steps
+
+    def kl_penalised(self, stage: str) -> bool:
+        return self.kl_in_loss if self.kl_in_loss is not None else stage != "viss_r1"
+
+
+class GRPORunConfig(_Strict):
+    """One GRPO run: ``viss_r1`` (transformed video, transform + user question), ``pretext_grpo``
+    (stage I: pretext question only) or ``video_r1`` (ordinary GRPO on the original media: the
+    Video-R1 baseline and Pretext-GRPO's stage II)."""
+
+    stage: Literal["viss_r1", "pretext_grpo", "video_r1"]
+    model: str
+    output_dir: str
+    samples: str                             # Parquet table of pretext-sample rows
+    frame_shards: list[Path]
+    system_prompt: str | None = None
+    max_samples: int | None = None
+    rewards: dict[str, Any] = Field(default_factory=dict)  # RewardSettings fields over the stage's
+    training: OptimSettings = Field(default_factory=OptimSettings)
+    grpo: GRPOSettings = Field(default_factory=GRPOSettings)
+    mlflow: MlflowTarget | None = None
+
+    @property
+    def prompt_format(self) -> str:
+        return {"viss_r1": "viss_r1", "pretext_grpo": "pretext", "video_r1": "r1"}[self.stage]
+
+    @property
+    def transform_media(self) -> bool:
+        return self.stage != "video_r1"
 
 
 class CotAnnotationRunConfig(_Strict):

@@ -36,7 +36,7 @@ def trainer_arguments(config: SFTRunConfig):
     cpu_only = not (torch.cuda.is_available() or torch.backends.mps.is_available())
     return SFTConfig(
         output_dir=str(Path(config.output_dir) / CHECKPOINT_DIR),
-        **optim.model_dump(exclude={"deepspeed"}),
+        **optim.model_dump(exclude={"deepspeed", "freeze_vision_tower"}),
         deepspeed=optim.deepspeed,
         save_strategy="steps",
         logging_strategy="steps",
@@ -52,13 +52,12 @@ def trainer_arguments(config: SFTRunConfig):
 def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """Train, save ``final/`` and ``result.json``; ``callbacks`` are extra ``TrainerCallback``s."""
     import datasets
-    import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
     from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTTrainer
 
     from viss_r1.data.frame_cache import FrameCacheReader
     from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT
+    from viss_r1.train.policy import load_policy, restore_checkpoint_weights
     from viss_r1.train.sft_data import VideoSFTCollator, load_sft_rows
 
     started = time.perf_counter()
@@ -66,9 +65,7 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
     # The training arguments come first: with a ZeRO-3 config they switch on deepspeed.zero.Init,
     # so from_pretrained shards the weights as it loads instead of putting 7B on every rank.
     arguments = trainer_arguments(config)
-    processor = AutoProcessor.from_pretrained(config.model, trust_remote_code=False)
-    dtype = torch.bfloat16 if config.training.bf16 else torch.float32
-    model = AutoModelForImageTextToText.from_pretrained(config.model, dtype=dtype, trust_remote_code=False)
+    model, processor = load_policy(config.model, config.training.bf16, config.training.freeze_vision_tower)
     rows = load_sft_rows(config.samples, config.max_samples)
     collator = VideoSFTCollator(processor, FrameCacheReader(config.frame_shards), config.prompt_format,
                                 config.system_prompt or DEFAULT_SYSTEM_PROMPT, config.transform_media)
@@ -77,6 +74,8 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
                          data_collator=collator, processing_class=processor, callbacks=[reporter, *callbacks])
     checkpoints = output / CHECKPOINT_DIR
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if resume and not config.training.deepspeed:
+        restore_checkpoint_weights(model, resume)
     if pipes is not None and resume:
         pipes.log.info(f"resuming from {resume}")
     train = trainer.train(resume_from_checkpoint=resume)

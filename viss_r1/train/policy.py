@@ -1,0 +1,42 @@
+"""Loading the model a training stage starts from (SFT and GRPO share it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def load_policy(model: str, bf16: bool, freeze_vision_tower: bool) -> tuple[Any, Any]:
+    """``(model, processor)`` from a local folder or hub id; ``trust_remote_code`` stays off.
+
+    ``freeze_vision_tower`` keeps the vision encoder and its merger out of the optimiser. A
+    random-init tower (the embedded tiny model) trained through the language-model loss learns
+    to emit a near-constant vector — varying video features only add noise to text that can be
+    memorised — after which no answer can depend on the pixels; kept frozen, its random
+    features stay informative and the language model learns to read them."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(model, trust_remote_code=False)
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    policy = AutoModelForImageTextToText.from_pretrained(model, dtype=dtype, trust_remote_code=False)
+    if freeze_vision_tower:
+        vision = getattr(policy.model, "visual", None)
+        if vision is None:
+            raise ValueError(f"{model}: freeze_vision_tower is set but the model has no vision tower (model.visual)")
+        vision.requires_grad_(False)
+    return policy, processor
+
+
+def restore_checkpoint_weights(model, checkpoint: str) -> None:
+    """Put a Trainer checkpoint's weights into ``model`` before resuming.
+
+    transformers 5.x saves Qwen2.5-VL under its legacy key names ("visual.*", "model.layers.*")
+    and ``from_pretrained`` renames them back, but ``Trainer``'s resume loads the raw state dict
+    non-strictly: every key misses, nothing is loaded, and training silently goes on from the
+    initial weights. Loading the checkpoint with ``from_pretrained`` first makes that later load
+    a no-op. (DeepSpeed restores its own checkpoint format and does not need this.)"""
+    restored = type(model).from_pretrained(checkpoint, dtype=model.dtype, trust_remote_code=False)
+    missing, unexpected = model.load_state_dict(restored.state_dict(), strict=False)
+    if missing or unexpected:
+        raise RuntimeError(f"checkpoint {checkpoint} does not match the model: missing {missing[:5]}, "
+                           f"unexpected {unexpected[:5]}")
