@@ -12,10 +12,10 @@ import pydantic
 
 from viss_r1.data.frame_cache import FrameEncoding
 from viss_r1.data.pretext_samples import PretextSettings
-from viss_r1.embedded import EMBEDDED_SAMPLING, EMBEDDED_SFT
+from viss_r1.embedded import EMBEDDED_GRPO, EMBEDDED_ROLLOUTS, EMBEDDED_SAMPLING, EMBEDDED_SFT
 from viss_r1.modeling.tiny import TinyModelSpec
 from viss_r1.synthetic import SyntheticConfig
-from viss_r1.train.config import CotAnnotationRunConfig, OptimSettings
+from viss_r1.train.config import CotAnnotationRunConfig, GRPOSettings, OptimSettings
 from viss_r1.video.sampling import FrameSampling
 
 _ENCODING = FrameEncoding()
@@ -86,12 +86,13 @@ class PretextUseConfig(dg.Config):
     video_transforms: list[str]
     image_transforms: list[str]
     sources: list[str] = []   # annotation sources to draw from; empty = all
+    draws: int = 1            # rows per record, each with its own transform (SSL-CoT records keep theirs)
 
 
 def _use_default(name: str) -> PretextUseConfig:
     use = _USES[name]
     return PretextUseConfig(video_transforms=list(use.video_transforms), image_transforms=list(use.image_transforms),
-                            sources=list(use.sources))
+                            sources=list(use.sources), draws=use.draws)
 
 
 class PretextSamplesConfig(dg.Config):
@@ -107,7 +108,7 @@ class PretextSamplesConfig(dg.Config):
         uses = tuple(
             replace(use, video_transforms=tuple(getattr(self, use.name).video_transforms),
                     image_transforms=tuple(getattr(self, use.name).image_transforms),
-                    sources=tuple(getattr(self, use.name).sources))
+                    sources=tuple(getattr(self, use.name).sources), draws=getattr(self, use.name).draws)
             for use in _PRETEXT.uses
         )
         return PretextSettings(seed=self.seed, arrow_reverse_prob=self.arrow_reverse_prob, uses=uses)
@@ -129,10 +130,38 @@ OptimConfig = _mirror(OptimSettings, EMBEDDED_SFT, "OptimConfig",
 
 
 class SFTModelConfig(dg.Config):
-    prompt_format: Literal["viss_r1", "r1"] = "viss_r1"  # SSL-CoT (ViSS-R1) or plain CoT (Video-R1 baseline)
     system_prompt: Optional[str] = None                   # None: the one default system prompt
     max_samples: Optional[int] = None
     training: OptimConfig = OptimConfig()
+
+
+GRPOOptimConfig = _mirror(OptimSettings, EMBEDDED_GRPO, "GRPOOptimConfig",
+                          "Trainer settings of a GRPO stage (viss_r1.train.config.OptimSettings); "
+                          "defaults: the embedded tiny run.")
+RolloutConfig = _mirror(GRPOSettings, EMBEDDED_ROLLOUTS, "RolloutConfig",
+                        "Rollouts and policy loss (viss_r1.train.config.GRPOSettings); defaults: the release's "
+                        "(G 8, temperature 1.0, top_p 0.95, β 0.04, loss per sequence), completions capped for CPU.")
+
+
+class RewardConfig(dg.Config):
+    """Overrides of the stage's reward (viss_r1.rewards.RewardSettings); None keeps the stage's value."""
+
+    transform_weight: Optional[float] = None
+    use_length_bonus: Optional[bool] = None
+    length_window: Optional[list[int]] = None
+    length_bonus: Optional[float] = None
+    gated: Optional[bool] = None
+
+    def overrides(self) -> dict:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class GRPOModelConfig(dg.Config):
+    system_prompt: Optional[str] = None
+    max_samples: Optional[int] = None
+    rewards: RewardConfig = RewardConfig()
+    training: GRPOOptimConfig = GRPOOptimConfig()
+    rollouts: RolloutConfig = RolloutConfig()
 
 
 CotAnnotationsConfig = _mirror(

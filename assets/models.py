@@ -1,4 +1,4 @@
-"""Models: the base checkpoint every arm starts from, and the SFT warm start.
+"""Models: the base checkpoint every arm starts from, and the SFT warm starts.
 
 Training runs out of process (``python -m viss_r1.train.sft``) through the training launcher;
 the asset writes the run config, watches, and publishes the final checkpoint. Torch is imported
@@ -84,62 +84,85 @@ def base_model(
                           **{k: v for k, v in built.summary.items() if k in ("parameters", "vocab_size")}})
 
 
-@dg.asset(group_name=GROUP, pool="gpu", code_version=code_version(
+SFT_CODE = code_version(
     "viss_r1.train.sft", "viss_r1.train.sft_data", "viss_r1.train.config", "viss_r1.train.reporting",
-    "viss_r1.modeling.video_inputs", "viss_r1.prompts", "viss_r1.data.loader", "viss_r1.pretext.transforms"))
-def sft_model(
-    context: dg.AssetExecutionContext,
-    config: SFTModelConfig,
-    base_model: ArtifactRef,
-    pretext_samples: ArtifactRef,
-    frame_cache: ArtifactRef,
-    artifact_store: ArtifactStoreResource,
-    mlflow_tracking: MlflowTracking,
-    training_launcher: TrainingLauncher,
-) -> dg.Output[ArtifactRef]:
-    """SSL-CoT SFT (ViSS-R1's warm start; ``prompt_format: r1`` is the Video-R1 baseline's plain
-    CoT SFT). Step metrics go to this asset's MLflow run; the checkpoint is logged as a model."""
-    inputs = {"base_model": base_model, "pretext_samples": pretext_samples, "frame_cache": frame_cache}
-
-    def build(building: Building) -> None:
-        work = building.work_dir()   # checkpoints survive a crash: a rerun resumes
-        store = artifact_store.store()
-        run_config = SFTRunConfig(
-            model=model_location(artifact_store, base_model),
-            output_dir=str(work),
-            samples=str(artifact_store.local_path(pretext_samples) / "sft.parquet"),
-            frame_shards=shard_files(store, artifact_store.local_path(frame_cache)),
-            prompt_format=config.prompt_format,
-            system_prompt=config.system_prompt,
-            max_samples=config.max_samples,
-            training=config.training.to_library(),
-            mlflow=MlflowTarget(tracking_uri=building.run.tracking_uri, run_id=building.run.run_id),
-        )
-        config_file = write_config(run_config, work / "sft_config.yaml")
-        training_launcher.run(context, "viss_r1.train.sft", str(config_file))
-        result = json.loads((work / "result.json").read_text())
-        shutil.copytree(work / "final", building.folder / MODEL_DIR)
-        shutil.copy(work / "result.json", building.folder / "result.json")
-        building.summary.update({k: result[k] for k in (
-            "global_step", "samples", "train_loss", "first_loss", "last_loss", "tokens_seen", "seconds")})
-        building.summary["resumed"] = bool(result["resumed_from"])
-        building.run.log_model("sft_model", building.folder / MODEL_DIR, store.uri(building.asset, building.key))
-        shutil.rmtree(work, ignore_errors=True)  # checkpoints are no longer needed once published
-
-    built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
-                           config=config.model_dump(), inputs=inputs, build=build)
-    result = json.loads((built.folder / "result.json").read_text())
-    return output(built, {
-        "model": model_location(artifact_store, built.ref),
-        **{k: built.summary[k] for k in ("global_step", "samples", "first_loss", "last_loss", "train_loss")},
-        "loss_curve": dg.MetadataValue.md(_loss_table(result["losses"])),
-    })
+    "viss_r1.train.policy", "viss_r1.modeling.video_inputs", "viss_r1.prompts", "viss_r1.data.loader",
+    "viss_r1.pretext.transforms")
 
 
-def _loss_table(losses: list[list[float]], rows: int = 12) -> str:
-    """The loss curve, thinned to a few rows, as a markdown table for the Dagster UI."""
-    if not losses:
+def sft_asset(name: str, prompt_format: str, description: str) -> dg.AssetsDefinition:
+    """An SFT stage from ``base_model``: ``viss_r1`` SSL-CoT (transformed clips, three tags) or
+    ``r1`` plain CoT (original clips; the Video-R1 baseline). Trains out of process through the
+    training launcher; step metrics go to the asset's MLflow run; the checkpoint is logged as a
+    model."""
+
+    @dg.asset(name=name, group_name=GROUP, pool="gpu", code_version=SFT_CODE, description=description)
+    def _sft(
+        context: dg.AssetExecutionContext,
+        config: SFTModelConfig,
+        base_model: ArtifactRef,
+        pretext_samples: ArtifactRef,
+        frame_cache: ArtifactRef,
+        artifact_store: ArtifactStoreResource,
+        mlflow_tracking: MlflowTracking,
+        training_launcher: TrainingLauncher,
+    ) -> dg.Output[ArtifactRef]:
+        inputs = {"base_model": base_model, "pretext_samples": pretext_samples, "frame_cache": frame_cache}
+
+        def build(building: Building) -> None:
+            work = building.work_dir()   # checkpoints survive a crash: a rerun resumes
+            store = artifact_store.store()
+            run_config = SFTRunConfig(
+                model=model_location(artifact_store, base_model),
+                output_dir=str(work),
+                samples=str(artifact_store.local_path(pretext_samples) / "sft.parquet"),
+                frame_shards=shard_files(store, artifact_store.local_path(frame_cache)),
+                prompt_format=prompt_format,
+                system_prompt=config.system_prompt,
+                max_samples=config.max_samples,
+                training=config.training.to_library(),
+                mlflow=MlflowTarget(tracking_uri=building.run.tracking_uri, run_id=building.run.run_id),
+            )
+            config_file = write_config(run_config, work / "sft_config.yaml")
+            training_launcher.run(context, "viss_r1.train.sft", str(config_file))
+            publish_training(building, work, store, ("global_step", "samples", "train_loss", "first_loss",
+                                                     "last_loss", "tokens_seen", "seconds"))
+
+        built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
+                               config={**config.model_dump(), "prompt_format": prompt_format}, inputs=inputs,
+                               build=build)
+        result = json.loads((built.folder / "result.json").read_text())
+        return output(built, {
+            "model": model_location(artifact_store, built.ref),
+            **{k: built.summary[k] for k in ("global_step", "samples", "first_loss", "last_loss", "train_loss")},
+            "loss_curve": dg.MetadataValue.md(_curve_table(result["losses"], "loss")),
+        })
+
+    return _sft
+
+
+def publish_training(building: Building, work: Path, store, summary_keys: tuple[str, ...]) -> None:
+    """Copy a finished training run's final model and result into the artifact, log the model
+    to MLflow, and drop the checkpoints (no longer needed once published)."""
+    result = json.loads((work / "result.json").read_text())
+    shutil.copytree(work / "final", building.folder / MODEL_DIR)
+    shutil.copy(work / "result.json", building.folder / "result.json")
+    building.summary.update({k: result[k] for k in summary_keys})
+    building.summary["resumed"] = bool(result["resumed_from"])
+    building.run.log_model(building.asset, building.folder / MODEL_DIR, store.uri(building.asset, building.key))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+sft_model = sft_asset("sft_model", "viss_r1",
+                      "SSL-CoT SFT, ViSS-R1's warm start: transformed clips, <think><transform><answer>.")
+cot_sft_model = sft_asset("cot_sft_model", "r1",
+                          "Plain-CoT SFT, the Video-R1 baseline's warm start: original clips, <think><answer>.")
+
+
+def _curve_table(points: list[list[float]], name: str, rows: int = 12) -> str:
+    """A training curve (loss, reward), thinned to a few rows, as a markdown table for the UI."""
+    if not points:
         return "_(no steps logged)_"
-    stride = max(1, len(losses) // rows)
-    shown = losses[::stride] + ([losses[-1]] if (len(losses) - 1) % stride else [])
-    return "| step | loss |\n|---|---|\n" + "\n".join(f"| {int(s)} | {loss:.4f} |" for s, loss in shown)
+    stride = max(1, len(points) // rows)
+    shown = points[::stride] + ([points[-1]] if (len(points) - 1) % stride else [])
+    return f"| step | {name} |\n|---|---|\n" + "\n".join(f"| {int(s)} | {v:.4f} |" for s, v in shown)

@@ -63,19 +63,23 @@ class TrainingLauncher(dg.ConfigurableResource):
     Dagster Pipes, so it can use every GPU of the machine and outlive nothing: its metrics and
     logs stream back, its checkpoints let a rerun resume. ``launcher`` picks plain Python,
     ``accelerate launch`` or ``torchrun``; ``launcher_args`` go before the module (e.g.
-    ``["--config_file", "infra/accelerate/8gpu_zero2.yaml"]`` or ``["--nproc_per_node", "8"]``)."""
+    ``["--config_file", "infra/accelerate/8gpu_zero2.yaml"]`` or ``["--nproc_per_node", "8"]``);
+    ``stage_launcher_args`` replace them for one entry point (e.g. ZeRO-3 for ``viss_r1.train.grpo``
+    while SFT keeps ZeRO-2)."""
 
     launcher: Literal["python", "accelerate", "torchrun"] = "python"
     launcher_args: list[str] = []
+    stage_launcher_args: dict[str, list[str]] = {}
     env: dict[str, str] = {}
 
     def command(self, module: str, config_file: str) -> list[str]:
+        launcher_args = self.stage_launcher_args.get(module, self.launcher_args)
         prefix = {
             "python": [sys.executable],
-            "accelerate": [sys.executable, "-m", "accelerate.commands.launch", *self.launcher_args],
-            "torchrun": [sys.executable, "-m", "torch.distributed.run", *self.launcher_args],
+            "accelerate": [sys.executable, "-m", "accelerate.commands.launch", *launcher_args],
+            "torchrun": [sys.executable, "-m", "torch.distributed.run", *launcher_args],
         }[self.launcher]
-        if self.launcher == "python" and self.launcher_args:
+        if self.launcher == "python" and launcher_args:
             raise ValueError("launcher_args need launcher 'accelerate' or 'torchrun'")
         return [*prefix, "-m", module, "--config", config_file]
 

@@ -7,13 +7,29 @@ from __future__ import annotations
 import dagster as dg
 
 DATA_PLANE = dg.AssetSelection.assets("video_sources", "video_catalog", "frame_cache", "pretext_samples")
-VISS_R1_ARM = dg.AssetSelection.assets("base_model", "sft_model")
+VISS_R1_ARM = dg.AssetSelection.assets("base_model", "sft_model", "viss_r1_model")
+PRETEXT_GRPO_ARM = dg.AssetSelection.assets("base_model", "pretext_grpo_model", "pretext_grpo_stage2_model")
+VIDEO_R1_ARM = dg.AssetSelection.assets("base_model", "cot_sft_model", "grpo_baseline_model")
 
 full_viss_r1 = dg.define_asset_job(
     "full_viss_r1",
     selection=DATA_PLANE | VISS_R1_ARM,
     executor_def=dg.in_process_executor,
     description="Everything ViSS-R1 needs, from annotations to trained model, evaluation and leaderboard.",
+)
+
+pretext_grpo = dg.define_asset_job(
+    "pretext_grpo",
+    selection=DATA_PLANE | PRETEXT_GRPO_ARM,
+    executor_def=dg.in_process_executor,
+    description="The Pretext-GRPO arm: base model → pretext-only GRPO (stage I) → ordinary GRPO (stage II).",
+)
+
+video_r1_baseline = dg.define_asset_job(
+    "video_r1_baseline",
+    selection=DATA_PLANE | VIDEO_R1_ARM,
+    executor_def=dg.in_process_executor,
+    description="The Video-R1 baseline arm: base model → plain-CoT SFT → GRPO.",
 )
 
 ingest = dg.define_asset_job(
@@ -30,4 +46,4 @@ annotate_cot = dg.define_asset_job(
     description="Re-annotate the SFT samples with transform-aware CoT by an annotator model (needs run config).",
 )
 
-JOBS = [full_viss_r1, ingest, annotate_cot]
+JOBS = [full_viss_r1, pretext_grpo, video_r1_baseline, ingest, annotate_cot]

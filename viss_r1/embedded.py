@@ -5,17 +5,29 @@ enough for a tiny model on two CPU cores, long enough for every pretext task (sh
 4 segments of whole temporal patches). The GPU recipe's values live in infra/configs/.
 """
 
-from viss_r1.train.config import OptimSettings
+from viss_r1.train.config import GRPOSettings, OptimSettings
 from viss_r1.video.sampling import FrameSampling
 
 EMBEDDED_SAMPLING = FrameSampling(fps=4.0, min_frames=4, max_frames=16, min_pixels=56 * 56, max_pixels=112 * 112)
 
 # SSL-CoT SFT of the tiny model on two CPU cores: a random-init model needs a far larger learning
-# rate and more passes than the 7B recipe's 1 epoch at 1e-6 (infra/configs/sft_qwen2_5_vl_7b.yaml).
+# rate and more passes than the 7B recipe's 1 epoch at 1e-6 (infra/configs/viss_r1_qwen2_5_vl_7b.yaml).
+# Two epochs over six transform draws per clip (PretextUse.draws): a clip seen under one fixed
+# transform lets the model memorise its label from the question text instead of looking.
 # Its random vision tower stays frozen: trained through the language-model loss it collapses to a
 # constant output and no answer can depend on the pixels (see viss_r1.train.policy).
 EMBEDDED_SFT = OptimSettings(
-    num_train_epochs=6, learning_rate=2e-3, lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.01,
+    num_train_epochs=2, learning_rate=2e-3, lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.01,
     max_grad_norm=1.0, per_device_train_batch_size=4, gradient_accumulation_steps=1, bf16=False,
     activation_checkpointing=False, freeze_vision_tower=True, save_steps=50, save_total_limit=2, logging_steps=5, seed=0,
 )
+
+# GRPO of the tiny model on two CPU cores: one prompt × 8 rollouts per step as the release, but
+# completions capped near the synthetic chains of thought (≈60–110 tokens) and a few dozen steps.
+EMBEDDED_GRPO = OptimSettings(
+    max_steps=40, learning_rate=5e-5, lr_scheduler_type="constant", warmup_steps=0.0, weight_decay=0.01,
+    max_grad_norm=5.0, per_device_train_batch_size=1, gradient_accumulation_steps=1, bf16=False,
+    activation_checkpointing=False, freeze_vision_tower=True, save_steps=10, save_total_limit=2,
+    logging_steps=1, seed=0,
+)
+EMBEDDED_ROLLOUTS = GRPOSettings(max_completion_length=160, rollout_table_steps=10)

@@ -12,6 +12,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from viss_r1.embedded import EMBEDDED_GRPO, EMBEDDED_SFT
+
 REPO = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 
@@ -48,14 +50,43 @@ def test_full_job_runs_from_the_cli_then_reuses_everything(tmp_path):
     assert (state / "mlflow.db").is_file()
     (sft_result,) = artifacts.glob("sft_model/*/result.json")
     sft = json.loads(sft_result.read_text())
-    assert sft["samples"] == 240 and sft["last_loss"] < 0.2 * sft["first_loss"], sft["losses"]
+    assert sft["samples"] == 240 * 6 and sft["last_loss"] < 0.2 * sft["first_loss"], sft["losses"]  # 6 draws a clip
     (weights,) = artifacts.glob("sft_model/*/model/model.safetensors")
-    assert "sft_model" in first and "step 360/360" in first  # step metrics streamed back through Pipes
+    assert f"step {SFT_STEPS}/{SFT_STEPS}" in first  # step metrics streamed back through Pipes
     assert_sft_run_in_mlflow(state)
+    (rl_result,) = artifacts.glob("viss_r1_model/*/result.json")
+    rl_run = json.loads(rl_result.read_text())
+    assert rl_run["stage"] == "viss_r1" and rl_run["global_step"] == EMBEDDED_GRPO.max_steps
+    assert rl_run["kl_in_loss"] is False and len(rl_run["rewards"]) == EMBEDDED_GRPO.max_steps
+    (rl_weights,) = artifacts.glob("viss_r1_model/*/model/model.safetensors")
+    assert_rl_run_in_mlflow(state)
 
     second = run_job(env)
-    assert second.count("exists, reusing it") == 6 and "building artifact" not in second
+    assert second.count("exists, reusing it") == 7 and "building artifact" not in second
     assert len(list((home / "storage").iterdir())) >= 2  # both runs recorded in the persistent instance
+
+
+SFT_STEPS = int(240 * 6 * EMBEDDED_SFT.num_train_epochs / EMBEDDED_SFT.per_device_train_batch_size)
+
+
+def experiment_of(client):
+    (experiment,) = [e for e in client.search_experiments() if e.name.endswith("full_viss_r1")]
+    return experiment
+
+
+def assert_rl_run_in_mlflow(state: Path) -> None:
+    """The ViSS-R1 RL run logs every reward component, the KL and sample rollouts."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{state / 'mlflow.db'}")
+    experiment = experiment_of(client)
+    (run,) = client.search_runs([experiment.experiment_id], "tags.`viss_r1.stage` = 'viss_r1_model'")
+    for name in ("rl/reward", "rl/reward_std", "rl/kl", "rl/reward/transform", "rl/reward/accuracy",
+                 "rl/reward/format", "rl/completion_length", "rl/frac_groups_zero_reward_std"):
+        assert len(client.get_metric_history(run.info.run_id, name)) == EMBEDDED_GRPO.max_steps, name
+    tables = [a.path for a in client.list_artifacts(run.info.run_id, "rollouts")]
+    assert len(tables) == EMBEDDED_GRPO.max_steps // 10, tables
+    assert len(client.search_logged_models(experiment_ids=[experiment.experiment_id])) == 2
 
 
 def assert_sft_run_in_mlflow(state: Path) -> None:
@@ -63,10 +94,11 @@ def assert_sft_run_in_mlflow(state: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{state / 'mlflow.db'}")
-    (experiment,) = [e for e in client.search_experiments() if e.name.endswith("full_viss_r1")]
+    experiment = experiment_of(client)
     (run,) = client.search_runs([experiment.experiment_id], "tags.`viss_r1.stage` = 'sft_model'")
     losses = client.get_metric_history(run.info.run_id, "train/loss")
-    assert len(losses) == 360 // 5 and losses[-1].value < losses[0].value
+    assert len(losses) == SFT_STEPS // EMBEDDED_SFT.logging_steps and losses[-1].value < losses[0].value
     assert client.get_metric_history(run.info.run_id, "train/tokens_per_second")
-    (model,) = client.search_logged_models(experiment_ids=[experiment.experiment_id])
-    assert model.source_run_id == run.info.run_id and model.status == "READY"
+    models = client.search_logged_models(experiment_ids=[experiment.experiment_id])
+    (model,) = [m for m in models if m.source_run_id == run.info.run_id]
+    assert model.status == "READY"

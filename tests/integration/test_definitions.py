@@ -12,7 +12,18 @@ EXPECTED_GRAPH = {
     "pretext_samples": {"video_sources", "video_catalog", "frame_cache"},
     "base_model": {"pretext_samples"},   # the tiny tokenizer is trained on the prompts
     "sft_model": {"base_model", "pretext_samples", "frame_cache"},
+    "cot_sft_model": {"base_model", "pretext_samples", "frame_cache"},
+    "viss_r1_model": {"sft_model", "pretext_samples", "frame_cache"},
+    "pretext_grpo_model": {"base_model", "pretext_samples", "frame_cache"},
+    "pretext_grpo_stage2_model": {"pretext_grpo_model", "pretext_samples", "frame_cache"},
+    "grpo_baseline_model": {"cot_sft_model", "pretext_samples", "frame_cache"},
     "cot_annotations": {"pretext_samples", "frame_cache"},
+}
+DATA_PLANE = {"video_sources", "video_catalog", "frame_cache", "pretext_samples", "base_model"}
+JOB_MODELS = {
+    "full_viss_r1": {"sft_model", "viss_r1_model"},
+    "pretext_grpo": {"pretext_grpo_model", "pretext_grpo_stage2_model"},
+    "video_r1_baseline": {"cot_sft_model", "grpo_baseline_model"},
 }
 
 
@@ -24,10 +35,10 @@ def test_asset_graph_snapshot():
 
 
 def test_jobs_and_checks():
-    job = defs.resolve_job_def("full_viss_r1")
-    assert job.executor_def.name == "in_process"
-    in_job = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
-    assert in_job == set(EXPECTED_GRAPH) - {"cot_annotations"}  # re-annotation is its own, optional job
+    for name, models in JOB_MODELS.items():  # one job per arm; re-annotation is its own, optional job
+        job = defs.resolve_job_def(name)
+        assert job.executor_def.name == "in_process"
+        assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == DATA_PLANE | models
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     assert checks == {"frame_count_matches_sampling", "transform_labels_follow_design"}
 

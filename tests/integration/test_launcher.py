@@ -19,6 +19,13 @@ def test_command_lines_per_launcher():
         TrainingLauncher(launcher_args=["--nproc_per_node", "8"]).command("m", "c.yaml")
 
 
+def test_one_stage_can_have_its_own_launcher_arguments():
+    launcher = TrainingLauncher(launcher="accelerate", launcher_args=["--config_file", "zero2.yaml"],
+                                stage_launcher_args={"viss_r1.train.grpo": ["--config_file", "zero3.yaml"]})
+    assert launcher.command("viss_r1.train.sft", "c.yaml")[3:5] == ["--config_file", "zero2.yaml"]
+    assert launcher.command("viss_r1.train.grpo", "c.yaml")[3:5] == ["--config_file", "zero3.yaml"]
+
+
 def test_a_failing_process_is_a_failure_that_says_how_to_rerun_it(tmp_path):
     bad_config = tmp_path / "sft.yaml"
     bad_config.write_text("model: x\n")  # output_dir, samples and frame_shards missing

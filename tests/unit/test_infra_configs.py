@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 DEEPSPEED_FILES = {"zero2.json": 2, "zero3.json": 3}
 ACCELERATE_FILES = ("1gpu.yaml", "8gpu_zero2.yaml", "8gpu_zero3.yaml", "multinode_zero3.yaml")
-SFT_7B = INFRA / "configs" / "sft_qwen2_5_vl_7b.yaml"
+SFT_7B = INFRA / "configs" / "viss_r1_qwen2_5_vl_7b.yaml"  # SFT then ViSS-R1 RL
 SFT_STANDALONE = INFRA / "configs" / "sft_standalone_example.yaml"
 DAGSTER_RUN_CONFIGS = sorted(p.name for p in (INFRA / "configs").glob("*.yaml") if "ops" in yaml.safe_load(p.read_text()))
 QWEN2_5_VL_7B_HIDDEN_SIZE = 3584   # what the Trainer derives the "auto" bucket sizes from
@@ -181,7 +181,7 @@ def test_standalone_example_is_a_valid_sft_run_config():
     assert config.training.deepspeed == accelerate_config("8gpu_zero2.yaml").deepspeed_config["deepspeed_config_file"]
 
 
-def test_7b_sft_run_config_carries_the_recipe():
+def test_7b_sft_stage_carries_the_recipe():
     run_config = read(SFT_7B)
     training = run_config["ops"]["sft_model"]["config"]["training"]
     assert set(training) == set(OptimSettings.model_fields)   # every field spelled out
@@ -200,7 +200,31 @@ def test_7b_sft_run_config_carries_the_recipe():
     data = read(INFRA / "configs" / "video_r1_data.yaml")["ops"]
     assert run_config["ops"]["frame_cache"] == data["frame_cache"]
     assert run_config["ops"]["frame_cache"]["config"]["sampling"]["max_frames"] == 32
-    assert [s["name"] for s in run_config["ops"]["video_sources"]["config"]["sources"]] == ["sslcot"]
+    assert [s["name"] for s in run_config["ops"]["video_sources"]["config"]["sources"]] == ["sslcot", "video_r1_260k"]
+    uses = run_config["ops"]["pretext_samples"]["config"]
+    assert uses["sft"]["sources"] == ["sslcot"] and uses["viss_r1_rl"]["sources"] == ["video_r1_260k"]
+
+
+def test_7b_viss_r1_rl_config_carries_the_recipe():
+    """8 GPUs × 1 prompt × 8 rollouts, lr 1e-6 cosine, wd 0.01, clip 5, ZeRO-3 through its own
+    accelerate file, the release's rollouts, no KL term (METHOD.md §5, §6)."""
+    from viss_r1.train.config import GRPOSettings
+
+    run_config = read(SFT_7B)
+    rl = run_config["ops"]["viss_r1_model"]["config"]
+    assert set(rl["training"]) == set(OptimSettings.model_fields) and set(rl["rollouts"]) == set(GRPOSettings.model_fields)
+    optim, rollouts = OptimSettings.model_validate(rl["training"]), GRPOSettings.model_validate(rl["rollouts"])
+    launcher = run_config["resources"]["training_launcher"]["config"]
+    zero3 = launcher["stage_launcher_args"]["viss_r1.train.grpo"][1]
+    assert Path(zero3) == Path("infra/accelerate/8gpu_zero3.yaml")
+    accelerate = accelerate_config(Path(zero3).name)
+    assert accelerate.num_processes * optim.per_device_train_batch_size == 8 and rollouts.num_generations == 8
+    assert optim.deepspeed == accelerate.deepspeed_config["deepspeed_config_file"]
+    assert DEEPSPEED_FILES[Path(optim.deepspeed).name] == 3
+    assert (optim.learning_rate, optim.lr_scheduler_type, optim.weight_decay, optim.max_grad_norm) == (1e-6, "cosine", 0.01, 5.0)
+    assert optim.max_steps == 2000 and optim.bf16
+    assert (rollouts.temperature, rollouts.top_p, rollouts.max_completion_length) == (1.0, 0.95, 768)
+    assert rollouts.loss_type == "grpo" and rollouts.beta == 0.04 and not rollouts.kl_penalised("viss_r1")
 
 
 @pytest.mark.parametrize("name", DAGSTER_RUN_CONFIGS)

@@ -69,4 +69,24 @@ def test_held_out_records_never_become_training_samples():
     records = rows(10) + [{**r, "source": "eval", "split": "eval"} for r in rows(10)]
     for use in USES.values():
         table, quarantine = build_use_table(records, use, PretextSettings())
-        assert {r["split"] for r in table} == {"train"} and len(table) == 10 and not quarantine
+        assert {r["split"] for r in table} == {"train"} and len(table) == 10 * use.draws and not quarantine
+
+
+def test_several_draws_give_each_record_every_transform_in_turn():
+    use = PretextUse("sft", ("video",), require_process=True, draws=6)
+    table, _ = build_use_table(rows(20), use, PretextSettings())
+    assert len(table) == 120 and len({r["sample_id"] for r in table}) == 120
+    for index in range(20):
+        draws = [r for r in table if r["record_index"] == index]
+        assert [r["sample_id"] for r in draws] == [f"sft/train/{index}/{k}" for k in range(6)]
+        names = [r["transform_name"] for r in draws]
+        assert sorted(names) == ["arrow", "arrow", "rotate", "rotate", "shuffle", "shuffle"]
+        assert names[:3] == names[3:]  # taken in turn from a random start
+    assert len({tuple(r["transform_name"] for r in table if r["record_index"] == i)[0] for i in range(20)}) == 3
+    # One draw keeps the plain sample id; an annotated SSL-CoT record keeps its one transform.
+    single, _ = build_use_table(rows(2), PretextUse("sft", ("video",), require_process=True), PretextSettings())
+    assert [r["sample_id"] for r in single] == ["sft/train/0", "sft/train/1"]
+    annotated = rows(1)
+    annotated[0].update(trans_opt="arrow", trans_ans="A")
+    table, _ = build_use_table(annotated, use, PretextSettings())
+    assert [(r["sample_id"], r["transform_name"], r["transform_letter"]) for r in table] == [("sft/train/0", "arrow", "A")]

@@ -45,6 +45,11 @@ class PretextUse:
     require_process: bool = False   # SFT needs the chain of thought
     sources: tuple[str, ...] = ()   # empty: every annotation source
     splits: tuple[str, ...] = ("train",)  # held-out (eval) records never become training samples
+    # Rows per record, each with its own transform (the transforms taken in turn from a random
+    # start, so k draws cover every active transform when k is a multiple of their count). The
+    # label is free: more draws let a small model see each clip under several transforms instead
+    # of memorising one label per question. Records whose SSL-CoT names its transform keep one row.
+    draws: int = 1
 
     def transforms_for(self, media: str) -> tuple[str, ...]:
         return self.video_transforms if media == "video" else self.image_transforms
@@ -55,7 +60,8 @@ class PretextSettings:
     seed: int = 0
     arrow_reverse_prob: float = DEFAULT_ARROW_REVERSE_PROB
     uses: tuple[PretextUse, ...] = field(default_factory=lambda: (
-        PretextUse("sft", ("video", "image"), require_process=True),
+        # Six draws: each clip twice under every video transform (the embedded SFT's data).
+        PretextUse("sft", ("video", "image"), require_process=True, draws=6),
         PretextUse("pretext_grpo", ("video", "image")),
         PretextUse("viss_r1_rl", ("video",)),
     ))
@@ -98,28 +104,38 @@ def build_use_table(
             continue
         rng = np.random.default_rng(_sample_seed(settings.seed, use.name, record["source"], record["record_index"]))
         try:
-            if use.name == "sft" and record.get("trans_opt") and record.get("trans_ans"):
-                spec = _given_transform(record, media)
-            else:
-                name = use.transforms_for(media)[rng.integers(len(use.transforms_for(media)))]
-                spec = draw_transform(media, name, rng, settings.arrow_reverse_prob)
-            question = pretext_question(media, spec.name, record["num_frames"])
+            specs = _record_transforms(record, media, use, settings, rng)
+            questions = [pretext_question(media, spec.name, record["num_frames"]) for spec in specs]
         except ValueError as error:
             quarantine.append({"use": use.name, "source": record["source"], "record_index": record["record_index"],
                                "problem_id": record["problem_id"], "reason": str(error)})
             continue
-        rows.append({
-            "sample_id": f"{use.name}/{record['source']}/{record['record_index']}",
-            "use": use.name,
-            **{k: record[k] for k in RECORD_COLUMNS},
-            "transform_media": spec.media,
-            "transform_name": spec.name,
-            "transform_param": spec.param,
-            "transform_letter": spec.letter,
-            "pretext_question": question,
-            "seed": settings.seed,
-        })
+        base_id = f"{use.name}/{record['source']}/{record['record_index']}"
+        for draw, (spec, question) in enumerate(zip(specs, questions)):
+            rows.append({
+                "sample_id": base_id if len(specs) == 1 else f"{base_id}/{draw}",
+                "use": use.name,
+                **{k: record[k] for k in RECORD_COLUMNS},
+                "transform_media": spec.media,
+                "transform_name": spec.name,
+                "transform_param": spec.param,
+                "transform_letter": spec.letter,
+                "pretext_question": question,
+                "seed": settings.seed,
+            })
     return rows, quarantine
+
+
+def _record_transforms(record: dict[str, Any], media: str, use: PretextUse, settings: PretextSettings,
+                       rng: np.random.Generator) -> list[TransformSpec]:
+    if use.name == "sft" and record.get("trans_opt") and record.get("trans_ans"):
+        return [_given_transform(record, media)]
+    names = use.transforms_for(media)
+    if use.draws < 1:
+        raise ValueError(f"use {use.name}: draws={use.draws}, need ≥ 1")
+    first = int(rng.integers(len(names)))
+    return [draw_transform(media, names[(first + k) % len(names)], rng, settings.arrow_reverse_prob)
+            for k in range(use.draws)]
 
 
 RECORD_COLUMNS = (

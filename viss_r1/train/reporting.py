@@ -21,7 +21,35 @@ STEP_METRICS = {
     "grad_norm": "train/grad_norm",
     "mean_token_accuracy": "train/token_accuracy",
     "entropy": "train/entropy",
+    # GRPO (TRL's names): the same in every arm, so MLflow's compare view lines the arms up.
+    "reward": "rl/reward",
+    "reward_std": "rl/reward_std",
+    "frac_reward_zero_std": "rl/frac_groups_zero_reward_std",
+    "kl": "rl/kl",
+    "completions/mean_length": "rl/completion_length",
+    "completions/clipped_ratio": "rl/completion_clipped_ratio",
 }
+# TRL logs "rewards/<function name>/mean"; each arm's functions map onto shared component names.
+REWARD_COMPONENTS = {
+    "accuracy_reward": "accuracy", "pretext_accuracy_reward": "accuracy", "gated_reward": "accuracy",
+    "transform_reward": "transform", "format_reward": "format", "transform_format_reward": "format",
+    "length_reward": "length_bonus",
+}
+
+
+def step_metrics(logs: Mapping[str, float]) -> dict[str, float]:
+    """Our stable metric names for one Trainer log entry."""
+    metrics = {name: float(logs[key]) for key, name in STEP_METRICS.items() if logs.get(key) is not None}
+    for key, value in logs.items():
+        if value is None:
+            continue
+        parts = key.split("/")
+        if len(parts) == 3 and parts[0] == "rewards" and parts[2] in ("mean", "std"):
+            component = REWARD_COMPONENTS.get(parts[1], parts[1])
+            metrics[f"rl/reward/{component}" + ("_std" if parts[2] == "std" else "")] = float(value)
+        elif len(parts) == 3 and parts[0] == "pretext" and parts[2] == "accuracy":
+            metrics[f"rl/pretext_accuracy/{parts[1]}"] = float(value)
+    return metrics
 
 
 def is_main_process() -> bool:
@@ -61,17 +89,20 @@ class StepReporter(TrainerCallback):
             self.client, self.run_id = MlflowClient(mlflow.tracking_uri), mlflow.run_id
         self.pipes = pipes
         self.losses: list[tuple[int, float]] = []
+        self.rewards: list[tuple[int, float]] = []
         self._last = (time.perf_counter(), 0)
 
     def on_log(self, args, state, control, logs: Mapping[str, float] | None = None, **kwargs) -> None:
         if not state.is_world_process_zero or not logs or "loss" not in logs:
             return
-        metrics = {name: float(logs[key]) for key, name in STEP_METRICS.items() if key in logs}
+        metrics = step_metrics(logs)
         now, tokens = time.perf_counter(), int(state.num_input_tokens_seen or 0)
         if tokens and now > self._last[0]:
             metrics["train/tokens_per_second"] = (tokens - self._last[1]) / (now - self._last[0])
         self._last = (now, tokens)
         self.losses.append((state.global_step, metrics["train/loss"]))
+        if "rl/reward" in metrics:
+            self.rewards.append((state.global_step, metrics["rl/reward"]))
         if self.client is not None:
             from mlflow.entities import Metric
 
@@ -79,5 +110,13 @@ class StepReporter(TrainerCallback):
             self.client.log_batch(self.run_id, metrics=[
                 Metric(name, value, stamp, state.global_step) for name, value in metrics.items()])
         if self.pipes is not None:
-            shown = ", ".join(f"{k.split('/')[1]} {v:.4g}" for k, v in metrics.items())
+            shown = ", ".join(f"{k.split('/', 1)[1]} {v:.4g}" for k, v in metrics.items() if k.count("/") == 1)
             self.pipes.log.info(f"step {state.global_step}/{state.max_steps}: {shown}")
+
+    def log_rollouts(self, step: int, rollouts: list[dict[str, Any]]) -> None:
+        """Sample rollouts (prompt id, transform, completion, rewards, advantage) as an MLflow
+        table artifact, one file per step."""
+        if self.client is not None and rollouts:
+            columns = sorted({key for row in rollouts for key in row})
+            self.client.log_table(self.run_id, {c: [row.get(c) for row in rollouts] for c in columns},
+                                  artifact_file=f"rollouts/step_{step:06d}.json")

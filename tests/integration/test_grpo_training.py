@@ -1,0 +1,148 @@
+"""Video GRPO runs for real on the tiny model: the video reaches every forward TRL makes, the
+ViSS-R1 loss has no KL term while the baseline's has, rewards and metrics come out under the
+shared names, and a killed run resumes from its last checkpoint."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import TrainerCallback
+
+from viss_r1.modeling.video_inputs import VIDEO_FIELDS
+from viss_r1.train.config import GRPORunConfig, GRPOSettings, OptimSettings, write_config
+from viss_r1.train.grpo import build_trainer, run_grpo
+from viss_r1.train.reporting import step_metrics
+
+FAST = dict(learning_rate=1e-3, lr_scheduler_type="constant", bf16=False, activation_checkpointing=False,
+            per_device_train_batch_size=2, gradient_accumulation_steps=1, max_grad_norm=1.0, logging_steps=1,
+            seed=0, warmup_steps=0.0)
+ROLLOUTS = dict(num_generations=2, max_completion_length=12, rollout_table_steps=1)
+
+
+def grpo_config(tiny_sft, output_dir: Path, stage: str = "viss_r1", grpo=None, **training) -> GRPORunConfig:
+    return GRPORunConfig(stage=stage, model=str(tiny_sft.model_dir), output_dir=str(output_dir),
+                         samples=str(tiny_sft.samples), frame_shards=[str(p) for p in tiny_sft.shard_files],
+                         training=OptimSettings(**{**FAST, **training}), grpo=GRPOSettings(**{**ROLLOUTS, **(grpo or {})}))
+
+
+def test_video_reaches_generation_and_every_log_prob_forward(tiny_sft, tmp_path):
+    seen: list[tuple[bool, set]] = []
+
+    class RecordForwardInputs(TrainerCallback):
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            def record(module, args, kwargs):
+                seen.append(("labels" in kwargs, {k for k, v in kwargs.items() if v is not None}))
+            model.register_forward_pre_hook(record, with_kwargs=True)
+
+    result = run_grpo(grpo_config(tiny_sft, tmp_path, stage="video_r1", max_steps=2, save_steps=100),
+                      callbacks=[RecordForwardInputs()])
+    log_prob_forwards = [fields for scored, fields in seen if scored]
+    # Generation (transformers 5.x) encodes the clip before decoding and hands the first forward the
+    # encoder outputs and the 3-D mRoPE positions built from the grid and its timing.
+    generation_forwards = [fields for scored, fields in seen if not scored]
+    assert len(log_prob_forwards) >= 2, seen
+    assert all(set(VIDEO_FIELDS) <= fields for fields in log_prob_forwards), log_prob_forwards
+    assert any({"mm_encoder_outputs", "mm_token_type_ids", "position_ids"} <= f for f in generation_forwards)
+    assert result["global_step"] == 2 and result["stage"] == "video_r1" and result["kl_in_loss"] is True
+    assert (tmp_path / "final" / "model.safetensors").is_file()
+
+
+def test_video_changes_the_log_probs_the_loss_uses(tiny_sft, tmp_path):
+    """The vision inputs are not merely passed: reversing the clip changes the scored log-probs."""
+    trainer, _, rows = build_trainer(grpo_config(tiny_sft, tmp_path, max_steps=1))
+    batch = [dict(row) for row in trainer.train_dataset.select(range(2))]
+    encoded = trainer.encode_rows(batch)
+    ids = torch.tensor([encoded[0].prompt_ids + [1, 2, 3]])
+    mask = torch.ones_like(ids)
+    trainer._batch_prompts = encoded[:1]
+    forward = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, 3)[0]
+    reversed_clip = encoded[0].vision["pixel_values_videos"].flip(0)
+    trainer._batch_prompts = [type(encoded[0])(encoded[0].prompt_ids, {**encoded[0].vision,
+                                                                      "pixel_values_videos": reversed_clip})]
+    backward = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, 3)[0]
+    assert not torch.allclose(forward, backward)
+
+
+@pytest.mark.parametrize("stage, kl_in_loss", [("viss_r1", False), ("video_r1", True)])
+def test_kl_is_in_the_baseline_loss_and_only_logged_for_viss_r1(tiny_sft, tmp_path, stage, kl_in_loss):
+    trainer, _, _ = build_trainer(grpo_config(tiny_sft, tmp_path, stage=stage, max_steps=1))
+    assert trainer.kl_in_loss is kl_in_loss and trainer.beta == 0.04 and trainer.ref_model is not None
+    trainer.model.train()  # metrics go to the "train" log
+    trainer.current_gradient_accumulation_steps = 1  # set by train(); the loss is scaled by it
+    batch = [trainer.train_dataset[i] for i in (0, 0, 1, 1)]  # two prompts × G = 2
+    inputs = trainer._generate_and_score_completions(batch)
+    assert inputs["ref_per_token_logps"] is not None
+    trainer._metrics["train"].clear()
+    loss_near = trainer._compute_loss(trainer.model, inputs)
+    far = {**inputs, "ref_per_token_logps": inputs["ref_per_token_logps"] - 2.0}  # a reference far away
+    loss_far = trainer._compute_loss(trainer.model, far)
+    kls = trainer._metrics["train"]["kl"]
+    assert len(kls) == 2 and kls[1] > kls[0] + 0.5  # the KL is measured (and logged) either way
+    if kl_in_loss:
+        assert loss_far.item() > loss_near.item() + 0.01
+    else:
+        assert loss_far.item() == pytest.approx(loss_near.item(), abs=1e-7)
+
+
+def test_rewards_and_pretext_accuracy_are_logged_under_shared_names(tiny_sft, tmp_path):
+    logs: list[dict] = []
+
+    class KeepLogs(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                kept.append(dict(logs))
+
+    kept = logs
+    rollouts: list[list[dict]] = []
+    trainer, reporter, _ = build_trainer(grpo_config(tiny_sft, tmp_path, max_steps=2, save_steps=100),
+                                         callbacks=[KeepLogs()])
+    trainer.rollout_sink = lambda step, rows: rollouts.append(rows)
+    trainer.train()
+    metrics = step_metrics(logs[-1])
+    for name in ("rl/reward", "rl/reward_std", "rl/frac_groups_zero_reward_std", "rl/kl", "rl/completion_length",
+                 "rl/reward/accuracy", "rl/reward/transform", "rl/reward/format", "rl/reward/length_bonus"):
+        assert name in metrics, sorted(metrics)
+    assert any(name.startswith("rl/pretext_accuracy/") for log in logs for name in step_metrics(log))
+    assert len(rollouts) == 2 and len(rollouts[0]) == 4
+    row = rollouts[0][0]
+    assert {"sample_id", "transform", "transform_letter", "completion", "advantage",
+            "reward/accuracy_reward", "reward/transform_reward"} <= set(row)
+    assert reporter.rewards and len(reporter.rewards) == 2
+
+
+def test_temporal_rewards_are_refused_with_a_reason(tiny_sft, tmp_path):
+    config = grpo_config(tiny_sft, tmp_path, stage="video_r1").model_copy(update={"rewards": {"temporal": True}})
+    with pytest.raises(ValueError, match="T-GRPO"):
+        build_trainer(config)
+    config = grpo_config(tiny_sft, tmp_path).model_copy(update={"rewards": {"no_such_field": 1}})
+    with pytest.raises(ValueError, match="the fields are"):
+        build_trainer(config)
+
+
+@pytest.mark.slow
+def test_a_killed_grpo_run_resumes_from_its_last_checkpoint(tiny_sft, tmp_path):
+    config = write_config(grpo_config(tiny_sft, tmp_path, max_steps=6, save_steps=2), tmp_path / "grpo.yaml")
+    command = [sys.executable, "-m", "viss_r1.train.grpo", "--config", str(config)]
+    checkpoints = tmp_path / "checkpoints"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (checkpoints / "checkpoint-4" / "trainer_state.json").is_file():
+        assert process.poll() is None, "training ended before it could be killed"
+        assert time.monotonic() < deadline, "no checkpoint-4 within 300 s"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "result.json").exists()
+    killed_at = max(int(p.name.split("-")[1]) for p in checkpoints.glob("checkpoint-*")
+                    if (p / "trainer_state.json").is_file())
+    subprocess.run(command, check=True, capture_output=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["resumed_from"].endswith(f"checkpoint-{killed_at}")
+    assert result["global_step"] == 6
+    assert [step for step, _ in result["rewards"]] == list(range(killed_at + 1, 7))  # only the missing steps ran

@@ -1,0 +1,181 @@
+"""GRPO stage: ``python -m viss_r1.train.grpo --config FILE`` (also under ``accelerate launch``).
+
+One process trains one stage of one arm (METHOD.md §1, §5, §6):
+- ``viss_r1``      transformed video; transform question + user question; rewards accuracy +
+                   0.5·transform + three-tag format + length bonus; KL logged, not in the loss;
+- ``pretext_grpo`` Pretext-GRPO stage I: transformed video/image, pretext question only, β 0.04;
+- ``video_r1``     ordinary GRPO on the original media (the Video-R1 baseline, and Pretext-GRPO's
+                   stage II), β 0.04.
+Checkpoints every ``save_steps``; a rerun with the same ``output_dir`` resumes from the last one.
+The final model goes to ``output_dir/final`` and ``result.json`` says what happened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Sequence
+
+from viss_r1.train.config import GRPORunConfig, load_config
+from viss_r1.train.reporting import StepReporter, end_distributed, is_main_process, pipes_session
+
+FINAL_DIR = "final"
+CHECKPOINT_DIR = "checkpoints"
+RESULT_FILE = "result.json"
+# Where each stage's prompt asks for the transform letter (the per-transform accuracy metric).
+PRETEXT_TAG = {"viss_r1": "transform", "pretext_grpo": "answer", "video_r1": None}
+# The per-sample columns the rewards and the rollout table read.
+ROW_COLUMNS = ("sample_id", "problem_type", "solution", "transform_name", "transform_letter", "data_type")
+
+
+def reward_settings(config: GRPORunConfig):
+    from dataclasses import replace
+
+    from viss_r1.rewards import RewardSettings
+
+    base = RewardSettings.for_stage(config.stage)
+    try:
+        settings = replace(base, **config.rewards)
+    except TypeError as error:
+        known = ", ".join(asdict(base))
+        raise ValueError(f"rewards: {error}; the fields are {known}") from None
+    if settings.temporal:
+        raise ValueError("rewards.temporal (T-GRPO) needs shuffled-frame rollouts, which the video GRPO trainer "
+                         "does not generate yet; set temporal: false")
+    return settings
+
+
+def trainer_arguments(config: GRPORunConfig, reward_weights: list[float]):
+    """TRL ``GRPOConfig`` from our settings. ``per_device_train_batch_size`` counts completions in
+    TRL, so one prompt per device and step is G completions."""
+    import torch
+    from trl import GRPOConfig
+
+    optim, grpo = config.training, config.grpo
+    cpu_only = not (torch.cuda.is_available() or torch.backends.mps.is_available())
+    return GRPOConfig(
+        output_dir=str(Path(config.output_dir) / CHECKPOINT_DIR),
+        **optim.model_dump(exclude={"deepspeed", "freeze_vision_tower", "activation_checkpointing",
+                                    "per_device_train_batch_size"}),
+        gradient_checkpointing=optim.activation_checkpointing,
+        per_device_train_batch_size=optim.per_device_train_batch_size * grpo.num_generations,
+        deepspeed=optim.deepspeed,
+        **grpo.model_dump(exclude={"kl_in_loss", "rollout_table_steps"}),
+        reward_weights=reward_weights,
+        save_strategy="steps",
+        logging_strategy="steps",
+        report_to=[],
+        remove_unused_columns=False,
+        disable_tqdm=True,
+        log_completions=False,
+        use_cpu=cpu_only,
+    )
+
+
+def load_rows(config: GRPORunConfig) -> list[dict[str, Any]]:
+    import polars as pl
+
+    rows = pl.read_parquet(config.samples).sort("sample_id").to_dicts()
+    if config.stage == "viss_r1":
+        rows = [row for row in rows if row["data_type"] == "video"]
+    if not rows:
+        raise ValueError(f"{config.samples}: no rows for GRPO stage {config.stage!r}")
+    return rows[:config.max_samples] if config.max_samples else rows
+
+
+def build_trainer(config: GRPORunConfig, pipes: Any | None = None, callbacks: Sequence[Any] = ()):
+    """``(trainer, reporter, rows)`` for one stage, ready to train."""
+    import datasets
+
+    from viss_r1.data.frame_cache import FrameCacheReader
+    from viss_r1.modeling.generation import row_request
+    from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT, build_prompt, chat_messages
+    from viss_r1.rewards import stage_rewards
+    from viss_r1.train.policy import load_policy
+    from viss_r1.train.video_grpo import VideoGRPOTrainer
+
+    rewards = stage_rewards(config.stage, reward_settings(config))
+    arguments = trainer_arguments(config, rewards.weights)
+    model, processor = load_policy(config.model, config.training.bf16, config.training.freeze_vision_tower)
+    # A random-init tiny model can emit vision placeholders; they would break the next forward.
+    model.generation_config.suppress_tokens = processor.tokenizer.convert_tokens_to_ids(
+        ["<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"])
+    rows = load_rows(config)
+    system = config.system_prompt or DEFAULT_SYSTEM_PROMPT
+    frames = FrameCacheReader(config.frame_shards)
+    by_id = {row["sample_id"]: row for row in rows}
+
+    def prompt_request(row):
+        return row_request(by_id[row["sample_id"]], frames, config.prompt_format, system, config.transform_media)
+
+    # The dataset holds the prompt text (TRL needs a conversational "prompt") and the per-sample
+    # columns; frames are read from the frame cache when a batch is encoded.
+    dataset = datasets.Dataset.from_list([
+        {"prompt": chat_messages(build_prompt(config.prompt_format, row), row["data_type"], system),
+         **{k: row.get(k) for k in ROW_COLUMNS}} for row in rows])
+    reporter = StepReporter(config.mlflow, pipes)
+    trainer = VideoGRPOTrainer(
+        model=model, reward_funcs=rewards.funcs, args=arguments, train_dataset=dataset,
+        processing_class=processor, callbacks=[reporter, *callbacks], prompt_request=prompt_request,
+        kl_in_loss=config.grpo.kl_penalised(config.stage), pretext_tag=PRETEXT_TAG[config.stage],
+        rollout_sink=reporter.log_rollouts, rollout_table_steps=config.grpo.rollout_table_steps)
+    return trainer, reporter, rows
+
+
+def run_grpo(config: GRPORunConfig, pipes: Any | None = None, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Train, save ``final/`` and ``result.json``; ``callbacks`` are extra ``TrainerCallback``s."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from viss_r1.train.policy import restore_checkpoint_weights
+
+    started = time.perf_counter()
+    output = Path(config.output_dir)
+    trainer, reporter, rows = build_trainer(config, pipes, callbacks)
+    model = trainer.model
+    checkpoints = output / CHECKPOINT_DIR
+    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if resume and not config.training.deepspeed:
+        restore_checkpoint_weights(model, resume)
+    if pipes is not None and resume:
+        pipes.log.info(f"resuming from {resume}")
+    train = trainer.train(resume_from_checkpoint=resume)
+    final = output / FINAL_DIR
+    trainer.save_model(str(final))
+    result = {
+        "stage": config.stage,
+        "final_model": str(final),
+        "resumed_from": resume,
+        "global_step": trainer.state.global_step,
+        "world_size": trainer.args.world_size,
+        "prompts": len(rows),
+        "train_loss": train.training_loss,
+        "rewards": reporter.rewards,
+        "first_reward": reporter.rewards[0][1] if reporter.rewards else None,
+        "last_reward": reporter.rewards[-1][1] if reporter.rewards else None,
+        "kl_in_loss": config.grpo.kl_penalised(config.stage),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    if is_main_process():
+        trainer.processing_class.save_pretrained(str(final))
+        (output / RESULT_FILE).write_text(json.dumps(result, indent=2))
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="YAML or JSON file holding a GRPORunConfig")
+    args, _ = parser.parse_known_args(argv)  # Pipes may append its own arguments
+    config = load_config(args.config, GRPORunConfig)
+    with pipes_session() as pipes:
+        result = run_grpo(config, pipes)
+        if pipes is not None:
+            pipes.report_asset_materialization(metadata={
+                k: v for k, v in result.items() if k != "rewards" and v is not None})
+    end_distributed()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""``VideoGRPOTrainer``: TRL's ``GRPOTrainer`` (written against trl==1.16.0) with video.
+
+TRL 1.16 handles images only: given video it runs but drops it — ``_tokenize_prompts`` collects
+image parts, and the log-prob forwards never see ``pixel_values_videos``/``video_grid_thw``/
+``second_per_grid_ts`` — so the loss is computed on bare ``<|video_pad|>`` embeddings with no
+error. This subclass overrides four methods and keeps everything else (loss types, KL, reward
+weighting, importance sampling, logging) as TRL has it:
+
+- ``_generate_and_score_completions`` encodes each prompt's media once per group (the row's
+  transform is applied to the frames, so all G rollouts see the same transformed clip) and keeps
+  the encoded vision inputs with the rollouts, where shuffling and splitting carry them along;
+- ``_tokenize_prompts`` hands generation the expanded prompt ids and the vision inputs;
+- ``_compute_loss`` and ``_get_per_token_logps_and_entropies`` give every log-prob forward (old,
+  reference and policy) the same vision inputs, ``second_per_grid_ts`` and ``mm_token_type_ids``
+  included (METHOD.md §9).
+
+``kl_in_loss=False`` is ViSS-R1's RL stage: the reference model still scores every rollout and
+the KL is logged under TRL's name ("kl"), but the loss has no KL term (METHOD.md §5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+from trl import GRPOTrainer
+
+from viss_r1.modeling.video_inputs import MediaInput, model_inputs
+
+TRL_VERSION = "1.16.0"  # the version whose private methods these overrides follow
+VISION_FIELDS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "pixel_values", "image_grid_thw")
+
+# One prompt as the model is asked it: chat messages (system + user) and its media.
+PromptRequest = Callable[[Mapping[str, Any]], tuple[list[dict[str, Any]], MediaInput]]
+
+
+@dataclass
+class EncodedPrompt:
+    """A prompt tokenised with its media: ids with the vision placeholders expanded, and the
+    vision tensors of that one sample (empty for a blind prompt)."""
+
+    prompt_ids: list[int]
+    vision: dict[str, torch.Tensor]
+
+
+def concat_vision(encoded: Sequence[EncodedPrompt]) -> dict[str, torch.Tensor]:
+    """The vision tensors of several samples as one batch (the processor's layout: patches and
+    grids concatenated in sample order)."""
+    fields: dict[str, list[torch.Tensor]] = {}
+    for item in encoded:
+        for name, value in item.vision.items():
+            fields.setdefault(name, []).append(value)
+    return {name: torch.cat(values) for name, values in fields.items()}
+
+
+def mm_token_type_ids(input_ids: torch.Tensor, image_token_id: int, video_token_id: int) -> torch.Tensor:
+    """0 text, 1 image, 2 video per token: the processor's convention. Without it transformers
+    silently skips 3-D mRoPE (METHOD.md §9)."""
+    types = torch.zeros_like(input_ids)
+    types[input_ids == image_token_id] = 1
+    types[input_ids == video_token_id] = 2
+    return types
+
+
+class VideoGRPOTrainer(GRPOTrainer):
+    """GRPO whose prompts carry video (or images) from the frame cache.
+
+    ``prompt_request(row)`` turns a dataset row into its chat messages and media (transformed or
+    not, as the stage wants); rows also carry the per-sample fields the rewards read."""
+
+    def __init__(self, *args, prompt_request: PromptRequest, kl_in_loss: bool = True,
+                 rollout_sink: Callable[[int, list[dict[str, Any]]], None] | None = None,
+                 rollout_table_steps: int = 0, pretext_tag: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kl_in_loss = kl_in_loss
+        self.rollout_sink, self.rollout_table_steps = rollout_sink, rollout_table_steps
+        if self.use_vllm:
+            raise ValueError("use_vllm: vLLM rollouts take images only in TRL 1.16; video rollouts run on "
+                             "transformers generate (set use_vllm: false)")
+        self.prompt_request = prompt_request
+        self.pretext_tag = pretext_tag  # where the transform letter is answered: "transform", "answer" or None
+        tokenizer = self.processing_class.tokenizer
+        self._image_token_id = tokenizer.convert_tokens_to_ids("<|image_pad|>")
+        self._video_token_id = tokenizer.convert_tokens_to_ids("<|video_pad|>")
+        self._batch_prompts: list[EncodedPrompt] | None = None
+        self._policy_logps: torch.Tensor | None = None
+        self._rollouts: list[dict[str, Any]] = []
+
+    # -- encoding ------------------------------------------------------------------------------
+    def encode_prompt(self, row: Mapping[str, Any]) -> EncodedPrompt:
+        messages, media = self.prompt_request(row)
+        text = self.processing_class.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        batch = model_inputs(self.processing_class, [text], [media])
+        vision = {name: torch.as_tensor(batch[name]) for name in VISION_FIELDS if batch.get(name) is not None}
+        return EncodedPrompt(batch["input_ids"][0].tolist(), vision)
+
+    def encode_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[EncodedPrompt]:
+        """One encoding per distinct prompt: the G rollouts of a group share it."""
+        cache: dict[Any, EncodedPrompt] = {}
+        encoded = []
+        for row in rows:
+            key = row.get("sample_id", id(row))
+            if key not in cache:
+                cache[key] = self.encode_prompt(row)
+            encoded.append(cache[key])
+        return encoded
+
+    def _vision_inputs(self, encoded: Sequence[EncodedPrompt], input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        device = input_ids.device
+        fields = {name: value.to(device) for name, value in concat_vision(encoded).items()}
+        if "pixel_values_videos" in fields:
+            fields["pixel_values_videos"] = fields["pixel_values_videos"].to(self.model.dtype)
+        if "pixel_values" in fields:
+            fields["pixel_values"] = fields["pixel_values"].to(self.model.dtype)
+        fields["mm_token_type_ids"] = mm_token_type_ids(input_ids, self._image_token_id, self._video_token_id)
+        return fields
+
+    # -- TRL overrides ---------------------------------------------------------------------------
+    def _generate_and_score_completions(self, inputs):
+        self._batch_prompts = self.encode_rows(inputs)
+        try:
+            output = super()._generate_and_score_completions(inputs)
+        finally:
+            encoded, self._batch_prompts = self._batch_prompts, None
+        output["encoded_prompts"] = encoded  # a list: TRL's shuffle/split keep it aligned with the rows
+        self._record_rollouts(inputs, output)
+        return output
+
+    def _record_rollouts(self, rows, output) -> None:
+        """Pretext accuracy per transform (a metric) and the rollouts kept for the sample table."""
+        from viss_r1.rewards import extract_answer, extract_transform
+
+        mode = "train" if self.model.training else "eval"
+        ids = output["completion_ids"].masked_fill(output["completion_mask"] == 0, self._tokenizer.pad_token_id)
+        texts = self.processing_class.batch_decode(ids, skip_special_tokens=True)
+        stage_answer = extract_transform if self.pretext_tag == "transform" else extract_answer
+        by_transform: dict[str, list[float]] = {}
+        for row, text in zip(rows, texts):
+            if self.pretext_tag and row.get("transform_letter"):
+                by_transform.setdefault(row["transform_name"], []).append(
+                    float(stage_answer(text) == row["transform_letter"]))
+        for name, hits in sorted(by_transform.items()):
+            self._metrics[mode][f"pretext/{name}/accuracy"].append(sum(hits) / len(hits))
+        self._rollouts = [
+            {"sample_id": row.get("sample_id"), "transform": row.get("transform_name"),
+             "transform_letter": row.get("transform_letter"), "solution": row.get("solution"),
+             "completion": text, "advantage": float(advantage)}
+            for row, text, advantage in zip(rows, texts, output["advantages"].tolist())]
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        super().log(logs, start_time)
+        step = self.state.global_step
+        if (self.rollout_sink is not None and self.rollout_table_steps and step % self.rollout_table_steps == 0
+                and self._rollouts and self.accelerator.is_main_process and "loss" in logs):
+            rewards = {name: list(values)[-len(self._rollouts):] for name, values in self._logs["rewards"].items()}
+            for i, rollout in enumerate(self._rollouts):
+                rollout.update({f"reward/{name}": values[i] for name, values in rewards.items() if i < len(values)})
+            self.rollout_sink(step, self._rollouts)
+
+    def _tokenize_prompts(self, prompts: list):
+        if self._batch_prompts is None:
+            raise RuntimeError("VideoGRPOTrainer tokenises prompts only inside _generate_and_score_completions")
+        encoded = self._batch_prompts
+        fields: dict[str, Any] = dict(concat_vision(encoded))
+        fields["mm_token_type_ids"] = [
+            mm_token_type_ids(torch.tensor(e.prompt_ids), self._image_token_id, self._video_token_id).tolist()
+            for e in encoded]
+        return [e.prompt_ids for e in encoded], None, fields
+
+    def _compute_loss(self, model, inputs):
+        self._batch_prompts = inputs["encoded_prompts"]
+        beta = self.beta
+        if not self.kl_in_loss:
+            self.beta = 0.0  # TRL adds beta·KL to the loss only when beta != 0
+        try:
+            loss = super()._compute_loss(model, inputs)
+        finally:
+            self.beta, self._batch_prompts = beta, None
+        if not self.kl_in_loss and inputs.get("ref_per_token_logps") is not None:
+            self._log_kl(inputs)
+        return loss
+
+    def _log_kl(self, inputs) -> None:
+        """TRL's k3 KL of the policy to the reference, logged as "kl", never added to the loss."""
+        ref, logps = inputs["ref_per_token_logps"], self._policy_logps
+        mask = inputs["completion_mask"] if "tool_mask" not in inputs else inputs["completion_mask"] * inputs["tool_mask"]
+        per_token_kl = torch.exp(ref - logps) - (ref - logps) - 1
+        totals = self.accelerator.reduce(torch.stack([(per_token_kl * mask).sum(), mask.sum().float()]), reduction="sum")
+        mode = "train" if self.model.training else "eval"
+        self._metrics[mode]["kl"].append((totals[0] / totals[1].clamp(min=1.0)).item())
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
+                                           compute_entropy=False, compute_aux_loss=False, **image_fields):
+        encoded = self._batch_prompts
+        if encoded is None or len(encoded) != input_ids.size(0):
+            raise RuntimeError(f"log-prob forward of {input_ids.size(0)} sequences without their vision inputs")
+        batch_size = batch_size or input_ids.size(0)
+        logps, entropies, aux_losses = [], [], []
+        for start in range(0, input_ids.size(0), batch_size):
+            end = min(start + batch_size, input_ids.size(0))
+            ids, mask = input_ids[start:end], attention_mask[start:end]
+            inputs = {"input_ids": ids, "attention_mask": mask, **self._vision_inputs(encoded[start:end], ids)}
+            if compute_aux_loss:
+                inputs["output_router_logits"] = True
+            labels = ids.masked_fill(mask == 0, -100)
+            labels[:, :-logits_to_keep] = -100  # only the completion is scored
+            with self.accelerator.autocast():
+                outputs = model(**inputs, labels=labels, fused_lm_head=True)
+            logps.append(outputs.log_probs[:, -logits_to_keep:])
+            if compute_entropy:
+                entropies.append(outputs.entropy[:, -logits_to_keep:])
+            if compute_aux_loss:
+                aux_losses.append(outputs.aux_loss)
+        self._policy_logps = torch.cat(logps).detach()
+        return (torch.cat(logps), torch.cat(entropies) if compute_entropy else None,
+                torch.stack(aux_losses).mean() if compute_aux_loss else None)
