@@ -22,11 +22,12 @@ EMBEDDED_SFT = OptimSettings(
     activation_checkpointing=False, freeze_vision_tower=True, save_steps=50, save_total_limit=2, logging_steps=5, seed=0,
 )
 
-# GRPO of the tiny model on two CPU cores: one prompt × 8 rollouts per step as the release, but
-# completions capped near the synthetic chains of thought (≈60–110 tokens) and a few dozen steps.
+# GRPO of the tiny model on two CPU cores: 8 rollouts per prompt as the release, two prompts a
+# step, completions capped near the synthetic chains of thought (≈60–110 tokens), 60 steps. A
+# larger learning rate (1e-4) made the policy collapse onto one transform letter.
 EMBEDDED_GRPO = OptimSettings(
-    max_steps=40, learning_rate=5e-5, lr_scheduler_type="constant", warmup_steps=0.0, weight_decay=0.01,
-    max_grad_norm=5.0, per_device_train_batch_size=1, gradient_accumulation_steps=1, bf16=False,
+    max_steps=60, learning_rate=2e-5, lr_scheduler_type="constant", warmup_steps=0.0, weight_decay=0.01,
+    max_grad_norm=5.0, per_device_train_batch_size=2, gradient_accumulation_steps=1, bf16=False,
     activation_checkpointing=False, freeze_vision_tower=True, save_steps=10, save_total_limit=2,
     logging_steps=1, seed=0,
 )

@@ -116,12 +116,15 @@ def test_rewards_and_pretext_accuracy_are_logged_under_shared_names(tiny_sft, tm
     assert reporter.rewards and len(reporter.rewards) == 2
 
 
-def test_temporal_rewards_are_refused_with_a_reason(tiny_sft, tmp_path):
+def test_unsupported_settings_are_refused_with_a_reason(tiny_sft, tmp_path):
     config = grpo_config(tiny_sft, tmp_path, stage="video_r1").model_copy(update={"rewards": {"temporal": True}})
     with pytest.raises(ValueError, match="T-GRPO"):
         build_trainer(config)
     config = grpo_config(tiny_sft, tmp_path).model_copy(update={"rewards": {"no_such_field": 1}})
     with pytest.raises(ValueError, match="the fields are"):
+        build_trainer(config)
+    config = grpo_config(tiny_sft, tmp_path, grpo={"use_vllm": True})
+    with pytest.raises(ValueError, match="vLLM is not installed"):  # this machine has no vLLM
         build_trainer(config)
 
 

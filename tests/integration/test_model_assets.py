@@ -1,4 +1,4 @@
-"""base_model, sft_model and cot_annotations materialized in-process: the training process is
+"""base_model, sft_model, viss_r1_model and cot_annotations materialized in-process: the training process is
 launched through Pipes, results come back, and the cache decides what reruns."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets import annotation, datasets, ingestion, models
+from assets import annotation, datasets, ingestion, models, rl
 from pipelines.definitions import resources
 
-ASSETS = dg.load_assets_from_modules([ingestion, datasets, models, annotation])
+ASSETS = dg.load_assets_from_modules([ingestion, datasets, models, rl, annotation])
 SMALL_TINY = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1,
               "vision_depth": 1, "vision_hidden_size": 16, "vision_heads": 1}
 
@@ -23,6 +23,9 @@ def run_config(max_steps: int = 4, annotate: bool = False) -> dict:
         "base_model": {"config": {"tiny": SMALL_TINY}},
         "sft_model": {"config": {"training": {"max_steps": max_steps, "per_device_train_batch_size": 2,
                                               "save_steps": 2, "logging_steps": 1}}},
+        "viss_r1_model": {"config": {"training": {"max_steps": 2, "save_steps": 2},
+                                     "rollouts": {"num_generations": 2, "max_completion_length": 8,
+                                                  "rollout_table_steps": 1}}},
     }
     if annotate:
         ops["cot_annotations"] = {"config": {"annotator": "", "max_new_tokens": 24, "batch_size": 4}}
@@ -43,27 +46,32 @@ def metadata(result, asset: str) -> dict:
 
 @pytest.mark.slow
 def test_models_build_train_reuse_and_retrain_only_what_changed(isolated_state):
-    training = ["video_sources", "video_catalog", "frame_cache", "pretext_samples", "base_model", "sft_model"]
+    training = ["video_sources", "video_catalog", "frame_cache", "pretext_samples", "base_model", "sft_model",
+                "viss_r1_model"]
     with dg.instance_for_test() as instance:
         first = materialize(training, run_config(), instance)
         base, sft = metadata(first, "base_model"), metadata(first, "sft_model")
         assert not base["reused"] and not sft["reused"]
         assert Path(base["model"], "config.json").is_file() and Path(sft["model"], "model.safetensors").is_file()
-        assert sft["global_step"] == 4 and sft["samples"] == 6
+        assert sft["global_step"] == 4 and sft["samples"] == 6 * 6  # six transform draws per clip
+        rl_model = metadata(first, "viss_r1_model")
+        assert not rl_model["reused"] and rl_model["global_step"] == 2 and rl_model["stage"] == "viss_r1"
+        assert Path(rl_model["model"], "model.safetensors").is_file() and rl_model["kl_in_loss"] is False
         assert not list((isolated_state / "work" / "sft_model").glob("*/checkpoints"))  # cleaned once published
 
         again = materialize(training, run_config(), instance)
-        assert metadata(again, "base_model")["reused"] and metadata(again, "sft_model")["reused"]
+        assert all(metadata(again, name)["reused"] for name in ("base_model", "sft_model", "viss_r1_model"))
 
         longer = materialize(training, run_config(max_steps=6), instance)
         assert metadata(longer, "base_model")["reused"] and not metadata(longer, "sft_model")["reused"]
         assert metadata(longer, "sft_model")["global_step"] == 6
+        assert not metadata(longer, "viss_r1_model")["reused"]  # downstream of the retrained SFT
 
         config = run_config(annotate=True)
         config["ops"]["cot_annotations"]["config"]["annotator"] = base["model"]
-        for op in ("base_model", "sft_model"):
+        for op in ("base_model", "sft_model", "viss_r1_model"):
             del config["ops"][op]
         annotated = materialize(training[:4] + ["cot_annotations"], config, instance)
         cot = metadata(annotated, "cot_annotations")
-        assert cot["kept"] + cot["rejected"] == 6   # a random annotator is (rightly) rejected; none lost
+        assert cot["kept"] + cot["rejected"] == 6 * 6   # every draw of every clip; a random annotator is (rightly) rejected; none lost
         assert json.loads(Path(cot["ssl_cot_file"]).read_text()) == [] or cot["kept"] > 0

@@ -97,6 +97,12 @@ def build_trainer(config: GRPORunConfig, pipes: Any | None = None, callbacks: Se
     from viss_r1.train.policy import load_policy
     from viss_r1.train.video_grpo import VideoGRPOTrainer
 
+    if config.grpo.use_vllm:
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise ValueError("grpo.use_vllm: vLLM is not installed here (pip install vllm on a CUDA machine), "
+                             "or set use_vllm: false to generate rollouts with transformers")
     rewards = stage_rewards(config.stage, reward_settings(config))
     arguments = trainer_arguments(config, rewards.weights)
     model, processor = load_policy(config.model, config.training.bf16, config.training.freeze_vision_tower)

@@ -153,9 +153,13 @@ class VideoGRPOTrainer(GRPOTrainer):
         step = self.state.global_step
         if (self.rollout_sink is not None and self.rollout_table_steps and step % self.rollout_table_steps == 0
                 and self._rollouts and self.accelerator.is_main_process and "loss" in logs):
-            rewards = {name: list(values)[-len(self._rollouts):] for name, values in self._logs["rewards"].items()}
-            for i, rollout in enumerate(self._rollouts):
-                rollout.update({f"reward/{name}": values[i] for name, values in rewards.items() if i < len(values)})
+            # TRL keeps the rewards of the last generation batch gathered over processes, in rank
+            # order: the main process's rollouts are the first slice of that block.
+            block = len(self._rollouts) * self.accelerator.num_processes
+            for name, values in self._logs["rewards"].items():
+                mine = list(values)[-block:][:len(self._rollouts)]
+                for rollout, value in zip(self._rollouts, mine):
+                    rollout[f"reward/{name}"] = value
             self.rollout_sink(step, self._rollouts)
 
     def _tokenize_prompts(self, prompts: list):

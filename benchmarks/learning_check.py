@@ -1,13 +1,14 @@
-"""Did SSL-CoT SFT teach the tiny model anything? Loss and a held-out transform probe.
+"""Did a training stage teach the tiny model anything? Its curve and a held-out transform probe.
 
-Reads the newest ``sft_model`` artifact of a state folder (after ``make run``) and follows its
-lineage to the frame cache and the records. Prints the training loss at the start and the end,
-then asks the model about every held-out (eval-split) video under every option of each video
+Reads the newest artifact of a model asset (``sft_model`` by default, or ``viss_r1_model``, …) of a
+state folder (after ``make run``) and follows its lineage to the frame cache and the records.
+Prints the training loss (SFT) or mean reward (GRPO) at the start and the end, then asks the model about every held-out (eval-split) video under every option of each video
 transform — forward and reversed, every angle, every swap — in the ViSS-R1 format, and prints
 transform accuracy against chance (with a one-sided binomial p-value), answer accuracy and
-format compliance. Goals (issue 3): loss well below its start; arrow accuracy above chance.
+format compliance. Goals: SFT (issue 3) loss well below its start, arrow accuracy above chance;
+ViSS-R1 RL (issue 4) mean reward rises, transform accuracy well above chance.
 
-    .venv/bin/python benchmarks/sft_learning_check.py [--state state] [--transforms arrow rotate shuffle]
+    .venv/bin/python benchmarks/learning_check.py [--asset viss_r1_model] [--state state] [--transforms arrow rotate]
 """
 
 from __future__ import annotations
@@ -52,10 +53,11 @@ def binomial_p_above(successes: int, trials: int, chance: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--state", default="state")
+    parser.add_argument("--asset", default="sft_model", help="the model asset to probe (its newest artifact)")
     parser.add_argument("--transforms", nargs="+", default=["arrow", "rotate", "shuffle"])
     parser.add_argument("--max-new-tokens", type=int, default=200)
-    parser.add_argument("--model", help="a trained model folder to probe instead of the newest sft_model's "
-                                        "(an SFT run by hand on the same artifacts)")
+    parser.add_argument("--model", help="a trained model folder to probe instead of the asset's newest "
+                                        "(a run by hand on the same artifacts)")
     args = parser.parse_args()
 
     import torch
@@ -63,9 +65,9 @@ def main() -> None:
 
     torch.set_num_threads(2)
     store = ArtifactStore(str(Path(args.state) / "artifacts"))
-    sft_key = newest(store, "sft_model")
-    sft = store.manifest("sft_model", sft_key)["summary"]
-    samples = input_keys(store, "pretext_samples", sft["inputs"]["pretext_samples"],
+    trained_key = newest(store, args.asset)
+    trained = store.manifest(args.asset, trained_key)["summary"]
+    samples = input_keys(store, "pretext_samples", trained["inputs"]["pretext_samples"],
                          ("video_sources", "video_catalog", "frame_cache"))
     folder = lambda asset, key: store.local_path(store.ref(asset, key))  # noqa: E731
     records = records_with_clips(
@@ -74,15 +76,21 @@ def main() -> None:
         pl.read_parquet(folder("frame_cache", samples["frame_cache"]) / "index.parquet"))
     held_out = records.filter(pl.col("split") == "eval", pl.col("reason").is_null()).to_dicts()
     frames = open_frame_cache(store, folder("frame_cache", samples["frame_cache"]))
-    model_dir = Path(args.model) if args.model else folder("sft_model", sft_key) / "model"
+    model_dir = Path(args.model) if args.model else folder(args.asset, trained_key) / "model"
     model = AutoModelForImageTextToText.from_pretrained(model_dir)
     processor = AutoProcessor.from_pretrained(model_dir)
 
-    result_file = model_dir.parent / "result.json" if args.model else folder("sft_model", sft_key) / "result.json"
+    result_file = model_dir.parent / "result.json" if args.model else folder(args.asset, trained_key) / "result.json"
     result = json.loads(result_file.read_text())
-    print(f"{model_dir}: {result['global_step']} steps on {result['samples']} samples")
-    print(f"  training loss: {result['first_loss']:.3f} at the first logged step → {result['last_loss']:.3f} at the last "
-          f"({result['last_loss'] / result['first_loss']:.2f}× the start)")
+    print(f"{model_dir}: {result['global_step']} steps on {result.get('samples', result.get('prompts'))} samples")
+    if result.get("first_loss") is not None:
+        print(f"  training loss: {result['first_loss']:.3f} at the first logged step → {result['last_loss']:.3f} at "
+              f"the last ({result['last_loss'] / result['first_loss']:.2f}× the start)")
+    if result.get("rewards"):
+        rewards = [reward for _, reward in result["rewards"]]
+        fifth = max(1, len(rewards) // 5)
+        print(f"  mean reward: {sum(rewards[:fifth]) / fifth:.3f} over the first fifth of the steps → "
+              f"{sum(rewards[-fifth:]) / fifth:.3f} over the last fifth")
     decoding = Decoding(max_new_tokens=args.max_new_tokens, do_sample=False, batch_size=16)
     for name in args.transforms:
         use = PretextUse("probe", ("video",), video_transforms=(name,), splits=("eval",))
