@@ -6,7 +6,10 @@ makes one temporal patch, so both runs put the same number of vision tokens (16 
 every prompt and the ratio measures our subclass — per-group encoding, vision fields in every
 forward — not a longer input. Goal (issue 4): ours ≤ 1.15× TRL's time per step.
 
-    .venv/bin/python benchmarks/grpo_step_vs_trl.py [--steps 12] [--warmup 3]
+    .venv/bin/python benchmarks/grpo_step_vs_trl.py [--steps 12] [--warmup 3] [--rounds 3]
+
+The two trainers run alternately, ``--rounds`` times each, so drifts of a shared machine hit both;
+the figure is the median step over all rounds.
 """
 
 from __future__ import annotations
@@ -33,14 +36,15 @@ def length_only_reward(completions, **kwargs):
     return [float(len(c[0]["content"]) % 7) for c in completions]
 
 
-def arguments(out: Path, steps: int, generations: int, length: int):
+def arguments(out: Path, steps: int, generations: int, length: int, vision_ids: list[int]):
     from trl import GRPOConfig
 
     return GRPOConfig(output_dir=str(out), max_steps=steps, per_device_train_batch_size=generations,
                       num_generations=generations, max_completion_length=length, learning_rate=1e-5,
-                      beta=0.04, loss_type="grpo", temperature=1.0, top_p=0.95, logging_steps=1, report_to=[],
+                      beta=0.04, loss_type="grpo", temperature=1.0, top_p=0.95, logging_steps=10_000, report_to=[],
                       save_strategy="no", use_cpu=True, disable_tqdm=True, remove_unused_columns=False, seed=0,
-                      generation_kwargs={"min_new_tokens": length})  # every completion is exactly `length` long
+                      # every completion exactly `length` long, never a vision placeholder (both runs)
+                      generation_kwargs={"min_new_tokens": length, "suppress_tokens": vision_ids})
 
 
 class StepTimes:
@@ -106,6 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--generations", type=int, default=8)
     parser.add_argument("--completion-length", type=int, default=64)
     options = parser.parse_args()
@@ -119,12 +124,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model"
         build_tiny_model(model_dir, [PROMPT, "<answer>A</answer> the bar grows to the right"] * 50, TinyModelSpec())
-        results = {}
-        for name, run in (("trl (image)", run_trl), ("ours (video)", run_ours)):
-            args = arguments(Path(tmp) / name.split()[0], options.steps, options.generations, options.completion_length)
-            times = run(model_dir, data, args)[options.warmup:]
-            results[name] = statistics.median(times)
-            print(f"{name:13s} median step {results[name] * 1000:7.1f} ms over {len(times)} steps "
+        from transformers import AutoTokenizer
+
+        from viss_r1.modeling.tiny import VISION_TOKENS
+
+        vision_ids = AutoTokenizer.from_pretrained(model_dir).convert_tokens_to_ids(list(VISION_TOKENS))
+        times: dict[str, list[float]] = {"trl (image)": [], "ours (video)": []}
+        for round_ in range(options.rounds):
+            for name, run in (("trl (image)", run_trl), ("ours (video)", run_ours)):
+                args = arguments(Path(tmp) / name.split()[0], options.steps, options.generations,
+                                 options.completion_length, vision_ids)
+                steps = run(model_dir, data, args)[options.warmup:]
+                times[name] += steps
+                print(f"round {round_ + 1}: {name:13s} median step {statistics.median(steps) * 1000:7.1f} ms")
+        results = {name: statistics.median(values) for name, values in times.items()}
+        for name, value in results.items():
+            print(f"{name:13s} median step {value * 1000:7.1f} ms over {len(times[name])} steps "
                   f"({options.generations} completions × {options.completion_length} tokens)")
     ratio = results["ours (video)"] / results["trl (image)"]
     print(f"ratio ours / trl: {ratio:.3f}× (goal ≤ 1.15×)")

@@ -106,9 +106,6 @@ def build_trainer(config: GRPORunConfig, pipes: Any | None = None, callbacks: Se
     rewards = stage_rewards(config.stage, reward_settings(config))
     arguments = trainer_arguments(config, rewards.weights)
     model, processor = load_policy(config.model, config.training.bf16, config.training.freeze_vision_tower)
-    # A random-init tiny model can emit vision placeholders; they would break the next forward.
-    model.generation_config.suppress_tokens = processor.tokenizer.convert_tokens_to_ids(
-        ["<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"])
     rows = load_rows(config)
     system = config.system_prompt or DEFAULT_SYSTEM_PROMPT
     frames = FrameCacheReader(config.frame_shards)

@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from trl import GRPOTrainer
 
+from viss_r1.modeling.tiny import VISION_TOKENS
 from viss_r1.modeling.video_inputs import MediaInput, model_inputs
 
 TRL_VERSION = "1.16.0"  # the version whose private methods these overrides follow
@@ -83,6 +84,10 @@ class VideoGRPOTrainer(GRPOTrainer):
         tokenizer = self.processing_class.tokenizer
         self._image_token_id = tokenizer.convert_tokens_to_ids("<|image_pad|>")
         self._video_token_id = tokenizer.convert_tokens_to_ids("<|video_pad|>")
+        # A vision placeholder sampled into a completion would make the next forward count more
+        # placeholders than vision features and fail: rollouts never emit one.
+        vision_ids = tokenizer.convert_tokens_to_ids(list(VISION_TOKENS))
+        self.generation_config.suppress_tokens = sorted(set(self.generation_config.suppress_tokens or []) | set(vision_ids))
         self._batch_prompts: list[EncodedPrompt] | None = None
         self._policy_logps: torch.Tensor | None = None
         self._rollouts: list[dict[str, Any]] = []
