@@ -365,6 +365,34 @@ def length_reward(
     return length_bonus(accuracies, [len(ids) for ids in completion_ids], group_ids, window, bonus, min_accuracy)
 
 
+def temporal_reward(
+    prompts=None,
+    completions=(),
+    completion_ids=None,
+    *,
+    ratio: float = TEMPORAL_RATIO,
+    bonus: float = TEMPORAL_BONUS,
+    min_accuracy: float = TEMPORAL_MIN_ACCURACY,
+    **kwargs,
+) -> list[float]:
+    """T-GRPO (Video-R1): ``temporal_bonus`` per group (column ``sample_id``), comparing the
+    group's answer accuracies with column ``shuffled_accuracy`` — the mean accuracy of the extra
+    rollouts the trainer generated on the same prompt with its frames in random order (None for
+    a prompt without video: no bonus)."""
+    accuracies = _answer_accuracies(completions, kwargs, "temporal_reward")
+    group_ids = _column(kwargs, "sample_id", len(completions), "temporal_reward")
+    shuffled = _column(kwargs, "shuffled_accuracy", len(completions), "temporal_reward")
+    rewards = [0.0] * len(completions)
+    for group in dict.fromkeys(group_ids):
+        members = [i for i, g in enumerate(group_ids) if g == group]
+        if shuffled[members[0]] is None:
+            continue
+        for i, value in zip(members, temporal_bonus([accuracies[i] for i in members], [shuffled[members[0]]],
+                                                    ratio, bonus, min_accuracy)):
+            rewards[i] = value
+    return rewards
+
+
 # ---------------------------------------------------------------------------------------------
 # Settings and the reward set of each stage
 # ---------------------------------------------------------------------------------------------
@@ -382,7 +410,7 @@ class RewardSettings:
     length_bonus: float = LENGTH_BONUS                  # added per rewarded rollout
     length_min_accuracy: float = LENGTH_MIN_ACCURACY    # "accurate" means accuracy above this
     gated: bool = False                                 # ablation: gated accuracy × transform
-    temporal: bool = False                              # ablation: T-GRPO (the trainer applies it)
+    temporal: bool = False                              # T-GRPO (video_r1): bonus vs shuffled-frame rollouts
     temporal_ratio: float = TEMPORAL_RATIO              # ordered mean >= ratio × shuffled mean
     temporal_bonus: float = TEMPORAL_BONUS              # added to accurate ordered rollouts
     temporal_min_accuracy: float = TEMPORAL_MIN_ACCURACY
@@ -423,8 +451,8 @@ def stage_rewards(stage: str, settings: RewardSettings | None = None) -> StageRe
     viss_r1 — accuracy + 0.5·transform (or the gated combination) + three-tag format + length bonus;
     pretext_grpo — pretext accuracy + two-tag format + length bonus (320–512);
     video_r1 — accuracy + two-tag format + length bonus (320–512).
-    ``settings`` defaults to ``RewardSettings.for_stage(stage)``; T-GRPO (``settings.temporal``)
-    needs the shuffled-frame rollouts, so the trainer applies it with ``temporal_bonus``."""
+    ``settings`` defaults to ``RewardSettings.for_stage(stage)``; T-GRPO (``settings.temporal``,
+    video_r1 only) adds ``temporal_reward``, whose shuffled-frame rollouts the trainer generates."""
     _check_stage(stage)
     settings = settings or RewardSettings.for_stage(stage)
     if settings.gated and stage != "viss_r1":
@@ -438,6 +466,11 @@ def stage_rewards(stage: str, settings: RewardSettings | None = None) -> StageRe
         pairs = [(pretext_accuracy_reward, 1.0), (format_reward, 1.0)]
     else:
         pairs = [(accuracy_reward, 1.0), (format_reward, 1.0)]
+    if settings.temporal:
+        if stage != "video_r1":
+            raise ValueError(f"T-GRPO (temporal) is a Video-R1 GRPO reward; stage {stage!r} has no place for it")
+        pairs.append((functools.partial(temporal_reward, ratio=settings.temporal_ratio, bonus=settings.temporal_bonus,
+                                        min_accuracy=settings.temporal_min_accuracy), 1.0))
     if settings.use_length_bonus:
         length = functools.partial(
             length_reward, window=settings.length_window, bonus=settings.length_bonus,

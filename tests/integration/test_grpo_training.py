@@ -116,10 +116,20 @@ def test_rewards_and_pretext_accuracy_are_logged_under_shared_names(tiny_sft, tm
     assert reporter.rewards and len(reporter.rewards) == 2
 
 
+def test_t_grpo_scores_ordered_rollouts_against_shuffled_frame_rollouts(tiny_sft, tmp_path):
+    config = grpo_config(tiny_sft, tmp_path, stage="video_r1", max_steps=1, grpo={"num_generations": 4})
+    trainer, _, _ = build_trainer(config.model_copy(update={"rewards": {"temporal": True}}))
+    assert trainer.temporal_rollouts == 2 and "temporal_reward" in trainer.reward_func_names
+    rows = [trainer.train_dataset[i] for i in (0, 0, 0, 0)]
+    trainer._add_shuffled_accuracy(rows)
+    assert len({row["shuffled_accuracy"] for row in rows}) == 1 and 0.0 <= rows[0]["shuffled_accuracy"] <= 1.0
+    trainer.train()
+    assert trainer.state.log_history[0]["rewards/temporal_reward/mean"] is not None
+    with pytest.raises(ValueError, match="T-GRPO"):  # a Video-R1 reward: not for the ViSS-R1 stage
+        build_trainer(grpo_config(tiny_sft, tmp_path).model_copy(update={"rewards": {"temporal": True}}))
+
+
 def test_unsupported_settings_are_refused_with_a_reason(tiny_sft, tmp_path):
-    config = grpo_config(tiny_sft, tmp_path, stage="video_r1").model_copy(update={"rewards": {"temporal": True}})
-    with pytest.raises(ValueError, match="T-GRPO"):
-        build_trainer(config)
     config = grpo_config(tiny_sft, tmp_path).model_copy(update={"rewards": {"no_such_field": 1}})
     with pytest.raises(ValueError, match="the fields are"):
         build_trainer(config)

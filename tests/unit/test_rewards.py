@@ -28,6 +28,7 @@ from viss_r1.rewards import (
     pretext_accuracy_reward,
     stage_rewards,
     temporal_bonus,
+    temporal_reward,
     transform_correct,
     transform_format_reward,
     transform_reward,
@@ -285,6 +286,19 @@ def test_temporal_bonus_when_order_does_not_help():
 
 # --- TRL adapters -------------------------------------------------------------------------------
 
+
+def test_temporal_reward_per_group_against_its_shuffled_rollouts():
+    completions = [reply("A"), reply("A"), reply("B"), reply("A"), reply("B"), reply("C")]
+    columns = dict(solution=["<answer>A</answer>"] * 6, problem_type=["multiple choice"] * 6,
+                   sample_id=["p", "p", "p", "q", "q", "r"],
+                   shuffled_accuracy=[0.5, 0.5, 0.5, 1.0, 1.0, None])
+    # p: mean 2/3 ≥ 0.8 × 0.5 → +0.3 to its right answers; q: 0.5 < 0.8 × 1.0 → nothing;
+    # r has no video (no shuffled rollouts) → nothing.
+    assert temporal_reward(completions=completions, **columns) == EXACT([0.3, 0.3, 0.0, 0.0, 0.0, 0.0])
+    assert temporal_reward(completions=completions, ratio=0.25, **columns) == EXACT([0.3, 0.3, 0.0, 0.3, 0.0, 0.0])
+    with pytest.raises(ValueError, match="shuffled_accuracy"):
+        temporal_reward(completions=completions, **{k: v for k, v in columns.items() if k != "shuffled_accuracy"})
+
 TRL_EXTRAS = {"trainer_state": object(), "log_extra": lambda *a: None, "log_metric": lambda *a: None}
 
 
@@ -384,6 +398,11 @@ def test_stage_reward_sets_match_the_release():
 
 
 def test_stage_reward_options():
+    temporal = stage_rewards("video_r1", RewardSettings.for_stage("video_r1", temporal=True, temporal_ratio=1.0))
+    assert _names(temporal.funcs) == ["accuracy_reward", "format_reward", "temporal_reward", "length_reward"]
+    assert temporal.funcs[2].keywords == {"ratio": 1.0, "bonus": 0.3, "min_accuracy": 0.1}
+    with pytest.raises(ValueError, match="T-GRPO"):
+        stage_rewards("viss_r1", RewardSettings.for_stage("viss_r1", temporal=True))
     gated = stage_rewards("viss_r1", RewardSettings.for_stage("viss_r1", gated=True))
     assert _names(gated.funcs) == ["gated_reward", "transform_format_reward", "length_reward"]
     assert gated.weights == [1.0, 1.0, 1.0]

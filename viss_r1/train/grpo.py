@@ -5,7 +5,7 @@ One process trains one stage of one arm (METHOD.md §1, §5, §6):
                    0.5·transform + three-tag format + length bonus; KL logged, not in the loss;
 - ``pretext_grpo`` Pretext-GRPO stage I: transformed video/image, pretext question only, β 0.04;
 - ``video_r1``     ordinary GRPO on the original media (the Video-R1 baseline, and Pretext-GRPO's
-                   stage II), β 0.04.
+                   stage II), β 0.04; ``rewards: {temporal: true}`` adds T-GRPO.
 Checkpoints every ``save_steps``; a rerun with the same ``output_dir`` resumes from the last one.
 The final model goes to ``output_dir/final`` and ``result.json`` says what happened.
 """
@@ -42,9 +42,6 @@ def reward_settings(config: GRPORunConfig):
     except TypeError as error:
         known = ", ".join(asdict(base))
         raise ValueError(f"rewards: {error}; the fields are {known}") from None
-    if settings.temporal:
-        raise ValueError("rewards.temporal (T-GRPO) needs shuffled-frame rollouts, which the video GRPO trainer "
-                         "does not generate yet; set temporal: false")
     return settings
 
 
@@ -103,7 +100,8 @@ def build_trainer(config: GRPORunConfig, pipes: Any | None = None, callbacks: Se
         if importlib.util.find_spec("vllm") is None:
             raise ValueError("grpo.use_vllm: vLLM is not installed here (pip install vllm on a CUDA machine), "
                              "or set use_vllm: false to generate rollouts with transformers")
-    rewards = stage_rewards(config.stage, reward_settings(config))
+    settings = reward_settings(config)
+    rewards = stage_rewards(config.stage, settings)
     arguments = trainer_arguments(config, rewards.weights)
     model, processor = load_policy(config.model, config.training.bf16, config.training.freeze_vision_tower)
     rows = load_rows(config)
@@ -124,7 +122,9 @@ def build_trainer(config: GRPORunConfig, pipes: Any | None = None, callbacks: Se
         model=model, reward_funcs=rewards.funcs, args=arguments, train_dataset=dataset,
         processing_class=processor, callbacks=[reporter, *callbacks], prompt_request=prompt_request,
         kl_in_loss=config.grpo.kl_penalised(config.stage), pretext_tag=PRETEXT_TAG[config.stage],
-        rollout_sink=reporter.log_rollouts, rollout_table_steps=config.grpo.rollout_table_steps)
+        rollout_sink=reporter.log_rollouts, rollout_table_steps=config.grpo.rollout_table_steps,
+        # T-GRPO: half as many shuffled-frame rollouts as ordered ones (Video-R1)
+        temporal_rollouts=max(1, config.grpo.num_generations // 2) if settings.temporal else 0)
     return trainer, reporter, rows
 
 

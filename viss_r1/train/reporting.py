@@ -33,7 +33,7 @@ STEP_METRICS = {
 REWARD_COMPONENTS = {
     "accuracy_reward": "accuracy", "pretext_accuracy_reward": "accuracy", "gated_reward": "accuracy",
     "transform_reward": "transform", "format_reward": "format", "transform_format_reward": "format",
-    "length_reward": "length_bonus",
+    "length_reward": "length_bonus", "temporal_reward": "temporal_bonus",
 }
 
 

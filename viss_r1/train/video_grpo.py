@@ -14,6 +14,10 @@ weighting, importance sampling, logging) as TRL has it:
   reference and policy) the same vision inputs, ``second_per_grid_ts`` and ``mm_token_type_ids``
   included (METHOD.md §9).
 
+``temporal_rollouts=k`` is Video-R1's T-GRPO: before scoring, k extra rollouts per video prompt
+are generated on its frames in a random order, and their mean accuracy goes to the rewards as
+column ``shuffled_accuracy`` (``viss_r1.rewards.temporal_reward``).
+
 ``kl_in_loss=False`` is ViSS-R1's RL stage: the reference model still scores every rollout and
 the KL is logged under TRL's name ("kl"), but the loss has no KL term (METHOD.md §5).
 """
@@ -72,8 +76,10 @@ class VideoGRPOTrainer(GRPOTrainer):
 
     def __init__(self, *args, prompt_request: PromptRequest, kl_in_loss: bool = True,
                  rollout_sink: Callable[[int, list[dict[str, Any]]], None] | None = None,
-                 rollout_table_steps: int = 0, pretext_tag: str | None = None, **kwargs):
+                 rollout_table_steps: int = 0, pretext_tag: str | None = None, temporal_rollouts: int = 0,
+                 **kwargs):
         super().__init__(*args, **kwargs)
+        self.temporal_rollouts = temporal_rollouts
         self.kl_in_loss = kl_in_loss
         self.rollout_sink, self.rollout_table_steps = rollout_sink, rollout_table_steps
         if self.use_vllm:
@@ -123,6 +129,8 @@ class VideoGRPOTrainer(GRPOTrainer):
 
     # -- TRL overrides ---------------------------------------------------------------------------
     def _generate_and_score_completions(self, inputs):
+        if self.temporal_rollouts:
+            self._add_shuffled_accuracy(inputs)
         self._batch_prompts = self.encode_rows(inputs)
         try:
             output = super()._generate_and_score_completions(inputs)
@@ -131,6 +139,45 @@ class VideoGRPOTrainer(GRPOTrainer):
         output["encoded_prompts"] = encoded  # a list: TRL's shuffle/split keep it aligned with the rows
         self._record_rollouts(inputs, output)
         return output
+
+    def _add_shuffled_accuracy(self, rows) -> None:
+        """T-GRPO's reference: per video prompt, the mean accuracy of ``temporal_rollouts``
+        rollouts on its frames in a random order (the timing metadata stays that of the clip)."""
+        import numpy as np
+
+        from viss_r1.modeling.generation import Decoding, generate_completions
+        from viss_r1.rewards import accuracy, extract_answer
+
+        prompts: dict[Any, Mapping[str, Any]] = {}
+        for row in rows:
+            prompts.setdefault(row["sample_id"], row)
+        rng = np.random.default_rng([self.args.seed, self.state.global_step])
+        conversations, media, owners = [], [], []
+        for sample_id, row in prompts.items():
+            messages, clip = self.prompt_request(row)
+            if clip.data_type != "video":
+                continue
+            order = rng.permutation(len(clip.frames))
+            shuffled = MediaInput("video", clip.frames[order], clip.video_metadata)
+            conversations += [messages] * self.temporal_rollouts
+            media += [shuffled] * self.temporal_rollouts
+            owners += [sample_id] * self.temporal_rollouts
+        scores: dict[Any, list[float]] = {}
+        if conversations:
+            model = self.accelerator.unwrap_model(self.model)
+            was_training = model.training
+            decoding = Decoding(max_new_tokens=self.max_completion_length, temperature=self.temperature,
+                                top_p=self.top_p, do_sample=True, batch_size=len(conversations),
+                                seed=int(rng.integers(2**31)))
+            completions = generate_completions(model, self.processing_class, conversations, media, decoding)
+            model.train(was_training)
+            for sample_id, completion in zip(owners, completions):
+                row = prompts[sample_id]
+                scores.setdefault(sample_id, []).append(accuracy(
+                    extract_answer(completion["text"]), extract_answer(row["solution"]), row["problem_type"]))
+        for row in rows:
+            values = scores.get(row["sample_id"])
+            row["shuffled_accuracy"] = sum(values) / len(values) if values else None
 
     def _record_rollouts(self, rows, output) -> None:
         """Pretext accuracy per transform (a metric) and the rollouts kept for the sample table."""
