@@ -227,11 +227,43 @@ def test_7b_viss_r1_rl_config_carries_the_recipe():
     assert rollouts.loss_type == "grpo" and rollouts.beta == 0.04 and not rollouts.kl_penalised("viss_r1")
 
 
+# Run configs used with another job, and the files their documented command merges before them.
+RUN_CONFIG_JOBS = {"pretext_grpo_qwen2_5_vl_7b.yaml": ("pretext_grpo", ["video_r1_data.yaml"])}
+
+
+def deep_merge(base: dict, extra: dict) -> dict:
+    """Dagster's merge of several -c files: dictionaries key by key, anything else replaced."""
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
+            else value
+    return merged
+
+
 @pytest.mark.parametrize("name", DAGSTER_RUN_CONFIGS)
 def test_dagster_run_configs_validate_against_the_job(name):
     import dagster as dg
 
     from pipelines.definitions import defs
 
-    job = defs.resolve_job_def("full_viss_r1")
-    dg.validate_run_config(job, read(INFRA / "configs" / name))   # raises DagsterInvalidConfigError
+    job_name, before = RUN_CONFIG_JOBS.get(name, ("full_viss_r1", []))
+    config: dict = {}
+    for file in [*before, name]:
+        config = deep_merge(config, read(INFRA / "configs" / file))
+    dg.validate_run_config(defs.resolve_job_def(job_name), config)   # raises DagsterInvalidConfigError
+
+
+def test_7b_pretext_grpo_config_refines_the_data_file():
+    """16 frames instead of 32, β 0.04 in the loss for both stages, ZeRO-3 for every GRPO process."""
+    from viss_r1.train.config import GRPOSettings
+
+    config = deep_merge(read(INFRA / "configs" / "video_r1_data.yaml"), read(INFRA / "configs" / "pretext_grpo_qwen2_5_vl_7b.yaml"))
+    assert config["ops"]["frame_cache"]["config"]["sampling"]["max_frames"] == 16
+    assert config["ops"]["frame_cache"]["config"]["sampling"]["fps"] == 2.0   # the rest from the data file
+    for stage, steps in (("pretext_grpo_model", 1200), ("pretext_grpo_stage2_model", 1000)):
+        rl = config["ops"][stage]["config"]
+        optim, rollouts = OptimSettings.model_validate(rl["training"]), GRPOSettings.model_validate(rl["rollouts"])
+        assert optim.max_steps == steps and DEEPSPEED_FILES[Path(optim.deepspeed).name] == 3
+        assert rollouts.beta == 0.04 and rollouts.kl_penalised("pretext_grpo") and rollouts.num_generations == 8
+    launcher = config["resources"]["training_launcher"]["config"]
+    assert launcher["launcher_args"] == ["--config_file", "infra/accelerate/8gpu_zero3.yaml"]
