@@ -6,6 +6,7 @@
 - Video-R1:      cot_sft_model → grpo_baseline_model (β 0.04)
 """
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -66,8 +67,6 @@ def grpo_asset(name: str, stage: str, start: str, table: str, description: str) 
         built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
                                config={**config.model_dump(), "stage": stage, "table": table}, inputs=inputs,
                                build=build)
-        import json
-
         result = json.loads((Path(built.folder) / "result.json").read_text())
         return output(built, {
             "model": model_location(artifact_store, built.ref),
