@@ -86,8 +86,8 @@ def base_model(
 
 SFT_CODE = code_version(
     "viss_r1.train.sft", "viss_r1.train.sft_data", "viss_r1.train.config", "viss_r1.train.reporting",
-    "viss_r1.train.policy", "viss_r1.modeling.video_inputs", "viss_r1.prompts", "viss_r1.data.loader",
-    "viss_r1.pretext.transforms")
+    "viss_r1.train.policy", "viss_r1.train.runner", "viss_r1.modeling.video_inputs", "viss_r1.prompts",
+    "viss_r1.data.loader", "viss_r1.pretext.transforms")
 
 
 def sft_asset(name: str, prompt_format: str, description: str) -> dg.AssetsDefinition:

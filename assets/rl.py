@@ -21,8 +21,8 @@ from viss_r1.train.config import GRPORunConfig, MlflowTarget, write_config
 
 GRPO_CODE = code_version(
     "viss_r1.train.grpo", "viss_r1.train.video_grpo", "viss_r1.train.config", "viss_r1.train.reporting",
-    "viss_r1.train.policy", "viss_r1.rewards", "viss_r1.modeling.video_inputs", "viss_r1.modeling.generation",
-    "viss_r1.prompts", "viss_r1.data.loader", "viss_r1.pretext.transforms")
+    "viss_r1.train.policy", "viss_r1.train.runner", "viss_r1.rewards", "viss_r1.modeling.video_inputs",
+    "viss_r1.modeling.generation", "viss_r1.prompts", "viss_r1.data.loader", "viss_r1.pretext.transforms")
 SUMMARY = ("stage", "global_step", "prompts", "train_loss", "first_reward", "last_reward", "kl_in_loss", "seconds")
 
 

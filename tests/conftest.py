@@ -130,3 +130,30 @@ def tiny_sft(tmp_path_factory: pytest.TempPathFactory) -> TinySFTSetup:
                          vision_heads=2)
     build_tiny_model(root / "model", tokenizer_corpus(rows), spec)
     return TinySFTSetup(root / "model", samples, [root / "shard" / SHARD_FILE], rows)
+
+
+def _kill_after_checkpoint(command: list[str], output_dir: Path, step: int, timeout: float = 300) -> int:
+    """Start a training process, SIGKILL it once ``checkpoint-<step>`` is complete, and return
+    the newest complete checkpoint's step (the one a rerun must resume from)."""
+    import signal
+    import subprocess
+    import time
+
+    checkpoints = output_dir / "checkpoints"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not (checkpoints / f"checkpoint-{step}" / "trainer_state.json").is_file():
+        assert process.poll() is None, "training ended before it could be killed"
+        assert time.monotonic() < deadline, f"no checkpoint-{step} within {timeout:.0f} s"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (output_dir / "result.json").exists()
+    return max(int(p.name.split("-")[1]) for p in checkpoints.glob("checkpoint-*")
+               if (p / "trainer_state.json").is_file())
+
+
+@pytest.fixture
+def kill_after_checkpoint():
+    """``kill_after_checkpoint(command, output_dir, step) -> killed_at`` (kill-and-resume tests)."""
+    return _kill_after_checkpoint

@@ -4,10 +4,8 @@ shared names, and a killed run resumes from its last checkpoint."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -139,21 +137,10 @@ def test_unsupported_settings_are_refused_with_a_reason(tiny_sft, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_killed_grpo_run_resumes_from_its_last_checkpoint(tiny_sft, tmp_path):
+def test_a_killed_grpo_run_resumes_from_its_last_checkpoint(tiny_sft, tmp_path, kill_after_checkpoint):
     config = write_config(grpo_config(tiny_sft, tmp_path, max_steps=6, save_steps=2), tmp_path / "grpo.yaml")
     command = [sys.executable, "-m", "viss_r1.train.grpo", "--config", str(config)]
-    checkpoints = tmp_path / "checkpoints"
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while not (checkpoints / "checkpoint-4" / "trainer_state.json").is_file():
-        assert process.poll() is None, "training ended before it could be killed"
-        assert time.monotonic() < deadline, "no checkpoint-4 within 300 s"
-        time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (tmp_path / "result.json").exists()
-    killed_at = max(int(p.name.split("-")[1]) for p in checkpoints.glob("checkpoint-*")
-                    if (p / "trainer_state.json").is_file())
+    killed_at = kill_after_checkpoint(command, tmp_path, step=4)
     subprocess.run(command, check=True, capture_output=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["resumed_from"].endswith(f"checkpoint-{killed_at}")

@@ -3,10 +3,8 @@ killed run resumes from its last checkpoint."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -47,21 +45,11 @@ def test_video_reaches_the_loss_forward_and_the_loss_falls(tiny_sft, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_from_its_last_checkpoint(tiny_sft, tmp_path):
+def test_a_killed_run_resumes_from_its_last_checkpoint(tiny_sft, tmp_path, kill_after_checkpoint):
     config = write_config(sft_config(tiny_sft, tmp_path, max_steps=12, save_steps=3), tmp_path / "sft.yaml")
     command = [sys.executable, "-m", "viss_r1.train.sft", "--config", str(config)]
     checkpoints = tmp_path / "checkpoints"
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while not (checkpoints / "checkpoint-6" / "trainer_state.json").is_file():
-        assert process.poll() is None, "training ended before it could be killed"
-        assert time.monotonic() < deadline, "no checkpoint-6 within 240 s"
-        time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (tmp_path / "result.json").exists()
-    killed_at = max(int(p.name.split("-")[1]) for p in checkpoints.glob("checkpoint-*")
-                    if (p / "trainer_state.json").is_file())
+    killed_at = kill_after_checkpoint(command, tmp_path, step=6, timeout=240)
     history = json.loads((checkpoints / f"checkpoint-{killed_at}" / "trainer_state.json").read_text())["log_history"]
 
     subprocess.run(command, check=True, capture_output=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})

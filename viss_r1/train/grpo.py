@@ -12,19 +12,14 @@ The final model goes to ``output_dir/final`` and ``result.json`` says what happe
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from viss_r1.train.config import GRPORunConfig, load_config
-from viss_r1.train.reporting import StepReporter, end_distributed, is_main_process, pipes_session
-
-FINAL_DIR = "final"
-CHECKPOINT_DIR = "checkpoints"
-RESULT_FILE = "result.json"
+from viss_r1.train.config import GRPORunConfig
+from viss_r1.train.reporting import StepReporter
+from viss_r1.train.runner import CHECKPOINT_DIR, FINAL_DIR, command_line, train_resumable, write_result
 # Where each stage's prompt asks for the transform letter (the per-transform accuracy metric).
 PRETEXT_TAG = {"viss_r1": "transform", "pretext_grpo": "answer", "video_r1": None}
 # The per-sample columns the rewards and the rollout table read.
@@ -130,23 +125,10 @@ def build_trainer(config: GRPORunConfig, pipes: Any | None = None, callbacks: Se
 
 def run_grpo(config: GRPORunConfig, pipes: Any | None = None, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """Train, save ``final/`` and ``result.json``; ``callbacks`` are extra ``TrainerCallback``s."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    from viss_r1.train.policy import restore_checkpoint_weights
-
     started = time.perf_counter()
-    output = Path(config.output_dir)
     trainer, reporter, rows = build_trainer(config, pipes, callbacks)
-    model = trainer.model
-    checkpoints = output / CHECKPOINT_DIR
-    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-    if resume and not config.training.deepspeed:
-        restore_checkpoint_weights(model, resume)
-    if pipes is not None and resume:
-        pipes.log.info(f"resuming from {resume}")
-    train = trainer.train(resume_from_checkpoint=resume)
-    final = output / FINAL_DIR
-    trainer.save_model(str(final))
+    train, resume = train_resumable(trainer, config.output_dir, config.training.deepspeed, pipes)
+    final = Path(config.output_dir) / FINAL_DIR
     result = {
         "stage": config.stage,
         "final_model": str(final),
@@ -161,23 +143,12 @@ def run_grpo(config: GRPORunConfig, pipes: Any | None = None, callbacks: Sequenc
         "kl_in_loss": config.grpo.kl_penalised(config.stage),
         "seconds": round(time.perf_counter() - started, 2),
     }
-    if is_main_process():
-        trainer.processing_class.save_pretrained(str(final))
-        (output / RESULT_FILE).write_text(json.dumps(result, indent=2))
+    write_result(trainer, config.output_dir, result)
     return result
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="YAML or JSON file holding a GRPORunConfig")
-    args, _ = parser.parse_known_args(argv)  # Pipes may append its own arguments
-    config = load_config(args.config, GRPORunConfig)
-    with pipes_session() as pipes:
-        result = run_grpo(config, pipes)
-        if pipes is not None:
-            pipes.report_asset_materialization(metadata={
-                k: v for k, v in result.items() if k != "rewards" and v is not None})
-    end_distributed()
+    command_line(__doc__.split("\n\n")[0], GRPORunConfig, run_grpo, curve="rewards", argv=argv)
 
 
 if __name__ == "__main__":

@@ -10,18 +10,13 @@ and a ``result.json`` beside it says what happened.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from viss_r1.train.config import SFTRunConfig, load_config
-from viss_r1.train.reporting import StepReporter, end_distributed, is_main_process, pipes_session
-
-FINAL_DIR = "final"
-CHECKPOINT_DIR = "checkpoints"
-RESULT_FILE = "result.json"
+from viss_r1.train.config import SFTRunConfig
+from viss_r1.train.reporting import StepReporter
+from viss_r1.train.runner import CHECKPOINT_DIR, FINAL_DIR, command_line, train_resumable, write_result
 
 
 def trainer_arguments(config: SFTRunConfig):
@@ -52,12 +47,11 @@ def trainer_arguments(config: SFTRunConfig):
 def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """Train, save ``final/`` and ``result.json``; ``callbacks`` are extra ``TrainerCallback``s."""
     import datasets
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTTrainer
 
     from viss_r1.data.frame_cache import FrameCacheReader
     from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT
-    from viss_r1.train.policy import load_policy, restore_checkpoint_weights
+    from viss_r1.train.policy import load_policy
     from viss_r1.train.sft_data import VideoSFTCollator, load_sft_rows
 
     started = time.perf_counter()
@@ -72,15 +66,8 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
     reporter = StepReporter(config.mlflow, pipes)
     trainer = SFTTrainer(model=model, args=arguments, train_dataset=datasets.Dataset.from_list(rows),
                          data_collator=collator, processing_class=processor, callbacks=[reporter, *callbacks])
-    checkpoints = output / CHECKPOINT_DIR
-    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-    if resume and not config.training.deepspeed:
-        restore_checkpoint_weights(model, resume)
-    if pipes is not None and resume:
-        pipes.log.info(f"resuming from {resume}")
-    train = trainer.train(resume_from_checkpoint=resume)
+    train, resume = train_resumable(trainer, config.output_dir, config.training.deepspeed, pipes)
     final = output / FINAL_DIR
-    trainer.save_model(str(final))
     result = {
         "final_model": str(final),
         "resumed_from": resume,
@@ -94,23 +81,12 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
         "tokens_seen": int(trainer.state.num_input_tokens_seen or 0),
         "seconds": round(time.perf_counter() - started, 2),
     }
-    if is_main_process():
-        processor.save_pretrained(str(final))
-        (output / RESULT_FILE).write_text(json.dumps(result, indent=2))
+    write_result(trainer, config.output_dir, result)
     return result
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="YAML or JSON file holding an SFTRunConfig")
-    args, _ = parser.parse_known_args(argv)  # Pipes may append its own arguments
-    config = load_config(args.config, SFTRunConfig)
-    with pipes_session() as pipes:
-        result = run_sft(config, pipes)
-        if pipes is not None:
-            pipes.report_asset_materialization(metadata={
-                k: v for k, v in result.items() if k != "losses" and v is not None})
-    end_distributed()
+    command_line(__doc__.split("\n\n")[0], SFTRunConfig, run_sft, curve="losses", argv=argv)
 
 
 if __name__ == "__main__":
