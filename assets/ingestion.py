@@ -3,9 +3,6 @@
 
 import hashlib
 import json
-import multiprocessing
-import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import dagster as dg
@@ -14,22 +11,12 @@ import polars as pl
 from assets.caching import Building, asset_code_version, build_or_reuse, markdown_table, output
 from assets.configs import FrameCacheConfig, VideoCatalogConfig, VideoSourcesConfig
 from assets.resources import ArtifactStoreResource, MlflowTracking
-from viss_r1.artifacts import ArtifactRef, cache_key, code_version, stable_hash
-from viss_r1.data.frame_cache import (
-    FAILURES_FILE,
-    INDEX_FILE,
-    SHARD_ASSET,
-    SHARDS_FILE,
-    ClipToCache,
-    cache_shard,
-    expected_frame_counts,
-    index_shards,
-    shard_of,
-)
-from viss_r1.data.tables import catalog_media_digest, write_table
+from viss_r1.artifacts import ArtifactRef, cache_key, code_version
+from viss_r1.data.frame_cache import FAILURES_FILE, INDEX_FILE
+from viss_r1.data.ingest import cache_frames, probe_files, write_frame_index
 from viss_r1.data.records import load_annotation_file
+from viss_r1.data.tables import catalog_media_digest, write_table
 from viss_r1.synthetic import generate_synthetic_dataset
-from viss_r1.video.probe import cpu_workers, probe_row_worker
 
 GROUP = "ingestion"
 
@@ -106,7 +93,7 @@ def _synthetic_set(context, artifact_store: ArtifactStoreResource, config: Video
     return store.local_path(store.ref("synthetic_videos", key))
 
 
-@dg.asset(group_name=GROUP, code_version=code_version("viss_r1.video.probe", packages=("decord",)))
+@dg.asset(group_name=GROUP, code_version=code_version("viss_r1.video.probe", "viss_r1.data.ingest", packages=("decord",)))
 def video_catalog(
     context: dg.AssetExecutionContext,
     config: VideoCatalogConfig,
@@ -121,16 +108,8 @@ def video_catalog(
 
     def build(building: Building) -> None:
         folder, summary = building.folder, building.summary
-        jobs = [(r["media_root"], r["path"], r["data_type"], config.min_frames) for r in media.to_dicts()]
-        rows = []
-        with ProcessPoolExecutor(max_workers=cpu_workers(config.workers),
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(probe_row_worker, job): job for job in jobs}
-            for done, future in enumerate(as_completed(futures), 1):
-                rows.append({**future.result(), "media_root": futures[future][0]})
-                if done % 200 == 0 or done == len(jobs):
-                    context.log.info(f"probed {done}/{len(jobs)} files")
-        catalog = pl.DataFrame(rows).sort("media_root", "path")
+        rows = probe_files(media.to_dicts(), config.min_frames, config.workers, context.log.info)
+        catalog = pl.DataFrame(rows)
         write_table(catalog.to_dicts(), folder / "catalog.parquet", "catalog")
         write_table(catalog.filter(pl.col("status") != "ok").to_dicts(), folder / "quarantine.parquet", "catalog")
         summary.update(files=len(catalog), ok=int((catalog["status"] == "ok").sum()),
@@ -155,7 +134,7 @@ def video_catalog(
 
 
 @dg.asset(group_name=GROUP, code_version=code_version(
-    "viss_r1.data.frame_cache", "viss_r1.video.decode", "viss_r1.video.sampling", packages=("decord", "pillow")))
+    "viss_r1.data.frame_cache", "viss_r1.data.ingest", "viss_r1.video.decode", "viss_r1.video.sampling", packages=("decord", "pillow")))
 def frame_cache(
     context: dg.AssetExecutionContext,
     config: FrameCacheConfig,
@@ -169,46 +148,15 @@ def frame_cache(
     rebuild the shards they land in; missing shards decode in parallel worker processes."""
     store = artifact_store.store()
     catalog = pl.read_parquet(artifact_store.local_path(video_catalog) / "catalog.parquet")
-    clips = catalog.filter(pl.col("status") == "ok").unique("fingerprint", keep="first", maintain_order=True)
-    sampling, encoding = config.sampling.to_library(), config.to_encoding()
-    shard_settings = {"sampling": config.sampling.model_dump(), "encoding": encoding.format, "quality": encoding.quality}
     version = asset_code_version(context)
 
-    buckets: dict[int, list[ClipToCache]] = {}
-    for row in clips.to_dicts():
-        clip = ClipToCache(row["fingerprint"], row["path"], row["media_root"], row["data_type"])
-        buckets.setdefault(shard_of(clip.fingerprint, config.num_shards), []).append(clip)
-    shard_keys = {
-        shard: cache_key(version, shard_settings, {"clips": stable_hash(sorted(c.fingerprint for c in members))})
-        for shard, members in sorted(buckets.items())
-    }
-
     def build(building: Building) -> None:
-        folder, summary = building.folder, building.summary
-        missing = [s for s, key in shard_keys.items() if not store.exists(SHARD_ASSET, key)]
-        context.log.info(f"{len(clips)} clips in {len(shard_keys)} shards; {len(missing)} shard(s) to decode, "
-                         f"{len(shard_keys) - len(missing)} reused")
-        decoded_clips = decoded_frames = 0
-        started = time.perf_counter()
-        if missing:
-            with ProcessPoolExecutor(max_workers=min(cpu_workers(config.workers), len(missing)),
-                                     mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = {pool.submit(cache_shard, store, shard_keys[s], buckets[s], sampling, encoding): s
-                           for s in missing}
-                for done, future in enumerate(as_completed(futures), 1):
-                    result = future.result()
-                    decoded_clips, decoded_frames = decoded_clips + result["clips"], decoded_frames + result["frames"]
-                    context.log.info(f"shard {futures[future]} done ({done}/{len(missing)}): "
-                                     f"{result['clips']} clips, {result['failures']} failed")
-        expected = expected_frame_counts(catalog.filter(pl.col("status") == "ok").to_dicts(), sampling)
-        index, failures = index_shards(store, shard_keys, expected)
-        write_table(index, folder / INDEX_FILE, "clip_index")
-        write_table(failures, folder / FAILURES_FILE, "clip_failures")
-        (folder / SHARDS_FILE).write_text(json.dumps([{"shard": s, "key": k} for s, k in shard_keys.items()], indent=2))
-        wall = time.perf_counter() - started
-        summary.update(clips=len(index), failures=len(failures), shards=len(shard_keys), shards_decoded=len(missing),
-                       clips_decoded=decoded_clips, frames_decoded=decoded_frames,
-                       clips_per_second=round(decoded_clips / wall, 2) if decoded_clips else 0.0)
+        cached = cache_frames(store, catalog.to_dicts(), config.sampling.to_library(), config.to_encoding(),
+                              config.num_shards, version, config.workers, context.log.info)
+        write_frame_index(building.folder, cached)
+        building.summary.update(clips=len(cached.index), failures=len(cached.failures), shards=len(cached.shard_keys),
+                                shards_decoded=cached.shards_decoded, clips_decoded=cached.clips_decoded,
+                                frames_decoded=cached.frames_decoded, clips_per_second=cached.clips_per_second)
 
     built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=version,
                            config=config.model_dump(exclude={"workers"}), inputs={"video_catalog": video_catalog},
