@@ -50,12 +50,14 @@ def build_or_reuse(
     build: Callable[[Building], None],
     extra_key: Mapping[str, str] | None = None,
     log_files: tuple[str, ...] = (),
+    log_run: Callable[[Any, Path], None] | None = None,
 ) -> Built:
     """Return the artifact for (code, config, inputs), building it only if the store lacks it.
 
     ``build(building)`` writes files into ``building.folder`` and figures into ``building.summary``;
     ``extra_key`` adds inputs that are not assets (an annotation file's digest, say);
-    ``log_files`` are files of the artifact to attach to the MLflow run (plots, small tables)."""
+    ``log_files`` are files of the artifact to attach to the MLflow run (plots, small tables);
+    ``log_run(run, folder)`` logs anything else to the stage's run, built or reused."""
     asset = context.asset_key.to_user_string()
     key_inputs = {name: ref.key for name, ref in inputs.items()} | dict(extra_key or {})
     key = cache_key(code_version, config, key_inputs)
@@ -78,6 +80,8 @@ def build_or_reuse(
         folder = artifacts.local_path(ref)
         for name in log_files:
             run.log_artifact(str(folder / name))
+        if log_run is not None:
+            log_run(run, folder)
         return Built(ref=ref, folder=folder, summary=summary, reused=reused)
 
 

@@ -12,7 +12,9 @@ import pydantic
 
 from viss_r1.data.frame_cache import FrameEncoding
 from viss_r1.data.pretext_samples import PretextSettings
-from viss_r1.embedded import EMBEDDED_GRPO, EMBEDDED_ROLLOUTS, EMBEDDED_SAMPLING, EMBEDDED_SFT
+from viss_r1.embedded import EMBEDDED_EVAL_DECODING, EMBEDDED_GRPO, EMBEDDED_ROLLOUTS, EMBEDDED_SAMPLING, EMBEDDED_SFT
+from viss_r1.evaluate.config import EvalSettings, ProbeSettings
+from viss_r1.modeling.generation import Decoding
 from viss_r1.modeling.tiny import TinyModelSpec
 from viss_r1.synthetic import SyntheticConfig
 from viss_r1.train.config import CotAnnotationRunConfig, GRPOSettings, OptimSettings
@@ -168,3 +170,36 @@ CotAnnotationsConfig = _mirror(
     CotAnnotationRunConfig, None, "CotAnnotationsConfig",
     "SSL-CoT re-annotation (viss_r1.data.cot_annotation): the annotator checkpoint and its decoding.",
     exclude=("samples", "frame_shards", "output_dir"))
+
+
+class BenchmarkConfig(FrameCacheConfig):
+    """A benchmark's Video-R1-eval JSON and media root (the release's eval files load as they
+    are), and how its videos are sampled into the frame cache. No file: the benchmark is not
+    evaluated (the synthetic one then takes video_sources' eval split)."""
+
+    annotations: str = ""
+    media_root: str = ""
+    min_frames: int = EMBEDDED_SAMPLING.min_frames   # fewer decodable frames → counted as missing
+
+
+DecodingConfig = _mirror(Decoding, EMBEDDED_EVAL_DECODING, "DecodingConfig",
+                         "Evaluation decoding (viss_r1.modeling.generation.Decoding): the release's near-greedy "
+                         "sampling; answers capped for the tiny model.")
+ProbesConfig = _mirror(ProbeSettings, None, "ProbesConfig",
+                       "Robustness probes (viss_r1.evaluate.config.ProbeSettings): blind, transformed, frame drop.")
+
+
+class EvaluationConfig(dg.Config):
+    decoding: DecodingConfig = DecodingConfig()
+    probes: ProbesConfig = ProbesConfig()
+    system_prompt: Optional[str] = None
+    max_samples: Optional[int] = None   # the first N records (a quick look); None: all
+    seed: int = 0                       # transform draws and dropped frames
+
+    def to_library(self) -> EvalSettings:
+        return EvalSettings(decoding=self.decoding.to_library(), probes=self.probes.to_library(),
+                            system_prompt=self.system_prompt, max_samples=self.max_samples, seed=self.seed)
+
+
+class CheckpointConfig(dg.Config):
+    model: str   # a local checkpoint folder or a hub id (e.g. Qwen/Qwen2.5-VL-7B-Instruct)

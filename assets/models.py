@@ -15,7 +15,7 @@ import dagster as dg
 import polars as pl
 
 from assets.caching import Building, asset_code_version, build_or_reuse, output
-from assets.configs import BaseModelConfig, SFTModelConfig
+from assets.configs import BaseModelConfig, CheckpointConfig, SFTModelConfig
 from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLauncher
 from viss_r1.artifacts import ArtifactRef, code_version
 from viss_r1.data.frame_cache import shard_files
@@ -41,7 +41,7 @@ def checkpoint_digest(model: str) -> str:
     if not folder.is_dir():
         return "hub"
     if not (folder / "config.json").is_file():
-        raise dg.Failure(f"base_model.model {model!r} is a folder without config.json: not a transformers checkpoint")
+        raise dg.Failure(f"model {model!r} is a folder without config.json: not a transformers checkpoint")
     digest = hashlib.sha256()
     for name in sorted(p.name for p in folder.iterdir() if p.suffix in (".json", ".jinja")):
         digest.update((folder / name).read_bytes())
@@ -66,9 +66,6 @@ def base_model(
     extra_key = {} if tiny else {"reference": checkpoint_digest(config.model)}
 
     def build(building: Building) -> None:
-        if not tiny:
-            building.summary.update(reference=config.model)
-            return
         from viss_r1.modeling.corpus import tokenizer_corpus
         from viss_r1.modeling.tiny import build_tiny_model
 
@@ -79,9 +76,32 @@ def base_model(
         building.summary["corpus_rows"] = len(rows)
 
     built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
-                           config=params, inputs=inputs, build=build, extra_key=extra_key)
+                           config=params, inputs=inputs, build=build if tiny else reference_build(config.model),
+                           extra_key=extra_key)
     return output(built, {"model": model_location(artifact_store, built.ref),
                           **{k: v for k, v in built.summary.items() if k in ("parameters", "vocab_size")}})
+
+
+def reference_build(model: str):
+    """The build of a model artifact that only references a checkpoint (hub id or local folder)."""
+    def build(building: Building) -> None:
+        building.summary.update(reference=model)
+    return build
+
+
+@dg.asset(group_name=GROUP, code_version=code_version("assets.models"))
+def checkpoint(
+    context: dg.AssetExecutionContext,
+    config: CheckpointConfig,
+    artifact_store: ArtifactStoreResource,
+    mlflow_tracking: MlflowTracking,
+) -> dg.Output[ArtifactRef]:
+    """Any checkpoint to score with the ``evaluate`` job: a local folder or a hub id (e.g.
+    Qwen/Qwen2.5-VL-7B-Instruct, or a Video-R1-7B release), referenced, not copied."""
+    built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
+                           config={"model": config.model}, inputs={}, build=reference_build(config.model),
+                           extra_key={"reference": checkpoint_digest(config.model)})
+    return output(built, {"model": model_location(artifact_store, built.ref)})
 
 
 SFT_CODE = code_version(

@@ -6,7 +6,7 @@ import os
 
 import dagster as dg
 
-from assets import annotation, checks, datasets, ingestion, models, rl
+from assets import annotation, checks, datasets, evaluation, ingestion, models, rl
 from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLauncher, state_dir
 from pipelines.jobs import JOBS
 from viss_r1.tracking import default_tracking_uri
@@ -25,7 +25,7 @@ def resources() -> dict:
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion, datasets, annotation, models, rl]),
+    assets=dg.load_assets_from_modules([ingestion, datasets, annotation, models, rl, evaluation]),
     asset_checks=dg.load_asset_checks_from_modules([checks]),
     jobs=JOBS,
     resources=resources(),

@@ -5,6 +5,7 @@ enough for a tiny model on two CPU cores, long enough for every pretext task (sh
 4 segments of whole temporal patches). The GPU recipe's values live in infra/configs/.
 """
 
+from viss_r1.modeling.generation import Decoding
 from viss_r1.train.config import GRPOSettings, OptimSettings
 from viss_r1.video.sampling import FrameSampling
 
@@ -34,3 +35,7 @@ EMBEDDED_GRPO = OptimSettings(
     logging_steps=1, seed=0,
 )
 EMBEDDED_ROLLOUTS = GRPOSettings(max_completion_length=160, rollout_table_steps=10)
+
+# Evaluation of the tiny model: the release's near-greedy decoding, answers capped near the
+# synthetic chains of thought, batches of 16 (benchmarks/eval_throughput.py measures batching).
+EMBEDDED_EVAL_DECODING = Decoding(max_new_tokens=160, batch_size=16)

@@ -46,6 +46,10 @@ class StageRun:
     def log_artifact(self, local_path: str, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, local_path, artifact_path)
 
+    def log_table(self, table: Mapping[str, list], artifact_file: str) -> None:
+        """A table MLflow's UI shows in its artifact view (columns → values)."""
+        self.client.log_table(self.run_id, data=dict(table), artifact_file=artifact_file)
+
     def log_model(self, name: str, folder: Path, uri: str, max_copy_mb: float = 256.0) -> str:
         """Record a checkpoint as an MLflow logged model linked to this run. Small ones (the tiny
         model) are copied into MLflow; big ones stay in the artifact store, referenced by ``uri``

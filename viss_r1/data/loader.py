@@ -30,19 +30,30 @@ def spec_of(row: Mapping[str, Any]) -> TransformSpec:
 
 def load_pretext_clip(row: Mapping[str, Any], cache: FrameCacheReader, transform: bool = True) -> PretextClip:
     """``transform=False`` gives the original clip (the same frames the spec applies to)."""
-    clip = cache.load(row["fingerprint"])
-    frames = np.ascontiguousarray(clip.frames.transpose(0, 3, 1, 2))  # [T,H,W,C] → [T,C,H,W]
+    frames, timing = load_clip(row["fingerprint"], cache)
     spec = spec_of(row)
     if transform:
         frames = apply_transform(frames, spec)
-    metadata: dict[str, Any] = {}
-    if row["data_type"] == "video":
-        metadata = {
-            "total_num_frames": int(clip.total_frames),
-            "fps": float(clip.video_fps),
-            "frames_indices": clip.frame_indices.tolist(),
-            "duration": float(clip.total_frames / clip.video_fps) if clip.video_fps else None,
-            "height": int(frames.shape[2]),
-            "width": int(frames.shape[3]),
-        }
+    metadata = clip_metadata(timing, frames) if row["data_type"] == "video" else {}
     return PretextClip(frames=frames, spec=spec, video_metadata=metadata)
+
+
+def load_clip(fingerprint: str, cache: FrameCacheReader) -> tuple[np.ndarray, dict[str, Any]]:
+    """A cached clip as ``[T, C, H, W]`` uint8 frames and its source timing (fps, total frame
+    count, the indices the frames were sampled at)."""
+    clip = cache.load(fingerprint)
+    frames = np.ascontiguousarray(clip.frames.transpose(0, 3, 1, 2))  # [T,H,W,C] → [T,C,H,W]
+    timing = {"total_num_frames": int(clip.total_frames), "fps": float(clip.video_fps),
+              "frames_indices": clip.frame_indices.tolist()}
+    return frames, timing
+
+
+def clip_metadata(timing: Mapping[str, Any], frames: np.ndarray) -> dict[str, Any]:
+    """transformers ``VideoMetadata`` fields for frames shown on the source timeline ``timing``."""
+    fps = timing["fps"]
+    return {
+        **timing,
+        "duration": float(timing["total_num_frames"] / fps) if fps else None,
+        "height": int(frames.shape[2]),
+        "width": int(frames.shape[3]),
+    }

@@ -45,7 +45,7 @@ def generate_completions(model, processor, conversations: Sequence[list[dict[str
         chunk = slice(start, start + decoding.batch_size)
         texts = [processor.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
                  for c in conversations[chunk]]
-        batch = model_inputs(processor, texts, media[chunk], padding_side="left")
+        batch = model_inputs(processor, texts, media[chunk], padding_side="left").to(model.device)
         with torch.inference_mode():
             out = model.generate(**forward_kwargs(batch), max_new_tokens=decoding.max_new_tokens,
                                  suppress_tokens=suppress, pad_token_id=tokenizer.pad_token_id,
@@ -56,6 +56,17 @@ def generate_completions(model, processor, conversations: Sequence[list[dict[str
             results.append({"text": tokenizer.decode(ids, skip_special_tokens=True),
                             "num_tokens": int(len(ids))})
     return results
+
+
+def load_for_generation(model: str):
+    """``(model, processor)`` ready to generate: on the GPU in bf16 when there is one, else on
+    the CPU in float32. ``trust_remote_code`` stays off."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    cuda = torch.cuda.is_available()
+    loaded = AutoModelForImageTextToText.from_pretrained(model, dtype=torch.bfloat16 if cuda else torch.float32)
+    return loaded.to("cuda" if cuda else "cpu"), AutoProcessor.from_pretrained(model)
 
 
 def row_request(row: Mapping[str, Any], frames: FrameCacheReader, prompt_format: str,

@@ -1,0 +1,62 @@
+"""Typed run config of an evaluation process (``python -m viss_r1.evaluate.run --config F``).
+
+Written by the benchmark-result assets and by a user scoring a checkpoint by hand, like the
+training configs. Decoding defaults are the release's near-greedy evaluation (METHOD.md §8); the
+probes are the robustness conditions the release switched off and we make first-class.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from viss_r1.modeling.generation import Decoding
+from viss_r1.pretext.transforms import VIDEO_TRANSFORMS
+from viss_r1.train.config import _Strict
+
+
+class ProbeSettings(_Strict):
+    """Conditions scored besides the clean benchmark (each on the same samples)."""
+
+    blind: bool = True                        # the question without the video: visual reliance = clean − blind
+    transforms: list[str] = list(VIDEO_TRANSFORMS)  # transformed video, ViSS-R1 prompt: answer + pretext accuracy; [] = off
+    frame_drop: list[float] = [0.5]           # a sweep of ratios of frames dropped at random; [] = off
+
+    @field_validator("transforms")
+    @classmethod
+    def _known_transforms(cls, names: list[str]) -> list[str]:
+        unknown = sorted(set(names) - set(VIDEO_TRANSFORMS))
+        if unknown:
+            raise ValueError(f"probes.transforms {unknown} unknown; video transforms are {list(VIDEO_TRANSFORMS)}")
+        return names
+
+    @field_validator("frame_drop")
+    @classmethod
+    def _ratios(cls, ratios: list[float]) -> list[float]:
+        bad = [r for r in ratios if not 0.0 < r < 1.0]
+        if bad:
+            raise ValueError(f"probes.frame_drop ratios must lie in (0, 1), got {bad}")
+        return ratios
+
+
+class EvalSettings(_Strict):
+    """How a model is asked a benchmark: decoding, probes, how many samples."""
+
+    decoding: Decoding = Field(default_factory=Decoding)
+    probes: ProbeSettings = Field(default_factory=ProbeSettings)
+    system_prompt: str | None = None          # None: viss_r1.prompts.DEFAULT_SYSTEM_PROMPT
+    max_samples: int | None = None            # the first N records (a quick look); None: all
+    seed: int = 0                             # transform draws and dropped frames
+
+
+class EvalRunConfig(_Strict):
+    """One (model, benchmark) evaluation. Per-sample results are written to ``output_dir`` as
+    they are produced, so an interrupted run resumes without redoing finished samples."""
+
+    model: str                                # local folder or hub id; trust_remote_code stays off
+    benchmark: str                            # a name of viss_r1.evaluate.benchmarks.BENCHMARKS
+    records: str                              # Parquet table of the benchmark's records (with clip columns)
+    frame_shards: list[Path]
+    output_dir: str
+    settings: EvalSettings = Field(default_factory=EvalSettings)

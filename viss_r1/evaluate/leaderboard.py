@@ -1,0 +1,98 @@
+"""The leaderboard: every (model, benchmark) score shard, queried with DuckDB, laid out like the
+paper's Table 1 — one row per model, one column per benchmark (clean accuracy, %) — followed by
+the robustness columns of each benchmark that ran them (blind, visual reliance, transformed,
+pretext accuracy, frame drop)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import polars as pl
+
+from viss_r1.evaluate.benchmarks import BENCHMARKS
+
+# (metric name in the score shards, column suffix); the clean score is the benchmark's own column.
+ROBUSTNESS_COLUMNS = (
+    ("score/blind", "blind"),
+    ("visual_reliance", "visual reliance"),
+    ("score/transformed", "transformed"),
+    ("pretext_accuracy/all", "pretext acc."),
+)
+FRAME_DROP_PREFIX = "score/frame_drop_"
+NOT_RUN = "–"
+
+
+def collect_scores(shards: Sequence[Path]) -> pl.DataFrame:
+    """All score shards as one long table (model, reference, benchmark, metric, value)."""
+    import duckdb
+
+    if not shards:
+        return pl.DataFrame(schema={"model": pl.String, "reference": pl.String, "benchmark": pl.String,
+                                    "metric": pl.String, "value": pl.Float64})
+    files = ", ".join(f"'{Path(p).as_posix()}'" for p in shards)
+    return duckdb.sql(f"SELECT model, reference, benchmark, metric, value FROM read_parquet([{files}]) "
+                      "ORDER BY model, benchmark, metric").pl()
+
+
+def leaderboard_table(scores: pl.DataFrame, model_order: Sequence[str]) -> pl.DataFrame:
+    """Wide table: ``model`` + one column per benchmark title (every benchmark of the registry,
+    run or not, in Table 1 order) + robustness columns where some model ran them. Missing cells
+    are null."""
+    order = {name: i for i, name in enumerate(model_order)}
+    models = sorted(set(scores["model"].to_list()), key=lambda m: (order.get(m, len(order)), m))
+    value = {(r["model"], r["benchmark"], r["metric"]): r["value"] for r in scores.iter_rows(named=True)}
+    ran = {(r["benchmark"], r["metric"]) for r in scores.iter_rows(named=True)}
+    columns: list[tuple[str, str, str]] = [(spec.title, spec.name, "score/overall") for spec in BENCHMARKS.values()]
+    for spec in BENCHMARKS.values():
+        metrics = [(m, suffix) for m, suffix in ROBUSTNESS_COLUMNS if (spec.name, m) in ran]
+        drops = sorted(m for b, m in ran if b == spec.name and m.startswith(FRAME_DROP_PREFIX))
+        metrics += [(m, f"drop {float(m.removeprefix(FRAME_DROP_PREFIX)):.0%}") for m in drops]
+        columns += [(f"{spec.title} {suffix}", spec.name, m) for m, suffix in metrics]
+    rows = [{"model": model, **{title: value.get((model, bench, metric)) for title, bench, metric in columns}}
+            for model in models]
+    schema = {"model": pl.String, **{title: pl.Float64 for title, _, _ in columns}}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def to_markdown(table: pl.DataFrame) -> str:
+    """The table as markdown (the Dagster UI renders it); not-run cells as a dash."""
+    if table.is_empty():
+        return "_(no model has been evaluated yet)_"
+    header = "| " + " | ".join(table.columns) + " |"
+    lines = [header, "|" + "---|" * len(table.columns)]
+    for row in table.iter_rows():
+        cells = [row[0]] + [NOT_RUN if v is None else f"{v:.1f}" for v in row[1:]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def chart(table: pl.DataFrame, path: Path) -> Path:
+    """Grouped bars: each model's clean score on each benchmark that ran, with its blind score
+    as a hatched bar beside it where the blind probe ran."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    titles = [s.title for s in BENCHMARKS.values() if s.title in table.columns and table[s.title].drop_nulls().len()]
+    models = table["model"].to_list()
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.8 * len(titles) * max(1, len(models)) / 2), 3.2), dpi=110)
+    width = 0.8 / max(1, 2 * len(models))
+    for m, model in enumerate(models):
+        row = table.row(m, named=True)
+        for b, title in enumerate(titles):
+            x = b + (2 * m) * width
+            ax.bar(x, row[title] or 0.0, width, color=f"C{m}", label=model if b == 0 else None)
+            blind = row.get(f"{title} blind")
+            if blind is not None:
+                ax.bar(x + width, blind, width, color=f"C{m}", alpha=0.4, hatch="//",
+                       label=f"{model} (blind)" if b == 0 else None)
+    ax.set_xticks([b + 0.4 - width for b in range(len(titles))], titles)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,113 @@
+"""The conditions a benchmark is scored under (METHOD.md §8, robustness probes).
+
+- ``clean``: the benchmark as it is, R1 prompt.
+- ``blind``: the same question with the video removed. clean − blind is the model's visual
+  reliance: how much of its score needs the pixels.
+- ``transformed``: the video transformed by one drawn pretext transform (rotate, arrow, shuffle),
+  asked in the ViSS-R1 format: the answer is scored as usual and the ``<transform>`` letter as
+  pretext accuracy.
+- ``frame_drop_<r>``: a fraction ``r`` of the frames dropped at random; the kept frames keep
+  their true timestamps, so the model sees a sparser video, not a faster one.
+
+Every condition asks about the same samples (one ``sample_id`` per benchmark record), so
+conditions compare sample by sample.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from viss_r1.data.frame_cache import FrameCacheReader
+from viss_r1.data.loader import clip_metadata, load_clip, load_pretext_clip
+from viss_r1.data.pretext_samples import PretextSettings, PretextUse, build_use_table
+from viss_r1.evaluate.config import ProbeSettings
+from viss_r1.modeling.video_inputs import MediaInput
+from viss_r1.prompts import build_prompt, chat_messages
+
+MIN_KEPT_FRAMES = 2   # one temporal patch of Qwen2.5-VL
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str
+    kind: str                 # clean | blind | transformed | frame_drop
+    drop_ratio: float = 0.0
+
+
+def conditions(probes: ProbeSettings) -> list[Condition]:
+    found = [Condition("clean", "clean")]
+    if probes.blind:
+        found.append(Condition("blind", "blind"))
+    if probes.transforms:
+        found.append(Condition("transformed", "transformed"))
+    found += [Condition(f"frame_drop_{ratio:.2f}", "frame_drop", ratio) for ratio in probes.frame_drop]
+    return found
+
+
+def sample_id(record: Mapping[str, Any]) -> str:
+    return f"{record['source']}/{record['record_index']}"
+
+
+def task_of(record: Mapping[str, Any], task_fields: Sequence[str]) -> str | None:
+    """The record's per-task label: the first of ``task_fields`` it has (top level or among the
+    extra fields the loader kept)."""
+    extra = json.loads(record.get("extra") or "{}")
+    for name in task_fields:
+        value = record.get(name) if record.get(name) not in (None, "") else extra.get(name)
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+def condition_rows(condition: Condition, records: Sequence[Mapping[str, Any]], probes: ProbeSettings,
+                   seed: int) -> list[dict[str, Any]]:
+    """The rows asked under ``condition``: the records themselves, or for ``transformed`` each
+    video record with its drawn transform and pretext question (images are not transformed)."""
+    if condition.kind != "transformed":
+        return [{**record, "sample_id": sample_id(record)} for record in records]
+    usable = [r for r in records if r["data_type"] == "video" and r.get("reason") is None]
+    use = PretextUse("eval_transformed", ("video",), video_transforms=tuple(probes.transforms), splits=("eval",))
+    drawn, refused = build_use_table([{**r, "split": "eval"} for r in usable], use, PretextSettings(seed=seed))
+    by_index = {(row["source"], row["record_index"]): row for row in drawn}
+    by_index |= {(row["source"], row["record_index"]): {"transform_error": row["reason"]} for row in refused}
+    return [{**record, **by_index.get((record["source"], record["record_index"]), {}), "sample_id": sample_id(record)}
+            for record in records if record["data_type"] == "video"]
+
+
+def drop_frames(frames: np.ndarray, timing: Mapping[str, Any], ratio: float, rng: np.random.Generator
+                ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Keep an even number (≥ 2) of randomly chosen frames, in order, with their own indices."""
+    total = len(frames)
+    keep = max(MIN_KEPT_FRAMES, int(round(total * (1.0 - ratio))) // 2 * 2)
+    keep = min(keep, total - total % 2)
+    kept = np.sort(rng.choice(total, size=keep, replace=False))
+    indices = [timing["frames_indices"][i] for i in kept]
+    return np.ascontiguousarray(frames[kept]), {**timing, "frames_indices": indices}
+
+
+def _rng(seed: int, condition: str, sample: str) -> np.random.Generator:
+    digest = hashlib.sha256(f"{condition}/{sample}".encode()).digest()
+    return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
+
+
+def request(condition: Condition, row: Mapping[str, Any], frames: FrameCacheReader, system_prompt: str,
+            seed: int) -> tuple[list[dict], MediaInput]:
+    """The chat messages and the media one row is asked with under ``condition``."""
+    media = row["data_type"]
+    if condition.kind == "transformed":
+        clip = load_pretext_clip(row, frames, transform=True)
+        messages = chat_messages(build_prompt("viss_r1", row), media, system_prompt)
+        return messages, MediaInput(media, clip.frames, clip.video_metadata)
+    prompt = build_prompt("r1", row)
+    if condition.kind == "blind":
+        return chat_messages(prompt, None, system_prompt), MediaInput(None)
+    clip, timing = load_clip(row["fingerprint"], frames)
+    if condition.kind == "frame_drop" and media == "video":
+        clip, timing = drop_frames(clip, timing, condition.drop_ratio, _rng(seed, condition.name, row["sample_id"]))
+    metadata = clip_metadata(timing, clip) if media == "video" else {}
+    return chat_messages(prompt, media, system_prompt), MediaInput(media, clip, metadata)

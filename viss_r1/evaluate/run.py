@@ -1,0 +1,187 @@
+"""Score one model on one benchmark, under every configured condition, resumably.
+
+    python -m viss_r1.evaluate.run --config eval.yaml      # an EvalRunConfig
+
+Batched generation (left-padded, real video timing) through ``viss_r1.modeling.generation``.
+Each finished batch is written to ``output_dir/parts/`` at once, so an interrupted run picks up
+where it stopped. Records whose video is missing or unreadable become ``missing`` rows and a
+batch that raises becomes ``failed`` rows with the error: both are counted and reported by the
+scores, never scored as wrong answers. The end product is ``results.parquet`` (one row per
+condition × sample) and ``scores.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import polars as pl
+
+from viss_r1.data.frame_cache import FrameCacheReader
+from viss_r1.evaluate.benchmarks import BENCHMARKS
+from viss_r1.evaluate.config import EvalRunConfig
+from viss_r1.evaluate.metrics import score_sample
+from viss_r1.evaluate.probes import Condition, condition_rows, conditions, request, task_of
+from viss_r1.evaluate.scores import summarize
+from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT
+from viss_r1.rewards import extract_answer, extract_transform
+
+RESULTS_FILE = "results.parquet"
+SCORES_FILE = "scores.json"
+PARTS_DIR = "parts"
+
+RESULT_SCHEMA = {
+    "benchmark": pl.String, "condition": pl.String, "sample_id": pl.String, "problem_id": pl.String,
+    "problem_type": pl.String, "task": pl.String, "status": pl.String, "failure": pl.String,
+    "prediction": pl.String, "answer": pl.String, "truth": pl.String, "score": pl.Float64, "correct": pl.Boolean,
+    "num_tokens": pl.Int64, "frames": pl.Int64, "transform": pl.String, "transform_truth": pl.String,
+    "transform_predicted": pl.String, "transform_correct": pl.Boolean,
+}
+
+
+def result_row(benchmark: str, condition: Condition, row: Mapping[str, Any], task_fields: Sequence[str],
+               **fields: Any) -> dict[str, Any]:
+    base = {name: None for name in RESULT_SCHEMA}
+    base.update(benchmark=benchmark, condition=condition.name, sample_id=row["sample_id"],
+                problem_id=str(row["problem_id"]), problem_type=row["problem_type"],
+                task=task_of(row, task_fields), truth=extract_answer(row["solution"]))
+    if condition.kind == "transformed":
+        base.update(transform=row.get("transform_name"), transform_truth=row.get("transform_letter"))
+    base.update(fields)
+    return base
+
+
+def scored_row(benchmark: str, condition: Condition, row: Mapping[str, Any], task_fields: Sequence[str],
+               completion: Mapping[str, Any], frames: int | None) -> dict[str, Any]:
+    text = completion["text"]
+    scored = score_sample(text, row["solution"], row["problem_type"])
+    fields: dict[str, Any] = dict(status="ok", prediction=text, answer=scored["answer"], score=scored["score"],
+                                  correct=scored["correct"], num_tokens=completion["num_tokens"], frames=frames)
+    if condition.kind == "transformed":
+        predicted = extract_transform(text)
+        fields.update(transform_predicted=predicted, transform_correct=predicted == row["transform_letter"])
+    return result_row(benchmark, condition, row, task_fields, **fields)
+
+
+def unusable_reason(condition: Condition, row: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(status, reason) for a row that cannot be asked, else None."""
+    if row.get("reason"):
+        return "missing", str(row["reason"])
+    if condition.kind == "transformed" and row.get("transform_name") is None:
+        return "failed", f"no pretext transform for this clip: {row.get('transform_error', 'not drawn')}"
+    return None
+
+
+class PartWriter:
+    """``parts/NNNNNN.parquet``: results written batch by batch; what is there is done."""
+
+    def __init__(self, output_dir: Path):
+        self.folder = output_dir / PARTS_DIR
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.count = len(list(self.folder.glob("*.parquet")))
+
+    def done(self) -> set[tuple[str, str]]:
+        parts = sorted(self.folder.glob("*.parquet"))
+        if not parts:
+            return set()
+        table = pl.concat([pl.read_parquet(p, columns=["condition", "sample_id"]) for p in parts])
+        return set(table.iter_rows())
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        tmp = self.folder / f".{self.count:06d}.tmp"
+        pl.DataFrame(rows, schema=RESULT_SCHEMA).write_parquet(tmp)
+        tmp.rename(self.folder / f"{self.count:06d}.parquet")   # a part is complete or absent
+        self.count += 1
+
+    def table(self) -> pl.DataFrame:
+        parts = sorted(self.folder.glob("*.parquet"))
+        if not parts:
+            return pl.DataFrame(schema=RESULT_SCHEMA)
+        return pl.concat([pl.read_parquet(p) for p in parts]).sort("condition", "sample_id")
+
+
+def evaluate(config: EvalRunConfig, pipes: Any | None = None, model_and_processor=None) -> dict[str, Any]:
+    """Run every condition; return the summary (also written to ``scores.json``)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise SystemExit("evaluation runs as one process per (model, benchmark); launch it without "
+                         "torchrun/accelerate multi-process (training_launcher.stage_launcher_args "
+                         "for viss_r1.evaluate.run)")
+    from viss_r1.modeling.generation import generate_completions, load_for_generation
+
+    spec = BENCHMARKS[config.benchmark]
+    settings = config.settings
+    system_prompt = settings.system_prompt or DEFAULT_SYSTEM_PROMPT
+    log = pipes.log.info if pipes is not None else print
+    records = pl.read_parquet(config.records).to_dicts()
+    if settings.max_samples is not None:
+        records = records[:settings.max_samples]
+    output = Path(config.output_dir)
+    parts = PartWriter(output)
+    done = parts.done()
+    if done:
+        log(f"resuming: {len(done)} samples already scored in {parts.folder}")
+    frames = FrameCacheReader(config.frame_shards)
+    batch_size = settings.decoding.batch_size
+    generated = 0
+
+    for condition in conditions(settings.probes):
+        rows = [r for r in condition_rows(condition, records, settings.probes, settings.seed)
+                if (condition.name, r["sample_id"]) not in done]
+        unusable = [(r, unusable_reason(condition, r)) for r in rows]
+        parts.write([result_row(spec.name, condition, r, spec.task_fields, status=why[0], failure=why[1])
+                     for r, why in unusable if why is not None])
+        todo = [r for r, why in unusable if why is None]
+        if todo and model_and_processor is None:
+            model_and_processor = load_for_generation(config.model)
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start:start + batch_size]
+            try:
+                requests = [request(condition, row, frames, system_prompt, settings.seed) for row in batch]
+                completions = generate_completions(*model_and_processor, [m for m, _ in requests],
+                                                   [media for _, media in requests],
+                                                   replace(settings.decoding, batch_size=len(batch)))
+            except Exception as error:  # noqa: BLE001 — recorded per sample, never scored as wrong
+                reason = f"{type(error).__name__}: {error}"
+                log(f"{condition.name}: batch at {start} failed: {reason}")
+                parts.write([result_row(spec.name, condition, r, spec.task_fields, status="failed", failure=reason)
+                             for r in batch])
+                continue
+            parts.write([scored_row(spec.name, condition, row, spec.task_fields, completion,
+                                    None if media.frames is None else len(media.frames))
+                         for row, completion, (_, media) in zip(batch, completions, requests)])
+            generated += len(batch)
+            log(f"{condition.name}: {min(start + batch_size, len(todo))}/{len(todo)} samples")
+
+    results = parts.table()
+    summary = summarize(results.to_dicts(), spec)
+    summary.update(model=config.model, benchmark=spec.name, generated=generated, resumed=len(done))
+    everything_failed = [c for c, s in summary["conditions"].items() if s["samples"] and s["failed"] == s["samples"]]
+    results.write_parquet(output / RESULTS_FILE)
+    (output / SCORES_FILE).write_text(json.dumps(summary, indent=2))
+    if everything_failed:
+        first = results.filter(pl.col("status") == "failed")["failure"][0]
+        raise RuntimeError(f"{spec.name}: every sample of {everything_failed} failed; first error: {first}")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    from viss_r1.train.runner import command_line
+
+    command_line("Score a model on a benchmark (clean and robustness probes).", EvalRunConfig,
+                 lambda config, pipes: flat_scores(evaluate(config, pipes)), curve="", argv=argv)
+
+
+def flat_scores(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary's headline figures (what Dagster shows when it launched the process)."""
+    from viss_r1.evaluate.scores import score_metrics
+
+    return {**score_metrics(summary), "generated": summary["generated"], "resumed": summary["resumed"]}
+
+
+if __name__ == "__main__":
+    main()
