@@ -75,6 +75,29 @@ def unusable_reason(condition: Condition, row: Mapping[str, Any]) -> tuple[str, 
     return None
 
 
+def ask(condition: Condition, batch: list[dict[str, Any]], model_and_processor, frames: FrameCacheReader,
+        settings, system_prompt: str, spec, log) -> list[dict[str, Any]]:
+    """Generate and score one batch. If the batch raises, each sample is retried alone, so one
+    broken clip fails only itself (a ``failed`` row with the error), never its neighbours."""
+    from viss_r1.modeling.generation import generate_completions
+
+    try:
+        requests = [request(condition, row, frames, system_prompt, settings.seed) for row in batch]
+        completions = generate_completions(*model_and_processor, [m for m, _ in requests],
+                                           [media for _, media in requests],
+                                           replace(settings.decoding, batch_size=len(batch)))
+    except Exception as error:  # noqa: BLE001 — recorded per sample, never scored as wrong
+        if len(batch) > 1:
+            return [row for single in batch
+                    for row in ask(condition, [single], model_and_processor, frames, settings, system_prompt, spec, log)]
+        reason = f"{type(error).__name__}: {error}"
+        log(f"{condition.name}: sample {batch[0]['sample_id']} failed: {reason}")
+        return [result_row(spec.name, condition, batch[0], spec.task_fields, status="failed", failure=reason)]
+    return [scored_row(spec.name, condition, row, spec.task_fields, completion,
+                       None if media.frames is None else len(media.frames))
+            for row, completion, (_, media) in zip(batch, completions, requests)]
+
+
 class PartWriter:
     """``parts/NNNNNN.parquet``: results written batch by batch; what is there is done."""
 
@@ -111,7 +134,7 @@ def evaluate(config: EvalRunConfig, pipes: Any | None = None, model_and_processo
         raise SystemExit("evaluation runs as one process per (model, benchmark); launch it without "
                          "torchrun/accelerate multi-process (training_launcher.stage_launcher_args "
                          "for viss_r1.evaluate.run)")
-    from viss_r1.modeling.generation import generate_completions, load_for_generation
+    from viss_r1.modeling.generation import load_for_generation
 
     spec = BENCHMARKS[config.benchmark]
     settings = config.settings
@@ -140,21 +163,9 @@ def evaluate(config: EvalRunConfig, pipes: Any | None = None, model_and_processo
             model_and_processor = load_for_generation(config.model)
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
-            try:
-                requests = [request(condition, row, frames, system_prompt, settings.seed) for row in batch]
-                completions = generate_completions(*model_and_processor, [m for m, _ in requests],
-                                                   [media for _, media in requests],
-                                                   replace(settings.decoding, batch_size=len(batch)))
-            except Exception as error:  # noqa: BLE001 — recorded per sample, never scored as wrong
-                reason = f"{type(error).__name__}: {error}"
-                log(f"{condition.name}: batch at {start} failed: {reason}")
-                parts.write([result_row(spec.name, condition, r, spec.task_fields, status="failed", failure=reason)
-                             for r in batch])
-                continue
-            parts.write([scored_row(spec.name, condition, row, spec.task_fields, completion,
-                                    None if media.frames is None else len(media.frames))
-                         for row, completion, (_, media) in zip(batch, completions, requests)])
-            generated += len(batch)
+            scored = ask(condition, batch, model_and_processor, frames, settings, system_prompt, spec, log)
+            parts.write(scored)
+            generated += sum(row["status"] == "ok" for row in scored)
             log(f"{condition.name}: {min(start + batch_size, len(todo))}/{len(todo)} samples")
 
     results = parts.table()

@@ -1,0 +1,105 @@
+"""The evaluation process on a tiny model: every probe condition, missing and broken clips
+counted (never scored as wrong), and a resumed run that redoes nothing already finished."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import polars as pl
+import pytest
+
+from viss_r1.evaluate.config import EvalRunConfig, EvalSettings, ProbeSettings
+from viss_r1.evaluate.probes import conditions, drop_frames
+from viss_r1.evaluate.run import PARTS_DIR, RESULTS_FILE, evaluate
+from viss_r1.modeling.generation import Decoding
+
+RECORD_FIELDS = ("source", "record_index", "problem_id", "problem", "data_type", "problem_type", "options",
+                 "process", "solution", "path", "data_source", "extra", "fingerprint", "num_frames")
+
+
+@pytest.fixture
+def eval_records(tiny_sft, tmp_path):
+    """The tiny setup's 8 clips as benchmark records, plus one whose video is missing and one
+    whose clip is absent from the frame cache (a broken artifact: it must fail alone)."""
+    rows = [{k: row[k] for k in RECORD_FIELDS} | {"source": "bench", "reason": None} for row in tiny_sft.rows]
+    rows.append({**rows[0], "record_index": 100, "fingerprint": None, "num_frames": None,
+                 "reason": "media quarantined: file not found"})
+    rows.append({**rows[1], "record_index": 101, "fingerprint": "f" * 24})
+    path = tmp_path / "records.parquet"
+    pl.DataFrame(rows).write_parquet(path)
+    return path
+
+
+def config(tiny_sft, records, output) -> EvalRunConfig:
+    settings = EvalSettings(decoding=Decoding(max_new_tokens=4, batch_size=4),
+                            probes=ProbeSettings(blind=True, transforms=["arrow", "rotate"], frame_drop=[0.5]))
+    return EvalRunConfig(model=str(tiny_sft.model_dir), benchmark="synthetic", records=str(records),
+                         frame_shards=tiny_sft.shard_files, output_dir=str(output), settings=settings)
+
+
+def test_every_condition_is_scored_and_failures_are_counted_not_scored(tiny_sft, eval_records, tmp_path):
+    summary = evaluate(config(tiny_sft, eval_records, tmp_path / "out"))
+    results = pl.read_parquet(tmp_path / "out" / RESULTS_FILE)
+    counts = {(c, s): n for c, s, n in results.group_by("condition", "status").len().iter_rows()}
+    assert counts == {
+        ("clean", "ok"): 8, ("clean", "missing"): 1, ("clean", "failed"): 1,
+        ("blind", "ok"): 9, ("blind", "missing"): 1,   # blind needs no clip: the broken one is asked too
+        ("transformed", "ok"): 8, ("transformed", "missing"): 1, ("transformed", "failed"): 1,
+        ("frame_drop_0.50", "ok"): 8, ("frame_drop_0.50", "missing"): 1, ("frame_drop_0.50", "failed"): 1,
+    }
+    failed = results.filter(pl.col("status") == "failed")["failure"].to_list()
+    assert all("not in the frame cache" in reason for reason in failed)
+    clean = summary["conditions"]["clean"]
+    assert (clean["samples"], clean["scored"], clean["missing"], clean["failed"]) == (10, 8, 1, 1)
+    ok = results.filter(pl.col("status") == "ok")
+    assert ok.filter(pl.col("condition") == "clean")["frames"].to_list() == [16] * 8
+    assert ok.filter(pl.col("condition") == "frame_drop_0.50")["frames"].to_list() == [8] * 8
+    assert ok.filter(pl.col("condition") == "blind")["frames"].null_count() == 9
+    transformed = ok.filter(pl.col("condition") == "transformed")
+    assert set(transformed["transform"]) <= {"arrow", "rotate"} and transformed["transform_truth"].null_count() == 0
+    expected_pretext = 100 * transformed["transform_correct"].mean()
+    assert summary["pretext_accuracy"]["all"] == pytest.approx(expected_pretext, abs=0.01)
+    assert summary["visual_reliance"] == pytest.approx(clean["overall"] - summary["conditions"]["blind"]["overall"],
+                                                       abs=0.011)
+
+
+def test_a_resumed_evaluation_redoes_only_what_was_lost(tiny_sft, eval_records, tmp_path):
+    output = tmp_path / "out"
+    first = evaluate(config(tiny_sft, eval_records, output))
+    complete = pl.read_parquet(output / RESULTS_FILE)
+    parts = sorted((output / PARTS_DIR).glob("*.parquet"))
+    lost = parts[-2:]   # the frame-drop condition's two batches, as if killed before writing them
+    lost_rows = pl.concat([pl.read_parquet(p) for p in lost])
+    for part in lost:
+        part.unlink()
+    (output / RESULTS_FILE).unlink()
+
+    again = evaluate(config(tiny_sft, eval_records, output))
+    assert again["resumed"] == len(complete) - len(lost_rows)
+    assert again["generated"] == (lost_rows["status"] == "ok").sum() > 0
+    assert first["generated"] == 8 + 9 + 8 + 8
+    assert pl.read_parquet(output / RESULTS_FILE).equals(complete)   # same answers, nothing asked twice
+
+    shutil.rmtree(output)
+    assert evaluate(config(tiny_sft, eval_records, output))["resumed"] == 0
+
+
+def test_conditions_follow_the_probe_settings():
+    names = [c.name for c in conditions(ProbeSettings(blind=False, transforms=[], frame_drop=[0.25, 0.5]))]
+    assert names == ["clean", "frame_drop_0.25", "frame_drop_0.50"]
+    with pytest.raises(ValueError, match="unknown"):
+        ProbeSettings(transforms=["flip"])
+    with pytest.raises(ValueError, match=r"\(0, 1\)"):
+        ProbeSettings(frame_drop=[1.0])
+
+
+@pytest.mark.parametrize("total,ratio,kept", [(16, 0.5, 8), (16, 0.25, 12), (16, 0.9, 2), (6, 0.5, 2), (7, 0.1, 6)])
+def test_dropped_frames_keep_their_own_timestamps(total, ratio, kept):
+    frames = np.arange(total)[:, None, None, None] * np.ones((1, 3, 2, 2), dtype=np.uint8)
+    timing = {"fps": 8.0, "total_num_frames": 64, "frames_indices": list(range(0, 4 * total, 4))}
+    out, new_timing = drop_frames(frames, timing, ratio, np.random.default_rng(0))
+    assert len(out) == kept and len(new_timing["frames_indices"]) == kept
+    positions = out[:, 0, 0, 0].astype(int)
+    assert list(positions) == sorted(set(positions))                      # order kept, no repeats
+    assert new_timing["frames_indices"] == [4 * p for p in positions]    # each frame keeps its timestamp
