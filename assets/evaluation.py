@@ -78,6 +78,11 @@ def _benchmark(context: dg.AssetExecutionContext, spec: BenchmarkSpec, config: B
             raise dg.Failure(f"{benchmark_asset_name(spec)}: media_root {media_root} is not a folder")
         extra_key["annotations"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16] + "@" + str(media_root)
     elif video_sources is not None:
+        eval_split = pl.read_parquet(artifact_store.local_path(video_sources) / "records.parquet",
+                                     columns=["split"]).filter(pl.col("split") == "eval")
+        if eval_split.is_empty():
+            return _not_configured("video_sources has no eval-split records (give a source split: eval, "
+                                   f"or set ops.{benchmark_asset_name(spec)}.config.annotations)")
         inputs["video_sources"] = video_sources
     else:
         context.log.info(f"{spec.title}: no eval file configured; not evaluated")

@@ -18,13 +18,31 @@ EXPECTED_GRAPH = {
     "pretext_grpo_stage2_model": {"pretext_grpo_model", "pretext_samples", "frame_cache"},
     "grpo_baseline_model": {"cot_sft_model", "pretext_samples", "frame_cache"},
     "cot_annotations": {"pretext_samples", "frame_cache"},
+    "checkpoint": set(),
 }
+# Evaluation, spelled out here (not read from the registry) so a change to it shows.
+BENCHMARKS = ("vsi_bench", "videommmu", "mmvu", "mvbench", "tempcompass", "videomme", "synthetic")
+SCORED_MODELS = ("base_model", "sft_model", "viss_r1_model", "grpo_baseline_model", "pretext_grpo_stage2_model",
+                 "checkpoint")
+EXPECTED_GRAPH |= {f"benchmark_{b}": ({"video_sources"} if b == "synthetic" else set()) for b in BENCHMARKS}
+EXPECTED_GRAPH |= {f"eval/{m}/{b}": {m, f"benchmark_{b}"} for m in SCORED_MODELS for b in BENCHMARKS}
+EXPECTED_GRAPH["leaderboard"] = {f"eval/{m}/{b}" for m in SCORED_MODELS for b in BENCHMARKS}
 DATA_PLANE = {"video_sources", "video_catalog", "frame_cache", "pretext_samples", "base_model"}
 JOB_MODELS = {
     "full_viss_r1": {"sft_model", "viss_r1_model"},
     "pretext_grpo": {"pretext_grpo_model", "pretext_grpo_stage2_model"},
     "video_r1_baseline": {"cot_sft_model", "grpo_baseline_model"},
 }
+JOB_SCORED = {   # each arm's job ends by scoring its models (and the base model) and the leaderboard
+    "full_viss_r1": ("base_model", "sft_model", "viss_r1_model"),
+    "pretext_grpo": ("base_model", "pretext_grpo_stage2_model"),
+    "video_r1_baseline": ("base_model", "grpo_baseline_model"),
+}
+
+
+def evaluation_of(*models: str) -> set[str]:
+    return ({f"benchmark_{b}" for b in BENCHMARKS} | {f"eval/{m}/{b}" for m in models for b in BENCHMARKS}
+            | {"leaderboard"})
 
 
 def test_asset_graph_snapshot():
@@ -38,7 +56,11 @@ def test_jobs_and_checks():
     for name, models in JOB_MODELS.items():  # one job per arm; re-annotation is its own, optional job
         job = defs.resolve_job_def(name)
         assert job.executor_def.name == "in_process"
-        assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == DATA_PLANE | models
+        assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} \
+            == DATA_PLANE | models | evaluation_of(*JOB_SCORED[name])
+    evaluate = defs.resolve_job_def("evaluate")
+    assert {key.to_user_string() for key in evaluate.asset_layer.executable_asset_keys} \
+        == {"video_sources", "checkpoint"} | evaluation_of("checkpoint")
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     assert checks == {"frame_count_matches_sampling", "transform_labels_follow_design"}
 
