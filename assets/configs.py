@@ -192,12 +192,15 @@ ProbesConfig = _mirror(ProbeSettings, None, "ProbesConfig",
 class EvaluationConfig(dg.Config):
     decoding: DecodingConfig = DecodingConfig()
     probes: ProbesConfig = ProbesConfig()
+    prompt_format: Optional[Literal["r1", "viss_r1"]] = None   # None: the format the model was trained with
+    identity_transform: Literal["arrow", "rotate"] = "arrow"   # its question under viss_r1 on unchanged video
     system_prompt: Optional[str] = None
     max_samples: Optional[int] = None   # the first N records (a quick look); None: all
     seed: int = 0                       # transform draws and dropped frames
 
     def to_library(self) -> EvalSettings:
         return EvalSettings(decoding=self.decoding.to_library(), probes=self.probes.to_library(),
+                            prompt_format=self.prompt_format, identity_transform=self.identity_transform,
                             system_prompt=self.system_prompt, max_samples=self.max_samples, seed=self.seed)
 
 

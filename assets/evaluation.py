@@ -38,6 +38,10 @@ RECORDS_FILE = "records.parquet"
 MODELS_UNDER_EVALUATION = ("base_model", "sft_model", "viss_r1_model", "grpo_baseline_model",
                            "pretext_grpo_stage2_model", "checkpoint")
 NOT_CONFIGURED = "not configured"
+# The prompt a model is asked in when the run config leaves it open: the one it was trained on.
+# The SSL-CoT and ViSS-R1 models only ever saw ViSS-R1 prompts; everything else is asked as
+# Video-R1 evaluates (base, baseline, Pretext-GRPO stage II, any checkpoint).
+TRAINED_PROMPT_FORMAT = {"sft_model": "viss_r1", "viss_r1_model": "viss_r1"}
 
 BENCHMARK_CODE = code_version("viss_r1.data.records", "viss_r1.data.ingest", "viss_r1.data.frame_cache",
                               "viss_r1.video.probe", "viss_r1.video.decode", "viss_r1.video.sampling",
@@ -172,13 +176,16 @@ def evaluation_asset(model: str, spec: BenchmarkSpec) -> dg.AssetsDefinition:
         store = artifact_store.store()
         bench_folder = artifact_store.local_path(benchmark)
         sampling = store.manifest(benchmark.asset, benchmark.key)["summary"]["sampling"]
+        settings = config.to_library()
+        if settings.prompt_format is None:
+            settings = settings.model_copy(update={"prompt_format": TRAINED_PROMPT_FORMAT.get(model, "r1")})
 
         def build(building: Building) -> None:
             work = building.work_dir()   # finished samples survive a crash: a rerun resumes
             run_config = EvalRunConfig(
                 model=model_location(artifact_store, model_ref), benchmark=spec.name,
                 records=str(bench_folder / RECORDS_FILE), frame_shards=shard_files(store, bench_folder),
-                output_dir=str(work), settings=config.to_library())
+                output_dir=str(work), settings=settings)
             config_file = write_config(run_config, work / "eval_config.yaml")
             training_launcher.run(context, "viss_r1.evaluate.run", str(config_file))
             scores = json.loads((work / "scores.json").read_text())
@@ -191,7 +198,7 @@ def evaluation_asset(model: str, spec: BenchmarkSpec) -> dg.AssetsDefinition:
             shutil.rmtree(work, ignore_errors=True)
 
         built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
-                               config={**config.model_dump(), "benchmark": spec.name, "sampling": sampling},
+                               config={**settings.model_dump(mode="json"), "benchmark": spec.name, "sampling": sampling},
                                inputs={model: model_ref, "benchmark": benchmark}, build=build,
                                log_files=("scores.json", "results.parquet"))
         return output(built, evaluation_metadata(built.folder, spec))

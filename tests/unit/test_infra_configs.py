@@ -228,7 +228,35 @@ def test_7b_viss_r1_rl_config_carries_the_recipe():
 
 
 # Run configs used with another job, and the files their documented command merges before them.
-RUN_CONFIG_JOBS = {"pretext_grpo_qwen2_5_vl_7b.yaml": ("pretext_grpo", ["video_r1_data.yaml"])}
+RUN_CONFIG_JOBS = {"pretext_grpo_qwen2_5_vl_7b.yaml": ("pretext_grpo", ["video_r1_data.yaml"]),
+                   "evaluate_qwen2_5_vl_7b.yaml": ("evaluate", [])}
+
+
+def documented_commands() -> list[tuple[str, str, list[str]]]:
+    """(file, job, -c files) of every `dagster job execute` command a run config's comments give."""
+    found = []
+    for name in DAGSTER_RUN_CONFIGS:
+        text = re.sub(r"\s*\\\n#\s*", " ", (INFRA / "configs" / name).read_text())
+        for job, files in re.findall(r"dagster job execute -j (\S+)((?: -c \S+)+)", text):
+            found.append((name, job, [Path(f).name for f in files.split(" -c ") if f.strip()]))
+    return found
+
+
+@pytest.mark.parametrize("name,job,files", documented_commands())
+def test_documented_commands_validate(name, job, files):
+    """The command each run config documents, with every file it merges, is valid for its job."""
+    from pipelines import defs
+
+    config: dict = {}
+    for file in files:
+        config = deep_merge(config, read(INFRA / "configs" / file))
+    dg_validate(defs.resolve_job_def(job), config)
+
+
+def dg_validate(job, config: dict) -> None:
+    import dagster as dg
+
+    dg.validate_run_config(job, config)   # raises DagsterInvalidConfigError
 
 
 def deep_merge(base: dict, extra: dict) -> dict:

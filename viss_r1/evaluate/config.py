@@ -8,6 +8,7 @@ probes are the robustness conditions the release switched off and we make first-
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -43,6 +44,13 @@ class ProbeSettings(_Strict):
 class EvalSettings(_Strict):
     """How a model is asked a benchmark: decoding, probes, how many samples."""
 
+    # The prompt of the clean, blind and frame-drop conditions: "r1" (the benchmark's question,
+    # as Video-R1 evaluates) or "viss_r1" (for a model trained only on ViSS-R1 prompts: the same
+    # question after the transform question of ``identity_transform``, whose true answer is then
+    # its identity option — arrow "not reversed", rotate 0° — since the video is shown unchanged).
+    # None: the format the model under evaluation was trained with.
+    prompt_format: Literal["r1", "viss_r1"] | None = None
+    identity_transform: Literal["arrow", "rotate"] = "arrow"
     decoding: Decoding = Field(default_factory=Decoding)
     probes: ProbeSettings = Field(default_factory=ProbeSettings)
     system_prompt: str | None = None          # None: viss_r1.prompts.DEFAULT_SYSTEM_PROMPT

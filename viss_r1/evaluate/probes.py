@@ -25,8 +25,10 @@ import numpy as np
 from viss_r1.data.frame_cache import FrameCacheReader
 from viss_r1.data.loader import clip_metadata, load_clip, load_pretext_clip
 from viss_r1.data.pretext_samples import PretextSettings, PretextUse, build_use_table
-from viss_r1.evaluate.config import ProbeSettings
+from viss_r1.evaluate.config import EvalSettings, ProbeSettings
 from viss_r1.modeling.video_inputs import MediaInput
+from viss_r1.pretext.questions import pretext_question
+from viss_r1.pretext.transforms import TRANSFORMS, TransformSpec, transform_params
 from viss_r1.prompts import build_prompt, chat_messages
 
 MIN_KEPT_FRAMES = 2   # one temporal patch of Qwen2.5-VL
@@ -64,12 +66,27 @@ def task_of(record: Mapping[str, Any], task_fields: Sequence[str]) -> str | None
     return None
 
 
-def condition_rows(condition: Condition, records: Sequence[Mapping[str, Any]], probes: ProbeSettings,
-                   seed: int) -> list[dict[str, Any]]:
-    """The rows asked under ``condition``: the records themselves, or for ``transformed`` each
-    video record with its drawn transform and pretext question (images are not transformed)."""
+def identity_fields(record: Mapping[str, Any], transform: str) -> dict[str, Any]:
+    """The transform fields of an unchanged clip asked in the ViSS-R1 format: ``transform``'s
+    identity option (arrow: not reversed; rotate: 0°; images have no arrow, so rotate)."""
+    media = record["data_type"]
+    name = transform if transform in TRANSFORMS[media] else "rotate"
+    spec = TransformSpec.of(media, name, transform_params(media, name)[0])
+    return {"transform_media": media, "transform_name": spec.name, "transform_param": spec.param,
+            "transform_letter": spec.letter,
+            "pretext_question": pretext_question(media, spec.name, record.get("num_frames"))}
+
+
+def condition_rows(condition: Condition, records: Sequence[Mapping[str, Any]], settings: EvalSettings,
+                   ) -> list[dict[str, Any]]:
+    """The rows asked under ``condition``: the records themselves (with an identity transform's
+    question under the ViSS-R1 format), or for ``transformed`` each video record with its drawn
+    transform and pretext question (images are not transformed)."""
+    probes, seed = settings.probes, settings.seed
     if condition.kind != "transformed":
-        return [{**record, "sample_id": sample_id(record)} for record in records]
+        identity = settings.prompt_format == "viss_r1"
+        return [{**record, **(identity_fields(record, settings.identity_transform) if identity else {}),
+                 "sample_id": sample_id(record)} for record in records]
     usable = [r for r in records if r["data_type"] == "video" and r.get("reason") is None]
     use = PretextUse("eval_transformed", ("video",), video_transforms=tuple(probes.transforms), splits=("eval",))
     drawn, refused = build_use_table([{**r, "split": "eval"} for r in usable], use, PretextSettings(seed=seed))
@@ -96,14 +113,14 @@ def _rng(seed: int, condition: str, sample: str) -> np.random.Generator:
 
 
 def request(condition: Condition, row: Mapping[str, Any], frames: FrameCacheReader, system_prompt: str,
-            seed: int) -> tuple[list[dict], MediaInput]:
+            seed: int, prompt_format: str = "r1") -> tuple[list[dict], MediaInput]:
     """The chat messages and the media one row is asked with under ``condition``."""
     media = row["data_type"]
     if condition.kind == "transformed":
         clip = load_pretext_clip(row, frames, transform=True)
         messages = chat_messages(build_prompt("viss_r1", row), media, system_prompt)
         return messages, MediaInput(media, clip.frames, clip.video_metadata)
-    prompt = build_prompt("r1", row)
+    prompt = build_prompt(prompt_format, row)
     if condition.kind == "blind":
         return chat_messages(prompt, None, system_prompt), MediaInput(None)
     clip, timing = load_clip(row["fingerprint"], frames)

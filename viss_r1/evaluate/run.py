@@ -82,7 +82,8 @@ def ask(condition: Condition, batch: list[dict[str, Any]], model_and_processor, 
     from viss_r1.modeling.generation import generate_completions
 
     try:
-        requests = [request(condition, row, frames, system_prompt, settings.seed) for row in batch]
+        requests = [request(condition, row, frames, system_prompt, settings.seed, settings.prompt_format or "r1")
+                    for row in batch]
         completions = generate_completions(*model_and_processor, [m for m, _ in requests],
                                            [media for _, media in requests],
                                            replace(settings.decoding, batch_size=len(batch)))
@@ -153,7 +154,7 @@ def evaluate(config: EvalRunConfig, pipes: Any | None = None, model_and_processo
     generated = 0
 
     for condition in conditions(settings.probes):
-        rows = [r for r in condition_rows(condition, records, settings.probes, settings.seed)
+        rows = [r for r in condition_rows(condition, records, settings)
                 if (condition.name, r["sample_id"]) not in done]
         unusable = [(r, unusable_reason(condition, r)) for r in rows]
         parts.write([result_row(spec.name, condition, r, spec.task_fields, status=why[0], failure=why[1])
