@@ -192,7 +192,7 @@ ProbesConfig = _mirror(ProbeSettings, None, "ProbesConfig",
 class EvaluationConfig(dg.Config):
     decoding: DecodingConfig = DecodingConfig()
     probes: ProbesConfig = ProbesConfig()
-    prompt_format: Optional[Literal["r1", "viss_r1"]] = None   # None: the format the model was trained with
+    prompt_format: Optional[str] = None   # "r1" | "viss_r1"; None: the format the model was trained with
     identity_transform: Literal["arrow", "rotate"] = "arrow"   # its question under viss_r1 on unchanged video
     system_prompt: Optional[str] = None
     max_samples: Optional[int] = None   # the first N records (a quick look); None: all

@@ -1,45 +1,23 @@
-"""The README's command, as typed, in a fresh state folder: the whole embedded default."""
+"""The README's command, as typed, in a fresh state folder: the whole embedded default.
+
+The first run is the session fixture ``embedded_job`` (tests/e2e/conftest.py), shared with the
+browser test; this test checks what it built, then runs the job again."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from .embedded_job import EmbeddedJob, run_job
 from viss_r1.embedded import EMBEDDED_GRPO, EMBEDDED_SFT
-
-REPO = Path(__file__).resolve().parents[2]
-DAGSTER = str(Path(sys.executable).parent / "dagster")
-
-
-def run_job(env: dict) -> str:
-    done = subprocess.run([DAGSTER, "job", "execute", "-j", "full_viss_r1"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=900)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-4000:]
-    assert "RUN_SUCCESS" in output
-    return output
 
 
 @pytest.mark.slow
-def test_full_job_runs_from_the_cli_then_reuses_everything(tmp_path):
-    state = tmp_path / "state"
-    home = state / "dagster_home"
-    home.mkdir(parents=True)
-    shutil.copy(REPO / "infra" / "dagster.yaml", home / "dagster.yaml")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MLFLOW_TRACKING_URI", "VISS_R1_ARTIFACT_ROOT")}
-    # The module comes from the environment's defaults (make setup), as for a user typing it.
-    env.pop("DAGSTER_CLI_JOB_EXECUTE_MODULE_NAME", None)
-    env.update(DAGSTER_HOME=str(home), VISS_R1_STATE_DIR=str(state))
-
-    first = run_job(env)
+def test_full_job_runs_from_the_cli_then_reuses_everything(embedded_job: EmbeddedJob):
+    state, home, env, first = embedded_job.state, embedded_job.dagster_home, embedded_job.env, embedded_job.first_output
     assert "building artifact" in first and "reusing" not in first
     artifacts = state / "artifacts"
     (rl_table,) = artifacts.glob("pretext_samples/*/viss_r1_rl.parquet")
