@@ -20,8 +20,14 @@ setup: $(VENV)/.installed
 run: setup
 	$(BIN)/dagster job execute -j full_viss_r1
 
-test: setup
+test: setup browser
 	$(BIN)/pytest -q
+
+# The browser test drives Debian's chromium (Playwright's own download does not work here):
+# installed with apt-get when missing and we are root, else a message saying how to get it.
+.PHONY: browser
+browser:
+	bash scripts/ensure_browser.sh
 
 ui: setup
 	$(BIN)/dagster dev --host 127.0.0.1

@@ -38,10 +38,33 @@ def test_full_job_runs_from_the_cli_then_reuses_everything(embedded_job: Embedde
     assert rl_run["kl_in_loss"] is False and len(rl_run["rewards"]) == EMBEDDED_GRPO.max_steps
     (rl_weights,) = artifacts.glob("viss_r1_model/*/model/model.safetensors")
     assert_rl_run_in_mlflow(state)
+    assert_leaderboard_of_the_arm(artifacts)
+    assert "VSI-Bench: no eval file configured; not evaluated" in first  # said, not failed
+    assert not list(artifacts.glob("eval/*/vsi_bench"))                   # not configured: nothing made
 
     second = run_job(env)
-    assert second.count("exists, reusing it") == 7 and "building artifact" not in second
+    # data plane 4, base, SFT, RL, the synthetic benchmark, three evaluations, the leaderboard
+    assert second.count("exists, reusing it") == 12 and "building artifact" not in second
     assert len(list((home / "storage").iterdir())) >= 2  # both runs recorded in the persistent instance
+
+
+def assert_leaderboard_of_the_arm(artifacts: Path) -> None:
+    """The base model and both trained stages scored on the synthetic eval split under every
+    probe; the leaderboard lists them with the robustness columns."""
+    (board_file,) = artifacts.glob("leaderboard/*/leaderboard.parquet")
+    board = pl.read_parquet(board_file)
+    assert board["model"].to_list() == ["base_model", "sft_model", "viss_r1_model"]
+    assert board["Synthetic"].null_count() == 0 and board["VSI-Bench"].null_count() == 3   # not configured: a dash
+    for column in ("Synthetic blind", "Synthetic visual reliance", "Synthetic transformed", "Synthetic pretext acc.",
+                   "Synthetic drop 50%"):
+        assert board[column].null_count() == 0, column
+    for model in ("base_model", "sft_model", "viss_r1_model"):
+        (results,) = artifacts.glob(f"eval/{model}/synthetic/*/results.parquet")
+        table = pl.read_parquet(results)
+        assert len(table) == 60 * 4 and set(table["status"]) == {"ok"}, model   # 60 clips × 4 conditions
+    # The trained model names the transform of held-out clips far above chance (arrow 50 %, rotate 25 %).
+    trained = board.row(2, named=True)
+    assert trained["Synthetic pretext acc."] > 60.0, trained
 
 
 SFT_STEPS = int(240 * 6 * EMBEDDED_SFT.num_train_epochs / EMBEDDED_SFT.per_device_train_batch_size)
