@@ -342,7 +342,8 @@ METRIC_GRID_JS = """async (metric) => {
         for (const cell of cells(names)) {
             const name = cell.innerText.trim();
             rowTop[name] = cell.offsetTop;
-            table[name] = cells(values).filter(v => v.offsetTop === cell.offsetTop).map(v => v.innerText.trim());
+            const found = cells(values).filter(v => v.offsetTop === cell.offsetTop).map(v => v.innerText.trim());
+            if (found.length || !(name in table)) table[name] = found;   // a row scrolled away keeps what it showed
         }
         if (top >= values.scrollHeight - values.clientHeight) break;
     }
