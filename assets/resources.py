@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
 from contextlib import contextmanager
-from typing import Any, Iterator, Literal, Mapping
+from typing import Any, Iterator, Mapping
 
 import dagster as dg
 
+from assets.launcher import TrainingLauncher  # noqa: F401  (a resource of this module's family)
 from viss_r1.artifacts import ArtifactRef, ArtifactStore
 
 
@@ -23,7 +23,9 @@ class ArtifactStoreResource(dg.ConfigurableResource):
     root: str
 
     def store(self) -> ArtifactStore:
-        return ArtifactStore(self.root)
+        # Downloads of a remote root are cached in the state folder, which stage pods share
+        # (infra/k8s): the paths a run config names must exist in the pod that reads them.
+        return ArtifactStore(self.root, local_cache=os.path.join(state_dir(), "artifact_cache"))
 
     def local_path(self, ref: ArtifactRef):
         return self.store().local_path(ref)
@@ -56,44 +58,3 @@ class MlflowTracking(dg.ConfigurableResource):
             tags=tags,
         ) as run:
             yield run
-
-
-class TrainingLauncher(dg.ConfigurableResource):
-    """Runs a training entry point (``python -m viss_r1.train.…``) as its own process through
-    Dagster Pipes, so it can use every GPU of the machine and outlive nothing: its metrics and
-    logs stream back, its checkpoints let a rerun resume. ``launcher`` picks plain Python,
-    ``accelerate launch`` or ``torchrun``; ``launcher_args`` go before the module (e.g.
-    ``["--config_file", "infra/accelerate/8gpu_zero2.yaml"]`` or ``["--nproc_per_node", "8"]``);
-    ``stage_launcher_args`` replace them for one entry point (e.g. ZeRO-3 for ``viss_r1.train.grpo``
-    while SFT keeps ZeRO-2)."""
-
-    launcher: Literal["python", "accelerate", "torchrun"] = "python"
-    launcher_args: list[str] = []
-    stage_launcher_args: dict[str, list[str]] = {}
-    env: dict[str, str] = {}
-
-    def command(self, module: str, config_file: str) -> list[str]:
-        launcher_args = self.stage_launcher_args.get(module, self.launcher_args)
-        prefix = {
-            "python": [sys.executable],
-            "accelerate": [sys.executable, "-m", "accelerate.commands.launch", *launcher_args],
-            "torchrun": [sys.executable, "-m", "torch.distributed.run", *launcher_args],
-        }[self.launcher]
-        if self.launcher == "python" and launcher_args:
-            raise ValueError("launcher_args need launcher 'accelerate' or 'torchrun'")
-        return [*prefix, "-m", module, "--config", config_file]
-
-    def run(self, context: dg.AssetExecutionContext, module: str, config_file: str) -> dict[str, Any]:
-        """Run to completion; return the metadata the process reported."""
-        from dagster._core.errors import DagsterPipesExecutionError  # not exported at top level
-
-        command = self.command(module, config_file)
-        context.log.info(f"launching: {' '.join(command)}")
-        client = dg.PipesSubprocessClient(env={"TOKENIZERS_PARALLELISM": "false", **self.env})
-        try:
-            invocation = client.run(context=context, command=command)
-        except DagsterPipesExecutionError as error:
-            raise dg.Failure(f"{module} failed ({error}); its output is in the step log above. "
-                             f"Rerun it by hand with: {' '.join(command)} (training resumes from its last "
-                             "checkpoint)") from None
-        return {k: v.value for k, v in invocation.get_materialize_result().metadata.items()}

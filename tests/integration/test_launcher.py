@@ -15,7 +15,7 @@ def test_command_lines_per_launcher():
     accelerate = TrainingLauncher(launcher="accelerate", launcher_args=["--config_file", "a.yaml"])
     assert accelerate.command("m", "c.yaml")[1:] == ["-m", "accelerate.commands.launch", "--config_file", "a.yaml",
                                                      "-m", "m", "--config", "c.yaml"]
-    with pytest.raises(ValueError, match="launcher_args need launcher"):
+    with pytest.raises(ValueError, match="need launcher .accelerate. or .torchrun."):
         TrainingLauncher(launcher_args=["--nproc_per_node", "8"]).command("m", "c.yaml")
 
 
