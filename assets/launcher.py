@@ -36,6 +36,10 @@ class Rendezvous(dg.Config):
     host: str = ""
     port: int = 29400
     run_id: str = "viss-r1"      # torchrun's rendezvous id: nodes of one launch share it
+    modules: Optional[list[str]] = None   # the entry points that span the nodes; None: every one
+
+    def nodes_for(self, module: str) -> int:
+        return self.nnodes if self.modules is None or module in self.modules else 1
 
     def arguments(self, launcher: str, node_rank: int | None = None, host: str | None = None,
                   run_id: str | None = None) -> list[str]:
@@ -108,12 +112,13 @@ class TrainingLauncher(dg.ConfigurableResource):
         # In a pod the image's interpreter runs it, not the path of the one running Dagster.
         python = "python" if self.backend == "kubernetes" else sys.executable
         launcher_args = self.stage_launcher_args.get(module, self.launcher_args)
+        multi_node = self.rendezvous.nodes_for(module) > 1
         if self.launcher == "python":
-            if launcher_args or self.rendezvous.nnodes > 1:
+            if launcher_args or multi_node:
                 raise ValueError("launcher_args and a multi-node rendezvous need launcher 'accelerate' or 'torchrun'")
             return [python, "-m", module, "--config", config_file]
         return [python, "-m", LAUNCH_MODULES[self.launcher], *launcher_args,
-                *self.rendezvous.arguments(self.launcher, **node),
+                *(self.rendezvous.arguments(self.launcher, **node) if multi_node else []),
                 "-m", module, "--config", config_file]
 
     def run(self, context: dg.AssetExecutionContext, module: str, config_file: str) -> dict[str, Any]:
@@ -144,7 +149,8 @@ class TrainingLauncher(dg.ConfigurableResource):
         multi-node launch it gets a DNS name under the headless service, where the others rendezvous."""
         settings = self.kubernetes
         metadata, spec = settings.base_pod()
-        if self.rendezvous.nnodes == 1:
+        count = self.rendezvous.nodes_for(module)
+        if count == 1:
             return [(launch, metadata, spec, self.command(module, config_file))]
         namespace = settings.resolved_namespace(metadata)
         host = f"{launch}.{settings.nodes_service}.{namespace}.svc.cluster.local"
@@ -152,7 +158,7 @@ class TrainingLauncher(dg.ConfigurableResource):
         nodes = [(launch, metadata, head, self.command(module, config_file, node_rank=0, host=host, run_id=launch))]
         nodes += [(f"{launch}-node{rank}", metadata, spec,
                    self.command(module, config_file, node_rank=rank, host=host, run_id=launch))
-                  for rank in range(1, self.rendezvous.nnodes)]
+                  for rank in range(1, count)]
         return nodes
 
     def _run_pods(self, context: dg.AssetExecutionContext, module: str, config_file: str) -> dict[str, Any]:

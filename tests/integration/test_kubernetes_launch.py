@@ -35,6 +35,14 @@ def test_multi_node_arguments_for_torchrun_and_accelerate():
         TrainingLauncher(rendezvous={"nnodes": 2, "host": "h"}).command(GRPO, "c.yaml")
 
 
+def test_only_the_named_entry_points_span_the_nodes():
+    launcher = TrainingLauncher(launcher="accelerate", rendezvous={"nnodes": 2, "host": "h", "modules": [GRPO]})
+    assert "--num_machines" in launcher.command(GRPO, "c.yaml")
+    assert "--num_machines" not in launcher.command("viss_r1.evaluate.run", "c.yaml")
+    k8s = TrainingLauncher(backend="kubernetes", launcher="accelerate", rendezvous={"nnodes": 2, "modules": [GRPO]})
+    assert len(k8s.node_pods(GRPO, "c.yaml", "l")) == 2 and len(k8s.node_pods("viss_r1.train.sft", "c.yaml", "l")) == 1
+
+
 def rendered(launcher: TrainingLauncher, launch: str = "viss-r1-run1-abc"):
     """The pods a launch creates, built by dagster-k8s exactly as its Pipes client builds them."""
     return [build_pod_body(pod_name=name, image=launcher.kubernetes.image, command=command,

@@ -23,7 +23,10 @@ DEEPSPEED_FILES = {"zero2.json": 2, "zero3.json": 3}
 ACCELERATE_FILES = ("1gpu.yaml", "8gpu_zero2.yaml", "8gpu_zero3.yaml", "multinode_zero3.yaml")
 SFT_7B = INFRA / "configs" / "viss_r1_qwen2_5_vl_7b.yaml"  # SFT then ViSS-R1 RL
 SFT_STANDALONE = INFRA / "configs" / "sft_standalone_example.yaml"
-DAGSTER_RUN_CONFIGS = sorted(p.name for p in (INFRA / "configs").glob("*.yaml") if "ops" in yaml.safe_load(p.read_text()))
+# Dagster run configs (and overlays that set only resources), as opposed to the standalone
+# training configs beside them.
+DAGSTER_RUN_CONFIGS = sorted(p.name for p in (INFRA / "configs").glob("*.yaml")
+                             if {"ops", "resources"} & set(yaml.safe_load(p.read_text())))
 QWEN2_5_VL_7B_HIDDEN_SIZE = 3584   # what the Trainer derives the "auto" bucket sizes from
 
 
