@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
+import time
 from pathlib import Path
 from typing import Any, Callable
+
+from transformers import TrainerCallback
 
 from viss_r1.train.config import load_config
 from viss_r1.train.reporting import end_distributed, is_main_process, pipes_session
@@ -18,6 +22,34 @@ from viss_r1.train.reporting import end_distributed, is_main_process, pipes_sess
 FINAL_DIR = "final"
 CHECKPOINT_DIR = "checkpoints"
 RESULT_FILE = "result.json"
+
+
+class StepClock(TrainerCallback):
+    """Wall time between consecutive optimizer steps (data loading, rollouts and logging included)."""
+
+    def __init__(self):
+        self.seconds: list[float] = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._last = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        now = time.perf_counter()
+        self.seconds.append(now - self._last)
+        self._last = now
+
+
+def step_costs(trainer) -> dict[str, float | None]:
+    """Median seconds per step of this run (the median, so the first step's warm-up does not
+    dominate a short run) and peak GPU memory in GB (None when the run was not on CUDA)."""
+    import torch
+
+    clock = next((c for c in trainer.callback_handler.callbacks if isinstance(c, StepClock)), None)
+    on_cuda = trainer.args.device.type == "cuda"
+    return {
+        "seconds_per_step": round(statistics.median(clock.seconds), 4) if clock and clock.seconds else None,
+        "peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 3) if on_cuda else None,
+    }
 
 
 def train_resumable(trainer, output_dir: str, deepspeed: str | None, pipes: Any | None) -> tuple[Any, str | None]:
@@ -32,13 +64,16 @@ def train_resumable(trainer, output_dir: str, deepspeed: str | None, pipes: Any 
         restore_checkpoint_weights(trainer.model, resume)
     if pipes is not None and resume:
         pipes.log.info(f"resuming from {resume}")
+    trainer.add_callback(StepClock())
     train = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(Path(output_dir) / FINAL_DIR))
     return train, resume
 
 
 def write_result(trainer, output_dir: str, result: dict[str, Any]) -> None:
-    """The processor beside the final model, and ``result.json`` (main process only)."""
+    """The processor beside the final model, and ``result.json`` (main process only), with the
+    step time and peak GPU memory added (``step_costs``)."""
+    result.update(step_costs(trainer))
     if is_main_process():
         trainer.processing_class.save_pretrained(str(Path(output_dir) / FINAL_DIR))
         (Path(output_dir) / RESULT_FILE).write_text(json.dumps(result, indent=2))
