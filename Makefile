@@ -20,7 +20,7 @@ setup: $(VENV)/.installed
 run: setup
 	$(BIN)/dagster job execute -j full_viss_r1
 
-test: setup browser
+test: setup browser postgres
 	$(BIN)/pytest -q
 
 # The browser test drives Debian's chromium (Playwright's own download does not work here):
@@ -28,6 +28,11 @@ test: setup browser
 .PHONY: browser
 browser:
 	bash scripts/ensure_browser.sh
+
+# The PostgreSQL storage test starts its own server on loopback from Debian's postgresql package.
+.PHONY: postgres
+postgres:
+	bash scripts/ensure_postgres.sh
 
 ui: setup
 	$(BIN)/dagster dev --host 127.0.0.1

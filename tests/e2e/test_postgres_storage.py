@@ -1,0 +1,61 @@
+"""The embedded job from the CLI with Dagster's run, event and schedule storage in PostgreSQL
+(infra/dagster-postgres.yaml), a real server on loopback. A smaller run config keeps it to a few
+minutes: the same stages and assets as the README's run, fewer clips and steps."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from .embedded_job import DAGSTER, REPO
+from .postgres_server import postgres_server
+
+# Every stage of full_viss_r1, smaller: 24 + 6 clips, 8 SFT steps, 2 RL steps, short answers.
+EVAL_OPS = ["eval__base_model__synthetic", "eval__sft_model__synthetic", "eval__viss_r1_model__synthetic"]
+SMALL_RUN = {"ops": {
+    "video_sources": {"config": {"synthetic": {"num_train": 24, "num_eval": 6}}},
+    "sft_model": {"config": {"training": {"max_steps": 8}}},
+    "viss_r1_model": {"config": {"training": {"max_steps": 2}}},
+    **{op: {"config": {"decoding": {"max_new_tokens": 48}}} for op in EVAL_OPS},
+}}
+
+
+def execute(env: dict, run_config) -> str:
+    done = subprocess.run([DAGSTER, "job", "execute", "-j", "full_viss_r1", "-c", str(run_config)], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=1200)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and "RUN_SUCCESS" in output, output[-4000:]
+    return output
+
+
+@pytest.mark.slow
+def test_the_embedded_job_runs_with_dagster_storage_in_postgresql(tmp_path):
+    state = tmp_path / "state"
+    home = state / "dagster_home"
+    home.mkdir(parents=True)
+    shutil.copy(REPO / "infra" / "dagster-postgres.yaml", home / "dagster.yaml")
+    run_config = tmp_path / "small.yaml"
+    run_config.write_text(yaml.safe_dump(SMALL_RUN))
+    with postgres_server() as postgres:
+        env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "VISS_R1_ARTIFACT_ROOT")}
+        env.update(postgres.env(), DAGSTER_HOME=str(home), VISS_R1_STATE_DIR=str(state),
+                   DAGSTER_CLI_JOB_EXECUTE_MODULE_NAME="pipelines")
+        first = execute(env, run_config)
+        assert "building artifact" in first
+        assert postgres.query("select status from runs") == "SUCCESS"
+        materialized = postgres.query("select count(distinct asset_key) from event_logs "
+                                      "where dagster_event_type = 'ASSET_MATERIALIZATION'")
+        job_assets = postgres.query("select count(*) from asset_keys")
+        assert int(materialized) >= 13 and materialized == job_assets, (materialized, job_assets)
+
+        # The leaderboard finds each evaluation's newest score through the instance: here, PostgreSQL.
+        second = execute(env, run_config)
+        assert second.count("exists, reusing it") == 12 and "building artifact" not in second
+        assert postgres.query("select string_agg(status, ',') from runs") == "SUCCESS,SUCCESS"
+    # Nothing went to SQLite (Dagster still keeps step logs under DAGSTER_HOME/storage).
+    assert not list(home.rglob("*.db")) and not (home / "history").exists()
+    assert len(list((state / "artifacts" / "leaderboard").glob("*/leaderboard.parquet"))) == 1
