@@ -13,11 +13,8 @@ if [ -n "${VISS_R1_CHROMIUM:-}" ]; then
     echo "error: VISS_R1_CHROMIUM=$CHROMIUM is not an executable file" >&2
     exit 1
 fi
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Debian's chromium for the browser test (apt-get install chromium)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq chromium >/dev/null
+source "$(dirname "$0")/apt_install.sh"
+if apt_install chromium; then
     [ -x "$CHROMIUM" ] || { echo "error: apt-get installed chromium but $CHROMIUM is missing" >&2; exit 1; }
     "$CHROMIUM" --version 2>/dev/null | head -n 1
     exit 0

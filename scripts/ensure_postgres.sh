@@ -8,11 +8,8 @@ set -euo pipefail
 if command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
     exit 0
 fi
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Debian's postgresql for the PostgreSQL storage test (apt-get install postgresql)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq postgresql >/dev/null
+source "$(dirname "$0")/apt_install.sh"
+if apt_install postgresql; then
     compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || { echo "error: apt-get installed postgresql but initdb is missing" >&2; exit 1; }
     exit 0
 fi
