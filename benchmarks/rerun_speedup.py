@@ -4,7 +4,10 @@ Three runs in a throw-away state folder: cold (everything built), a rerun with n
 (every artifact reused), and a rerun where only the pretext seed changes (``pretext_samples``
 and what is downstream of it rebuilt; ingestion reused). Wall clock includes the CLI's start-up (≈3 s, imports and loading
 the code location), which dominates a small job; the in-job time (RUN_START → RUN_SUCCESS, from
-the run's event log) excludes it. Goal: rerun/cold ≤ 0.15×.
+the run's event log) excludes it. Goal: rerun/cold ≤ 0.15×. The cold run's footprint is printed
+too (goals of the embedded default: ≤ 15 min, ≤ 6 GB): the peak of the summed resident memory of
+the CLI process and every process it starts, sampled from /proc every 0.25 s (pages shared between
+processes count once per process, so the sum is an upper bound), and the largest single process.
 
     .venv/bin/python benchmarks/rerun_speedup.py [--small]
 """
@@ -29,18 +32,51 @@ SMALL_CONFIG = {"video_sources": {"config": {"synthetic": {"num_train": 24, "num
 SEED_CONFIG = {"pretext_samples": {"config": {"seed": 1}}}
 
 
-def execute(env: dict, config: dict, folder: Path, name: str) -> float:
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
+def tree_rss(root: int) -> list[int]:
+    """Resident bytes of ``root`` and each of its descendants, read from /proc."""
+    parents, rss = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            resident_pages = int((entry / "statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+        parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+        rss[int(entry.name)] = resident_pages * PAGE_BYTES
+    family, grew = {root}, True
+    while grew:
+        children = {pid for pid, parent in parents.items() if parent in family} - family
+        family |= children
+        grew = bool(children)
+    return [rss[pid] for pid in family if pid in rss]
+
+
+def execute(env: dict, config: dict, folder: Path, name: str) -> tuple[float, int, int]:
+    """(wall seconds, peak summed RSS of the process tree, peak RSS of one process) of one CLI run."""
     command = [str(REPO / ".venv" / "bin" / "dagster"), "job", "execute", "-m", "pipelines", "-j", "full_viss_r1"]
     if config:
         config_file = folder / f"{name}.yaml"
         config_file.write_text(json.dumps({"ops": config}))  # JSON is YAML
         command += ["-c", str(config_file)]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    log = folder / f"{name}.log"
+    peak_total = peak_single = 0
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        while process.poll() is None:
+            sizes = tree_rss(process.pid)
+            peak_total, peak_single = max(peak_total, sum(sizes)), max([peak_single, *sizes])
+            time.sleep(0.25)
     wall = time.perf_counter() - started
-    if done.returncode != 0 or "RUN_SUCCESS" not in done.stdout + done.stderr:
-        sys.exit(f"{name} run failed (exit {done.returncode}):\n{(done.stdout + done.stderr)[-4000:]}")
-    return wall
+    output = log.read_text()
+    if process.returncode != 0 or "RUN_SUCCESS" not in output:
+        sys.exit(f"{name} run failed (exit {process.returncode}):\n{output[-4000:]}")
+    return wall, peak_total, peak_single
 
 
 def in_job_times(dagster_home: Path) -> list[tuple[float, dict[str, float]]]:
@@ -72,9 +108,9 @@ def main() -> None:
         for name in ("MLFLOW_TRACKING_URI", "VISS_R1_ARTIFACT_ROOT"):
             env.pop(name, None)
 
-        runs = {}
+        runs, memory = {}, {}
         for name, config in [("cold", base), ("rerun", base), ("seed change", base | SEED_CONFIG)]:
-            runs[name] = execute(env, config, Path(tmp), name.replace(" ", "_"))
+            runs[name], *memory[name] = execute(env, config, Path(tmp), name.replace(" ", "_"))
             print(f"{name:12s} run done: {runs[name]:.1f} s wall", flush=True)
         in_job = in_job_times(dagster_home)
 
@@ -86,6 +122,10 @@ def main() -> None:
     for label, ratio in [("wall", rerun / cold), ("in-job", rerun_job / cold_job)]:
         print(f"  rerun/cold ({label}): {ratio:.3f}×  (goal ≤ {GOAL}×: {'met' if ratio <= GOAL else 'MISSED'})")
     print(f"  seed change/cold: {runs['seed change'] / cold:.3f}× wall, {in_job[2][0] / cold_job:.3f}× in-job")
+    total, single = (value / 2**30 for value in memory["cold"])
+    print(f"  cold run: {cold / 60:.1f} min wall, {cold_job / 60:.1f} min in-job (goal ≤ 15 min); peak RSS "
+          f"{total:.2f} GB all processes together, {single:.2f} GB the largest one (goal ≤ 6 GB: "
+          f"{'met' if total <= 6 else 'MISSED'})")
     print("\n  per step, STEP_START → STEP_SUCCESS (s):")
     steps = list(in_job[0][1])
     width = max(map(len, steps))
