@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 import pytest
+from asset_runs import materialize_assets, metadata
 
 from assets import checks, datasets, ingestion
 from pipelines.definitions import resources
@@ -17,15 +19,7 @@ ASSETS = dg.load_assets_from_modules([ingestion, datasets])
 CHECKS = dg.load_asset_checks_from_modules([checks])
 
 
-def materialize(run_config: dict, instance: dg.DagsterInstance) -> dg.ExecuteInJobResult:
-    result = dg.materialize([*ASSETS, *CHECKS], resources=resources(), run_config=run_config, instance=instance)
-    assert result.success
-    return result
-
-
-def metadata(result, asset: str) -> dict:
-    (event,) = result.asset_materializations_for_node(asset)
-    return {k: v.value for k, v in event.metadata.items()}
+materialize = partial(materialize_assets, [*ASSETS, *CHECKS])
 
 
 def folder(result, asset: str) -> Path:

@@ -5,15 +5,16 @@ model is scored out of process under every probe, and the leaderboard collects t
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 import pytest
+from asset_runs import materialize_assets, metadata
 from benchmark_fixtures import write_benchmark_fixture
 
 from assets import annotation, datasets, evaluation, ingestion, models, rl
-from pipelines.definitions import resources
 from viss_r1.evaluate.benchmarks import BENCHMARKS
 
 ASSETS = dg.load_assets_from_modules([ingestion, datasets, annotation, models, rl, evaluation])
@@ -38,15 +39,7 @@ SELECTION = (["video_sources", "video_catalog", "frame_cache", "pretext_samples"
              + [f"benchmark_{name}" for name in BENCHMARKS] + [f"eval/base_model/{name}" for name in BENCHMARKS])
 
 
-def materialize(config: dict, instance) -> dg.ExecuteInJobResult:
-    result = dg.materialize(ASSETS, selection=SELECTION, resources=resources(), run_config=config, instance=instance)
-    assert result.success
-    return result
-
-
-def metadata(result, node: str) -> dict:
-    (event,) = result.asset_materializations_for_node(node)
-    return {k: v.value for k, v in event.metadata.items()}
+materialize = partial(materialize_assets, ASSETS, selection=SELECTION)
 
 
 @pytest.mark.slow

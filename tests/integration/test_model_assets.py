@@ -8,9 +8,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from asset_runs import materialize_assets, metadata
 
 from assets import annotation, datasets, ingestion, models, rl
-from pipelines.definitions import resources
 
 ASSETS = dg.load_assets_from_modules([ingestion, datasets, models, rl, annotation])
 SMALL_TINY = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1,
@@ -33,15 +33,7 @@ def run_config(max_steps: int = 4, annotate: bool = False) -> dict:
 
 
 def materialize(selection: list[str], config: dict, instance) -> dg.ExecuteInJobResult:
-    result = dg.materialize(ASSETS, selection=selection, resources=resources(), run_config=config,
-                            instance=instance)
-    assert result.success
-    return result
-
-
-def metadata(result, asset: str) -> dict:
-    (event,) = result.asset_materializations_for_node(asset)
-    return {k: v.value for k, v in event.metadata.items()}
+    return materialize_assets(ASSETS, config, instance, selection=selection)
 
 
 @pytest.mark.slow

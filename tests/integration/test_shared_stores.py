@@ -12,12 +12,12 @@ import uuid
 import dagster as dg
 import pytest
 import s3fs
+from asset_runs import materialize_assets, metadata
 from mlflow.tracking import MlflowClient
 from moto.server import ThreadedMotoServer
 
 from assets import datasets, ingestion
 from e2e.ui_servers import BIN, serving, free_port
-from pipelines.definitions import resources
 from viss_r1.tracking import STAGE_TAG
 
 STAGES = ["video_sources", "video_catalog", "frame_cache", "pretext_samples"]
@@ -64,10 +64,8 @@ def test_artifacts_on_an_object_store_and_mlflow_on_a_tracking_server(isolated_s
 
     def materialize() -> dict[str, dict]:
         with dg.instance_for_test() as instance:
-            result = dg.materialize(assets, resources=resources(), run_config=RUN_CONFIG, instance=instance)
-        assert result.success
-        return {name: {k: v.value for k, v in result.asset_materializations_for_node(name)[0].metadata.items()}
-                for name in STAGES}
+            result = materialize_assets(assets, RUN_CONFIG, instance)
+        return {name: metadata(result, name) for name in STAGES}
 
     first = materialize()
     for name in STAGES:
