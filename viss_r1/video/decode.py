@@ -1,5 +1,5 @@
-"""Decode the sampled frames of one clip (decord, one batched read) and resize them the
-qwen-vl-utils way: aspect kept, sides multiples of 28, pixel area within [min, max]."""
+"""Decode the sampled frames of one clip (decord, one batched read) or one image, and resize them
+the qwen-vl-utils way (``viss_r1.video.resize``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from viss_r1.video.sampling import FrameSampling, resized_frame_size, sample_frame_indices
+from viss_r1.video.resize import resize_frames
+from viss_r1.video.sampling import FrameSampling, sample_frame_indices
 
 
 @dataclass
@@ -19,18 +20,6 @@ class SampledClip:
     sample_fps: float           # frames per second of the sampled sequence
     video_fps: float
     total_frames: int
-
-
-def resize_frames(frames: np.ndarray, sampling: FrameSampling) -> np.ndarray:
-    """Bicubic resize (PIL antialiases when shrinking, like torchvision's antialias=True)."""
-    height, width = frames.shape[1:3]
-    new_h, new_w = resized_frame_size(height, width, sampling)
-    if (new_h, new_w) == (height, width):
-        return np.ascontiguousarray(frames)
-    return np.stack([
-        np.asarray(Image.fromarray(frame).resize((new_w, new_h), Image.Resampling.BICUBIC))
-        for frame in frames
-    ])
 
 
 def decode_video(file: Path, sampling: FrameSampling) -> SampledClip:
