@@ -4,7 +4,7 @@
 The convention's own resize (torchvision, bicubic, antialias=True on the uint8 tensor) is 2–3×
 slower than PIL and would dominate ingestion. Shrinking, the usual case for real video, runs on
 libvips' ``reduce`` with its cubic (Catmull-Rom, a = -0.5) kernel, the same filter family as
-torchvision's antialiased bicubic and PIL's bicubic: 2× (360p) to 6× (1080p) faster than PIL on
+torchvision's antialiased bicubic and PIL's bicubic: 2× (360p) to 5.5× (1080p) faster than PIL on
 one thread, within ≈0.2/255 of the convention on average, as close as PIL. Enlarging goes
 through PIL, because libvips enlarges with a different pixel-centre convention (≈4/255 off).
 ``benchmarks/ingestion_throughput.py`` prints the times and pixel differences.
