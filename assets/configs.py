@@ -15,6 +15,7 @@ from viss_r1.data.pretext_samples import PretextSettings
 from viss_r1.embedded import EMBEDDED_EVAL_DECODING, EMBEDDED_GRPO, EMBEDDED_ROLLOUTS, EMBEDDED_SAMPLING, EMBEDDED_SFT
 from viss_r1.evaluate.config import EvalSettings, ProbeSettings
 from viss_r1.modeling.generation import Decoding
+from viss_r1.modeling.vllm_server import VLLMServer
 from viss_r1.modeling.tiny import TinyModelSpec
 from viss_r1.synthetic import SyntheticConfig
 from viss_r1.train.config import CotAnnotationRunConfig, GRPOSettings, OptimSettings
@@ -185,12 +186,15 @@ class BenchmarkConfig(FrameCacheConfig):
 DecodingConfig = _mirror(Decoding, EMBEDDED_EVAL_DECODING, "DecodingConfig",
                          "Evaluation decoding (viss_r1.modeling.generation.Decoding): the release's near-greedy "
                          "sampling; answers capped for the tiny model.")
+VLLMServerConfig = _mirror(VLLMServer, None, "VLLMServerConfig",
+                           "A vLLM server to generate on (viss_r1.modeling.vllm_server.VLLMServer); url '': in process.")
 ProbesConfig = _mirror(ProbeSettings, None, "ProbesConfig",
                        "Robustness probes (viss_r1.evaluate.config.ProbeSettings): blind, transformed, frame drop.")
 
 
 class EvaluationConfig(dg.Config):
     decoding: DecodingConfig = DecodingConfig()
+    vllm_server: VLLMServerConfig = VLLMServerConfig()
     probes: ProbesConfig = ProbesConfig()
     prompt_format: Optional[str] = None   # "r1" | "viss_r1"; None: the format the model was trained with
     identity_transform: Literal["arrow", "rotate"] = "arrow"   # its question under viss_r1 on unchanged video
@@ -199,7 +203,8 @@ class EvaluationConfig(dg.Config):
     seed: int = 0                       # transform draws and dropped frames
 
     def to_library(self) -> EvalSettings:
-        return EvalSettings(decoding=self.decoding.to_library(), probes=self.probes.to_library(),
+        return EvalSettings(decoding=self.decoding.to_library(), vllm_server=self.vllm_server.to_library(),
+                            probes=self.probes.to_library(),
                             prompt_format=self.prompt_format, identity_transform=self.identity_transform,
                             system_prompt=self.system_prompt, max_samples=self.max_samples, seed=self.seed)
 

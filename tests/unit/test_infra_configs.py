@@ -232,7 +232,8 @@ def test_7b_viss_r1_rl_config_carries_the_recipe():
 
 # Run configs used with another job, and the files their documented command merges before them.
 RUN_CONFIG_JOBS = {"pretext_grpo_qwen2_5_vl_7b.yaml": ("pretext_grpo", ["video_r1_data.yaml"]),
-                   "evaluate_qwen2_5_vl_7b.yaml": ("evaluate", [])}
+                   "evaluate_qwen2_5_vl_7b.yaml": ("evaluate", []),
+                   "evaluate_on_vllm.yaml": ("evaluate", ["evaluate_qwen2_5_vl_7b.yaml"])}
 
 
 def documented_commands() -> list[tuple[str, str, list[str]]]:

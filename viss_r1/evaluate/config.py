@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from viss_r1.modeling.generation import Decoding
+from viss_r1.modeling.vllm_server import VLLMServer
 from viss_r1.pretext.transforms import VIDEO_TRANSFORMS
 from viss_r1.train.config import _Strict
 
@@ -52,6 +53,7 @@ class EvalSettings(_Strict):
     prompt_format: Literal["r1", "viss_r1"] | None = None
     identity_transform: Literal["arrow", "rotate"] = "arrow"
     decoding: Decoding = Field(default_factory=Decoding)
+    vllm_server: VLLMServer = Field(default_factory=VLLMServer)   # url set: generate there, not in process
     probes: ProbeSettings = Field(default_factory=ProbeSettings)
     system_prompt: str | None = None          # None: viss_r1.prompts.DEFAULT_SYSTEM_PROMPT
     max_samples: int | None = None            # the first N records (a quick look); None: all

@@ -2,7 +2,8 @@
 
     python -m viss_r1.evaluate.run --config eval.yaml      # an EvalRunConfig
 
-Batched generation (left-padded, real video timing) through ``viss_r1.modeling.generation``.
+Batched generation (left-padded, real video timing) through ``viss_r1.modeling.generation``, or
+concurrent requests to a vLLM server (``settings.vllm_server``, ``viss_r1.modeling.vllm_server``).
 Each finished batch is written to ``output_dir/parts/`` at once, so an interrupted run picks up
 where it stopped. Records whose video is missing or unreadable become ``missing`` rows and a
 batch that raises becomes ``failed`` rows with the error: both are counted and reported by the
@@ -16,7 +17,7 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import polars as pl
 
@@ -26,6 +27,8 @@ from viss_r1.evaluate.config import EvalRunConfig
 from viss_r1.evaluate.metrics import score_sample
 from viss_r1.evaluate.probes import Condition, condition_rows, conditions, request, task_of
 from viss_r1.evaluate.scores import summarize
+from viss_r1.modeling.generation import Decoding
+from viss_r1.modeling.video_inputs import MediaInput
 from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT
 from viss_r1.rewards import extract_answer, extract_transform
 
@@ -75,22 +78,47 @@ def unusable_reason(condition: Condition, row: Mapping[str, Any]) -> tuple[str, 
     return None
 
 
-def ask(condition: Condition, batch: list[dict[str, Any]], model_and_processor, frames: FrameCacheReader,
+Generate = Callable[[list[list[dict]], list[MediaInput], Decoding], list[dict[str, Any]]]
+
+
+def generator(config: EvalRunConfig, model_and_processor=None) -> Generate:
+    """``generate(conversations, media, decoding)``: on the vLLM server when one is configured
+    (checked to serve this model first), else in process with transformers (loaded once, lazily)."""
+    server = config.settings.vllm_server
+    if server.url:
+        from viss_r1.modeling.vllm_server import generate_with_server, served_model_name
+
+        name = served_model_name(server, config.model)
+        return lambda conversations, media, decoding: generate_with_server(server, name, conversations, media, decoding)
+
+    from viss_r1.modeling.generation import generate_completions, load_for_generation
+
+    def generate(conversations, media, decoding):
+        nonlocal model_and_processor
+        if model_and_processor is None:
+            model_and_processor = load_for_generation(config.model)
+        return generate_completions(*model_and_processor, conversations, media, decoding)
+    return generate
+
+
+def ask(condition: Condition, batch: list[dict[str, Any]], generate: Generate, frames: FrameCacheReader,
         settings, system_prompt: str, spec, log) -> list[dict[str, Any]]:
     """Generate and score one batch. If the batch raises, each sample is retried alone, so one
-    broken clip fails only itself (a ``failed`` row with the error), never its neighbours."""
-    from viss_r1.modeling.generation import generate_completions
+    broken clip fails only itself (a ``failed`` row with the error), never its neighbours. An
+    unavailable server is no sample's failure: it stops the run, which resumes when rerun."""
+    from viss_r1.modeling.vllm_server import ServerUnavailable
 
     try:
         requests = [request(condition, row, frames, system_prompt, settings.seed, settings.prompt_format or "r1")
                     for row in batch]
-        completions = generate_completions(*model_and_processor, [m for m, _ in requests],
-                                           [media for _, media in requests],
-                                           replace(settings.decoding, batch_size=len(batch)))
+        completions = generate([m for m, _ in requests], [media for _, media in requests],
+                               replace(settings.decoding, batch_size=len(batch)))
+    except ServerUnavailable:
+        raise
     except Exception as error:  # noqa: BLE001 — recorded per sample, never scored as wrong
         if len(batch) > 1:
             return [row for single in batch
-                    for row in ask(condition, [single], model_and_processor, frames, settings, system_prompt, spec, log)]
+                    for row in ask(condition, [single], generate, frames, settings, system_prompt, spec, log)]
         reason = f"{type(error).__name__}: {error}"
         log(f"{condition.name}: sample {batch[0]['sample_id']} failed: {reason}")
         return [result_row(spec.name, condition, batch[0], spec.task_fields, status="failed", failure=reason)]
@@ -135,8 +163,6 @@ def evaluate(config: EvalRunConfig, pipes: Any | None = None, model_and_processo
         raise SystemExit("evaluation runs as one process per (model, benchmark); launch it without "
                          "torchrun/accelerate multi-process (training_launcher.stage_launcher_args "
                          "for viss_r1.evaluate.run)")
-    from viss_r1.modeling.generation import load_for_generation
-
     spec = BENCHMARKS[config.benchmark]
     settings = config.settings
     system_prompt = settings.system_prompt or DEFAULT_SYSTEM_PROMPT
@@ -150,7 +176,9 @@ def evaluate(config: EvalRunConfig, pipes: Any | None = None, model_and_processo
     if done:
         log(f"resuming: {len(done)} samples already scored in {parts.folder}")
     frames = FrameCacheReader(config.frame_shards)
-    batch_size = settings.decoding.batch_size
+    # On a server a part holds what is in flight at once; in process, one generate batch.
+    batch_size = settings.vllm_server.max_concurrent if settings.vllm_server.url else settings.decoding.batch_size
+    generate = None
     generated = 0
 
     for condition in conditions(settings.probes):
@@ -160,11 +188,11 @@ def evaluate(config: EvalRunConfig, pipes: Any | None = None, model_and_processo
         parts.write([result_row(spec.name, condition, r, spec.task_fields, status=why[0], failure=why[1])
                      for r, why in unusable if why is not None])
         todo = [r for r, why in unusable if why is None]
-        if todo and model_and_processor is None:
-            model_and_processor = load_for_generation(config.model)
+        if todo and generate is None:
+            generate = generator(config, model_and_processor)
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
-            scored = ask(condition, batch, model_and_processor, frames, settings, system_prompt, spec, log)
+            scored = ask(condition, batch, generate, frames, settings, system_prompt, spec, log)
             parts.write(scored)
             generated += sum(row["status"] == "ok" for row in scored)
             log(f"{condition.name}: {min(start + batch_size, len(todo))}/{len(todo)} samples")

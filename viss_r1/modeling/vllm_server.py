@@ -1,0 +1,170 @@
+"""Evaluation generation on a vLLM server (OpenAI-compatible chat completions).
+
+vLLM pins its own torch and transformers (0.33: torch 2.14.0, transformers < 5.21), so it cannot
+share this project's environment; it runs as a server in its own, started by the user:
+
+    vllm serve <checkpoint folder or hub id> --port 8000
+
+and evaluation sends it requests. Each request carries the frames the in-process path would
+give the model, not the video file: the frame cache's sampled, resized and (for a probe)
+transformed frames go as vLLM's raw-frame video format (``data:video/jpeg;base64,<f1>,<f2>,…``,
+JPEG quality 95), and their timing goes as the request's ``media_io_kwargs`` (source fps, the
+source index of every frame, the source frame count), from which vLLM's Qwen2.5-VL processor
+derives the same ``second_per_grid_ts`` as ours. Requests are sent concurrently; the server
+batches them itself (continuous batching).
+
+Decoding maps onto the request: ``max_new_tokens`` → ``max_tokens``, ``temperature``, ``top_p``,
+``seed``; ``do_sample: false`` → temperature 0 (greedy).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from PIL import Image
+
+from viss_r1.modeling.generation import Decoding
+from viss_r1.modeling.video_inputs import MediaInput
+
+JPEG_QUALITY = 95
+API_KEY_ENV = "VLLM_API_KEY"   # sent as a bearer token when set (``vllm serve --api-key``)
+
+
+@dataclass(frozen=True)
+class VLLMServer:
+    """Where evaluation generates. ``url`` empty: in process, with transformers."""
+
+    url: str = ""               # e.g. http://127.0.0.1:8000 (the server's root, without /v1)
+    served_model: str = ""      # the name it serves the model under; "": the model path it was started with
+    max_concurrent: int = 64    # requests in flight at once
+    timeout_s: float = 600.0    # per request
+
+    def __post_init__(self) -> None:
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"vllm_server.url {self.url!r} must start with http:// or https://")
+        if self.max_concurrent < 1:
+            raise ValueError(f"vllm_server.max_concurrent must be ≥ 1, got {self.max_concurrent}")
+
+    @property
+    def api(self) -> str:
+        return self.url.rstrip("/") + "/v1"
+
+
+class ServerError(RuntimeError):
+    """The server refused a request (4xx: that sample's failure) or serves another model."""
+
+
+class ServerUnavailable(ServerError):
+    """The server cannot be reached or failed (5xx): the run stops, and a rerun resumes after
+    the finished samples rather than recording the rest as failed."""
+
+
+def _headers() -> dict[str, str]:
+    key = os.environ.get(API_KEY_ENV)
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def _jpeg_base64(frame_chw: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(frame_chw.transpose(1, 2, 0))).save(buffer, format="JPEG",
+                                                                            quality=JPEG_QUALITY)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _media_part(media: MediaInput) -> dict[str, Any]:
+    if media.data_type == "image":
+        return {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + _jpeg_base64(media.frames[0])}}
+    frames = ",".join(_jpeg_base64(frame) for frame in media.frames)
+    return {"type": "video_url", "video_url": {"url": "data:video/jpeg;base64," + frames}}
+
+
+def _video_timing(media: MediaInput) -> dict[str, Any]:
+    """The frames' timing as vLLM's raw-frame loader reads it (num_frames -1: keep every frame sent)."""
+    meta = media.video_metadata
+    missing = [k for k in ("fps", "total_num_frames", "frames_indices") if meta.get(k) is None]
+    if missing:
+        raise ValueError(f"video_metadata lacks {missing}: the server would assume 1 fps and lose frame timing")
+    timing = {"num_frames": -1, "fps": float(meta["fps"]), "total_num_frames": int(meta["total_num_frames"]),
+              "frames_indices": [int(i) for i in meta["frames_indices"]]}
+    if meta.get("duration") is not None:
+        timing["duration"] = float(meta["duration"])
+    return timing
+
+
+def chat_request(model: str, messages: Sequence[Mapping[str, Any]], media: MediaInput,
+                 decoding: Decoding) -> dict[str, Any]:
+    """The chat-completions body for one conversation (``viss_r1.prompts.chat_messages`` form,
+    whose ``{"type": "video"}``/``{"type": "image"}`` part marks where the media goes)."""
+    converted = []
+    for message in messages:
+        content = []
+        for part in message["content"]:
+            if part["type"] in ("video", "image"):
+                if media.data_type != part["type"] or media.frames is None:
+                    raise ValueError(f"the conversation asks for a {part['type']} but the sample has "
+                                     f"{media.data_type or 'no media'}")
+                content.append(_media_part(media))
+            else:
+                content.append({"type": "text", "text": part["text"]})
+        converted.append({"role": message["role"], "content": content})
+    body: dict[str, Any] = {
+        "model": model, "messages": converted, "max_tokens": decoding.max_new_tokens,
+        "temperature": decoding.temperature if decoding.do_sample else 0.0,
+        "top_p": decoding.top_p if decoding.do_sample else 1.0, "seed": decoding.seed, "n": 1,
+    }
+    if media.data_type == "video" and media.frames is not None:
+        body["media_io_kwargs"] = {"video": _video_timing(media)}
+    return body
+
+
+def served_model_name(server: VLLMServer, model: str) -> str:
+    """The name to send requests under, after checking that the server serves ``model``
+    (by name, or by the path it was started with), so a run never scores the wrong model."""
+    import requests
+
+    try:
+        response = requests.get(server.api + "/models", headers=_headers(), timeout=30)
+        response.raise_for_status()
+        served = response.json()["data"]
+    except (requests.RequestException, ValueError, KeyError) as error:
+        raise ServerUnavailable(f"vLLM server at {server.url} cannot be reached or did not list its models "
+                          f"({type(error).__name__}: {error}); start it with `vllm serve {model}` or set "
+                          "vllm_server.url to '' to generate in process") from error
+    wanted = server.served_model or model
+    for entry in served:
+        if wanted in (entry.get("id"), entry.get("root")):
+            return entry["id"]
+    names = [entry.get("id") for entry in served]
+    raise ServerError(f"vLLM server at {server.url} serves {names}, not {wanted!r}; start it with "
+                      f"`vllm serve {model}` or set vllm_server.served_model to the name it serves it under")
+
+
+def _complete(server: VLLMServer, body: Mapping[str, Any]) -> dict[str, Any]:
+    import requests
+
+    try:
+        response = requests.post(server.api + "/chat/completions", json=body, headers=_headers(),
+                                 timeout=server.timeout_s)
+    except requests.RequestException as error:
+        raise ServerUnavailable(f"vLLM server at {server.url}: {type(error).__name__}: {error}") from error
+    if response.status_code != 200:
+        failure = ServerUnavailable if response.status_code >= 500 else ServerError
+        raise failure(f"vLLM server at {server.url} answered {response.status_code}: {response.text[:500]}")
+    answer = response.json()
+    return {"text": answer["choices"][0]["message"]["content"] or "",
+            "num_tokens": int(answer["usage"]["completion_tokens"])}
+
+
+def generate_with_server(server: VLLMServer, model: str, conversations: Sequence[Sequence[Mapping[str, Any]]],
+                         media: Sequence[MediaInput], decoding: Decoding) -> list[dict[str, Any]]:
+    """One completion per conversation, ``{"text", "num_tokens"}`` in input order, like
+    ``viss_r1.modeling.generation.generate_completions``. Raises if any request fails."""
+    bodies = [chat_request(model, messages, item, decoding) for messages, item in zip(conversations, media)]
+    with ThreadPoolExecutor(max_workers=min(server.max_concurrent, max(len(bodies), 1))) as pool:
+        return list(pool.map(lambda body: _complete(server, body), bodies))
