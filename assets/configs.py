@@ -26,11 +26,13 @@ _PRETEXT = PretextSettings()
 _USES = {use.name: use for use in _PRETEXT.uses}
 
 
-def _mirror(library_config: type, defaults: object | None, name: str, doc: str, exclude: tuple[str, ...] = ()) -> type:
+def _mirror(library_config: type, defaults: object | None, name: str, doc: str, exclude: tuple[str, ...] = (),
+            nested: dict[str, type] | None = None) -> type:
     """A ``dg.Config`` with the fields of a library config (a pydantic model or a dataclass;
     Dagster only accepts its own Config classes in run config), defaults taken from ``defaults``
     (None: the library's own): one definition per field. ``exclude``: fields that are not run
-    settings (paths the asset fills in, model geometry); the library's defaults apply to them."""
+    settings (paths the asset fills in, model geometry); the library's defaults apply to them.
+    ``nested``: fields whose value is itself a library dataclass, with the mirror to use for it."""
     if dataclasses.is_dataclass(library_config):
         hints = typing.get_type_hints(library_config)
         declared = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(library_config)}
@@ -40,6 +42,9 @@ def _mirror(library_config: type, defaults: object | None, name: str, doc: str, 
         field: (annotation, getattr(defaults, field) if defaults is not None else default)
         for field, (annotation, default) in declared.items() if field not in exclude
     }
+    for field, mirror in (nested or {}).items():
+        value = getattr(defaults if defaults is not None else library_config(), field)
+        fields[field] = (mirror, mirror(**dataclasses.asdict(value)))
     config = pydantic.create_model(name, __base__=dg.Config, __doc__=doc, **fields)
     config.to_library = lambda self, **filled: library_config(**self.model_dump(), **filled)
     return config
@@ -141,9 +146,12 @@ class SFTModelConfig(dg.Config):
 GRPOOptimConfig = _mirror(OptimSettings, EMBEDDED_GRPO, "GRPOOptimConfig",
                           "Trainer settings of a GRPO stage (viss_r1.train.config.OptimSettings); "
                           "defaults: the embedded tiny run.")
+VLLMServerConfig = _mirror(VLLMServer, None, "VLLMServerConfig",
+                           "A vLLM server to generate on (viss_r1.modeling.vllm_server.VLLMServer); url '': in process.")
 RolloutConfig = _mirror(GRPOSettings, EMBEDDED_ROLLOUTS, "RolloutConfig",
                         "Rollouts and policy loss (viss_r1.train.config.GRPOSettings); defaults: the release's "
-                        "(G 8, temperature 1.0, top_p 0.95, β 0.04, loss per sequence), completions capped for CPU.")
+                        "(G 8, temperature 1.0, top_p 0.95, β 0.04, loss per sequence), completions capped for CPU.",
+                        nested={"vllm_server": VLLMServerConfig})
 
 
 class RewardConfig(dg.Config):
@@ -186,8 +194,6 @@ class BenchmarkConfig(FrameCacheConfig):
 DecodingConfig = _mirror(Decoding, EMBEDDED_EVAL_DECODING, "DecodingConfig",
                          "Evaluation decoding (viss_r1.modeling.generation.Decoding): the release's near-greedy "
                          "sampling; answers capped for the tiny model.")
-VLLMServerConfig = _mirror(VLLMServer, None, "VLLMServerConfig",
-                           "A vLLM server to generate on (viss_r1.modeling.vllm_server.VLLMServer); url '': in process.")
 ProbesConfig = _mirror(ProbeSettings, None, "ProbesConfig",
                        "Robustness probes (viss_r1.evaluate.config.ProbeSettings): blind, transformed, frame drop.")
 

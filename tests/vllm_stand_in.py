@@ -7,7 +7,10 @@ the video's timing comes from the request's ``media_io_kwargs["video"]`` (``fps`
 ``duration``) and becomes transformers' ``VideoMetadata``, from which Qwen2.5-VL's processor takes
 ``sampled_fps``. Instead of a model, the stand-in answers with what it received, so a test can see
 what reached the server: ``<answer>{frames}</answer>`` (0 without video), and counts its length in
-characters as the completion's tokens.
+characters as the completion's tokens. Asked for ``n`` completions with ``return_token_ids``, it
+answers each with ``rollout_ids(parsed, i)``. ``POST /collective_rpc`` with method
+``reload_weights`` reads the checkpoint folder's safetensors, as vLLM's in-place reload does, and
+keeps the tensors it read (``reloads``).
 """
 
 from __future__ import annotations
@@ -81,7 +84,9 @@ class StandInServer:
     models: list[dict[str, str]]
     refuse: dict[int, int] = field(default_factory=dict)
     delay_s: float = 0.0
+    rollout_ids: Any = None                 # (ParsedRequest, choice index) -> token ids
     requests: list[ParsedRequest] = field(default_factory=list)
+    reloads: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     max_in_flight: int = 0
     _in_flight: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -108,6 +113,10 @@ class StandInServer:
                 self.requests.append(parsed)
             if number in self.refuse:
                 return self.refuse[number], {"error": {"message": f"refused request {number}"}}
+            if body.get("return_token_ids"):
+                choices = [{"index": i, "message": {"role": "assistant", "content": ""},
+                            "token_ids": self.rollout_ids(parsed, i)} for i in range(body.get("n", 1))]
+                return 200, {"choices": choices, "usage": {"completion_tokens": 0, "prompt_tokens": 1}}
             frames = 0 if parsed.video is None else len(parsed.video)
             text = f"<think>I see {frames} frames.</think><answer>{frames}</answer>"
             return 200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
@@ -115,6 +124,22 @@ class StandInServer:
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+    def _rpc(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        from pathlib import Path
+
+        from safetensors.torch import load_file
+
+        if body.get("method") != "reload_weights":
+            return 400, {"error": {"message": f"unexpected method {body.get('method')!r}"}}
+        folder = Path(body["kwargs"]["weights_path"])
+        tensors: dict[str, Any] = {}
+        for file in sorted(folder.glob("*.safetensors")):
+            tensors.update(load_file(file))
+        if not tensors:
+            return 500, {"error": {"message": f"no safetensors in {folder}"}}
+        self.reloads.append((str(folder), tensors))
+        return 200, {"results": [None]}
 
     def _handler(self):
         server = self
@@ -138,10 +163,12 @@ class StandInServer:
                     self._send(404, {"error": {"message": self.path}})
 
             def do_POST(self) -> None:
-                if self.path != "/v1/chat/completions":
-                    self._send(404, {"error": {"message": self.path}})
-                    return
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                self._send(*server._answer(body))
+                if self.path == "/v1/chat/completions":
+                    self._send(*server._answer(body))
+                elif self.path == "/collective_rpc":
+                    self._send(*server._rpc(body))
+                else:
+                    self._send(404, {"error": {"message": self.path}})
 
         return Handler

@@ -1,4 +1,5 @@
-"""Evaluation generation on a vLLM server (OpenAI-compatible chat completions).
+"""Generation on a vLLM server (OpenAI-compatible chat completions): evaluation answers and GRPO
+rollouts.
 
 vLLM pins its own torch and transformers (0.33: torch 2.14.0, transformers < 5.21), so it cannot
 share this project's environment; it runs as a server in its own, started by the user:
@@ -15,6 +16,11 @@ batches them itself (continuous batching).
 
 Decoding maps onto the request: ``max_new_tokens`` → ``max_tokens``, ``temperature``, ``top_p``,
 ``seed``; ``do_sample: false`` → temperature 0 (greedy).
+
+Rollouts (``sample_completions``) ask for ``n`` completions of one prompt with their token ids, and
+keep the policy's weights current on the server (``reload_weights``): the trainer writes them as a
+checkpoint folder the server can read, and vLLM's development endpoint ``/collective_rpc`` reloads
+them in place (the server runs with ``VLLM_SERVER_DEV_MODE=1``).
 """
 
 from __future__ import annotations
@@ -145,18 +151,21 @@ def served_model_name(server: VLLMServer, model: str) -> str:
                       f"`vllm serve {model}` or set vllm_server.served_model to the name it serves it under")
 
 
-def _complete(server: VLLMServer, body: Mapping[str, Any]) -> dict[str, Any]:
+def _post(server: VLLMServer, url: str, body: Mapping[str, Any]) -> dict[str, Any]:
     import requests
 
     try:
-        response = requests.post(server.api + "/chat/completions", json=body, headers=_headers(),
-                                 timeout=server.timeout_s)
+        response = requests.post(url, json=body, headers=_headers(), timeout=server.timeout_s)
     except requests.RequestException as error:
         raise ServerUnavailable(f"vLLM server at {server.url}: {type(error).__name__}: {error}") from error
     if response.status_code != 200:
         failure = ServerUnavailable if response.status_code >= 500 else ServerError
         raise failure(f"vLLM server at {server.url} answered {response.status_code}: {response.text[:500]}")
-    answer = response.json()
+    return response.json() if response.content else {}
+
+
+def _complete(server: VLLMServer, body: Mapping[str, Any]) -> dict[str, Any]:
+    answer = _post(server, server.api + "/chat/completions", body)
     return {"text": answer["choices"][0]["message"]["content"] or "",
             "num_tokens": int(answer["usage"]["completion_tokens"])}
 
@@ -168,3 +177,32 @@ def generate_with_server(server: VLLMServer, model: str, conversations: Sequence
     bodies = [chat_request(model, messages, item, decoding) for messages, item in zip(conversations, media)]
     with ThreadPoolExecutor(max_workers=min(server.max_concurrent, max(len(bodies), 1))) as pool:
         return list(pool.map(lambda body: _complete(server, body), bodies))
+
+
+def sample_completions(server: VLLMServer, body: Mapping[str, Any], n: int,
+                       suppress_token_ids: Sequence[int] = ()) -> list[list[int]]:
+    """``n`` sampled completions of one chat request, as token ids (ending in the end-of-turn
+    token when the completion finished). ``suppress_token_ids`` are never sampled (a vision
+    placeholder in a completion would break the next forward)."""
+    request = {**body, "n": n, "return_token_ids": True}
+    if suppress_token_ids:
+        request["logit_bias"] = {str(token): -100 for token in suppress_token_ids}
+    answer = _post(server, server.api + "/chat/completions", request)
+    choices = sorted(answer["choices"], key=lambda choice: choice["index"])
+    if len(choices) != n or any(choice.get("token_ids") is None for choice in choices):
+        raise ServerError(f"vLLM server at {server.url} returned {len(choices)} completions without token ids "
+                          f"for n={n}: rollouts need vLLM ≥ 0.10 (return_token_ids)")
+    return [list(choice["token_ids"]) for choice in choices]
+
+
+def reload_weights(server: VLLMServer, folder: str) -> None:
+    """Make the server generate with the checkpoint in ``folder`` (safetensors + config), which
+    must be readable at that path on the server's machine."""
+    try:
+        _post(server, server.url.rstrip("/") + "/collective_rpc",
+              {"method": "reload_weights", "kwargs": {"weights_path": folder, "is_checkpoint_format": True}})
+    except ServerError as error:
+        if "404" in str(error):
+            raise ServerError(f"vLLM server at {server.url} has no /collective_rpc: start it with "
+                              "VLLM_SERVER_DEV_MODE=1 so the trainer can push the policy's weights") from error
+        raise

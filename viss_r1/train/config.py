@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from viss_r1.modeling.vllm_server import VLLMServer
 
 
 class _Strict(BaseModel):
@@ -82,8 +84,18 @@ class GRPOSettings(_Strict):
     epsilon: float = 0.2
     num_iterations: int = 1                  # one gradient step per rollout batch
     mask_truncated_completions: bool = False
-    use_vllm: bool = False
+    use_vllm: bool = False                   # rollouts on the vLLM server at vllm_server.url (its own environment)
+    vllm_server: VLLMServer = Field(default_factory=VLLMServer)
+    vllm_sync_dir: str = ""                  # where the policy is written for the server to reload; "": output_dir/vllm_sync
     rollout_table_steps: int = 10            # a table of sample rollouts to MLflow every N steps
+
+    @model_validator(mode="after")
+    def _server_for_vllm(self) -> "GRPOSettings":
+        if self.use_vllm and not self.vllm_server.url:
+            raise ValueError("use_vllm: rollouts run on a vLLM server in its own environment (vLLM pins its own "
+                             "torch and transformers); start `VLLM_SERVER_DEV_MODE=1 vllm serve <model>` and set "
+                             "vllm_server.url, or set use_vllm: false to generate rollouts with transformers")
+        return self
 
     def kl_penalised(self, stage: str) -> bool:
         return self.kl_in_loss if self.kl_in_loss is not None else stage != "viss_r1"

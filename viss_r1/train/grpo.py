@@ -55,7 +55,8 @@ def trainer_arguments(config: GRPORunConfig, reward_weights: list[float]):
         gradient_checkpointing=optim.activation_checkpointing,
         per_device_train_batch_size=optim.per_device_train_batch_size * grpo.num_generations,
         deepspeed=optim.deepspeed,
-        **grpo.model_dump(exclude={"kl_in_loss", "rollout_table_steps"}),
+        # TRL's own use_vllm stays off: its vLLM paths take images only (server rollouts: ours)
+        **grpo.model_dump(exclude={"kl_in_loss", "rollout_table_steps", "use_vllm", "vllm_server", "vllm_sync_dir"}),
         reward_weights=reward_weights,
         save_strategy="steps",
         logging_strategy="steps",
@@ -89,16 +90,11 @@ def build_trainer(config: GRPORunConfig, pipes: Any | None = None, callbacks: Se
     from viss_r1.train.policy import load_policy
     from viss_r1.train.video_grpo import VideoGRPOTrainer
 
-    if config.grpo.use_vllm:
-        import importlib.util
-
-        if importlib.util.find_spec("vllm") is None:
-            raise ValueError("grpo.use_vllm: vLLM is not installed here (pip install vllm on a CUDA machine), "
-                             "or set use_vllm: false to generate rollouts with transformers")
     settings = reward_settings(config)
     rewards = stage_rewards(config.stage, settings)
     arguments = trainer_arguments(config, rewards.weights)
     model, processor = load_policy(config.model, config.training.bf16, config.training.freeze_vision_tower)
+    rollouts = server_rollouts(config, processor.tokenizer)
     rows = load_rows(config)
     system = config.system_prompt or DEFAULT_SYSTEM_PROMPT
     frames = FrameCacheReader(config.frame_shards)
@@ -119,8 +115,24 @@ def build_trainer(config: GRPORunConfig, pipes: Any | None = None, callbacks: Se
         kl_in_loss=config.grpo.kl_penalised(config.stage), pretext_tag=PRETEXT_TAG[config.stage],
         rollout_sink=reporter.log_rollouts, rollout_table_steps=config.grpo.rollout_table_steps,
         # T-GRPO: half as many shuffled-frame rollouts as ordered ones (Video-R1)
-        temporal_rollouts=max(1, config.grpo.num_generations // 2) if settings.temporal else 0)
+        temporal_rollouts=max(1, config.grpo.num_generations // 2) if settings.temporal else 0,
+        rollouts=rollouts)
     return trainer, reporter, rows
+
+
+def server_rollouts(config: GRPORunConfig, tokenizer):
+    """``ServerRollouts`` when ``grpo.use_vllm``, after checking the server serves the stage's
+    starting model; None for transformers rollouts."""
+    from viss_r1.modeling.tiny import VISION_TOKENS
+    from viss_r1.modeling.vllm_server import served_model_name
+    from viss_r1.train.server_rollouts import ServerRollouts
+
+    grpo = config.grpo
+    if not grpo.use_vllm:
+        return None
+    return ServerRollouts(grpo.vllm_server, served_model_name(grpo.vllm_server, config.model),
+                          grpo.vllm_sync_dir or Path(config.output_dir) / "vllm_sync",
+                          tokenizer.convert_tokens_to_ids(list(VISION_TOKENS)))
 
 
 def run_grpo(config: GRPORunConfig, pipes: Any | None = None, callbacks: Sequence[Any] = ()) -> dict[str, Any]:

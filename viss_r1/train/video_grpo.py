@@ -18,6 +18,9 @@ weighting, importance sampling, logging) as TRL has it:
 are generated on its frames in a random order, and their mean accuracy goes to the rewards as
 column ``shuffled_accuracy`` (``viss_r1.rewards.temporal_reward``).
 
+``rollouts=ServerRollouts(...)`` generates on a vLLM server instead of with transformers
+(``viss_r1.train.server_rollouts``: ``_generate_single_turn`` is overridden for that).
+
 ``kl_in_loss=False`` is ViSS-R1's RL stage: the reference model still scores every rollout and
 the KL is logged under TRL's name ("kl"), but the loss has no KL term (METHOD.md §5).
 """
@@ -32,6 +35,7 @@ from trl import GRPOTrainer
 
 from viss_r1.modeling.tiny import VISION_TOKENS
 from viss_r1.modeling.video_inputs import MediaInput, model_inputs
+from viss_r1.train.server_rollouts import ServerRollouts
 
 TRL_VERSION = "1.16.0"  # the version whose private methods these overrides follow
 VISION_FIELDS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "pixel_values", "image_grid_thw")
@@ -77,14 +81,16 @@ class VideoGRPOTrainer(GRPOTrainer):
     def __init__(self, *args, prompt_request: PromptRequest, kl_in_loss: bool = True,
                  rollout_sink: Callable[[int, list[dict[str, Any]]], None] | None = None,
                  rollout_table_steps: int = 0, pretext_tag: str | None = None, temporal_rollouts: int = 0,
-                 **kwargs):
+                 rollouts: ServerRollouts | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.temporal_rollouts = temporal_rollouts
         self.kl_in_loss = kl_in_loss
         self.rollout_sink, self.rollout_table_steps = rollout_sink, rollout_table_steps
         if self.use_vllm:
-            raise ValueError("use_vllm: vLLM rollouts take images only in TRL 1.16; video rollouts run on "
-                             "transformers generate (set use_vllm: false)")
+            raise ValueError("TRL's use_vllm takes images only in TRL 1.16; video rollouts on vLLM go "
+                             "through a server (rollouts=ServerRollouts, grpo.use_vllm in our config)")
+        self.server_rollouts = rollouts
+        self._batch_rows: Sequence[Mapping[str, Any]] | None = None
         self.prompt_request = prompt_request
         self.pretext_tag = pretext_tag  # where the transform letter is answered: "transform", "answer" or None
         tokenizer = self.processing_class.tokenizer
@@ -131,14 +137,23 @@ class VideoGRPOTrainer(GRPOTrainer):
     def _generate_and_score_completions(self, inputs):
         if self.temporal_rollouts:
             self._add_shuffled_accuracy(inputs)
-        self._batch_prompts = self.encode_rows(inputs)
+        self._batch_prompts, self._batch_rows = self.encode_rows(inputs), inputs
         try:
             output = super()._generate_and_score_completions(inputs)
         finally:
-            encoded, self._batch_prompts = self._batch_prompts, None
+            encoded, self._batch_prompts, self._batch_rows = self._batch_prompts, None, None
         output["encoded_prompts"] = encoded  # a list: TRL's shuffle/split keep it aligned with the rows
         self._record_rollouts(inputs, output)
         return output
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        if self.server_rollouts is None:
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                 has_tool_images)
+        if self._batch_rows is None or len(self._batch_rows) != len(prompt_ids):
+            raise RuntimeError("server rollouts run only inside _generate_and_score_completions")
+        self.server_rollouts.sync_weights(self)
+        return self.server_rollouts.generate(self, self._batch_rows), None
 
     def _add_shuffled_accuracy(self, rows) -> None:
         """T-GRPO's reference: per video prompt, the mean accuracy of ``temporal_rollouts``
