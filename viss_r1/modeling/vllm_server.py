@@ -44,7 +44,8 @@ API_KEY_ENV = "VLLM_API_KEY"   # sent as a bearer token when set (``vllm serve -
 
 @dataclass(frozen=True)
 class VLLMServer:
-    """Where evaluation generates. ``url`` empty: in process, with transformers."""
+    """A vLLM server to generate on (evaluation answers, GRPO rollouts). ``url`` empty: generate
+    in process, with transformers."""
 
     url: str = ""               # e.g. http://127.0.0.1:8000 (the server's root, without /v1)
     served_model: str = ""      # the name it serves the model under; "": the model path it was started with
