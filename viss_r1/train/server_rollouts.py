@@ -15,7 +15,8 @@ in-process vLLM paths are out, and TRL's ``vllm-serve`` takes images only. Inste
 The log-prob forwards then score these ids with the frames from the frame cache, as for
 transformers rollouts. The server sees the frames after a JPEG round trip (quality 95), so the
 sampler's inputs differ from the scorer's by about one grey level: a small, bounded off-policy gap
-of the kind TRL's vLLM paths also have.
+of the kind TRL's vLLM paths also have. T-GRPO's extra shuffled-frame rollouts (a reward input,
+not trained on) stay in process.
 """
 
 from __future__ import annotations
