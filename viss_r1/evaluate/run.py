@@ -29,6 +29,7 @@ from viss_r1.evaluate.probes import Condition, condition_rows, conditions, reque
 from viss_r1.evaluate.scores import summarize
 from viss_r1.modeling.generation import Decoding
 from viss_r1.modeling.video_inputs import MediaInput
+from viss_r1.modeling.vllm_server import ServerUnavailable, generate_with_server, served_model_name
 from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT
 from viss_r1.rewards import extract_answer, extract_transform
 
@@ -86,8 +87,6 @@ def generator(config: EvalRunConfig, model_and_processor=None) -> Generate:
     (checked to serve this model first), else in process with transformers (loaded once, lazily)."""
     server = config.settings.vllm_server
     if server.url:
-        from viss_r1.modeling.vllm_server import generate_with_server, served_model_name
-
         name = served_model_name(server, config.model)
         return lambda conversations, media, decoding: generate_with_server(server, name, conversations, media, decoding)
 
@@ -106,8 +105,6 @@ def ask(condition: Condition, batch: list[dict[str, Any]], generate: Generate, f
     """Generate and score one batch. If the batch raises, each sample is retried alone, so one
     broken clip fails only itself (a ``failed`` row with the error), never its neighbours. An
     unavailable server is no sample's failure: it stops the run, which resumes when rerun."""
-    from viss_r1.modeling.vllm_server import ServerUnavailable
-
     try:
         requests = [request(condition, row, frames, system_prompt, settings.seed, settings.prompt_format or "r1")
                     for row in batch]

@@ -36,10 +36,17 @@ class MediaInput:
     video_metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
+TIMING_FIELDS = ("fps", "total_num_frames", "frames_indices")   # what the model's frame timing needs
+
+
+def missing_timing(meta: Mapping[str, Any]) -> list[str]:
+    return [k for k in TIMING_FIELDS if meta.get(k) is None]
+
+
 def _video_metadata(meta: Mapping[str, Any], num_frames: int):
     from transformers.video_utils import VideoMetadata
 
-    missing = [k for k in ("fps", "total_num_frames", "frames_indices") if meta.get(k) is None]
+    missing = missing_timing(meta)
     if missing:
         raise ValueError(f"video_metadata lacks {missing}: without real timing the processor assumes "
                          "24 fps and frame order becomes invisible to the model")

@@ -26,19 +26,18 @@ them in place (the server runs with ``VLLM_SERVER_DEV_MODE=1``).
 from __future__ import annotations
 
 import base64
-import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from PIL import Image
 
+from viss_r1.data.frame_cache import FrameEncoding, encode_frame
 from viss_r1.modeling.generation import Decoding
-from viss_r1.modeling.video_inputs import MediaInput
+from viss_r1.modeling.video_inputs import MediaInput, missing_timing
 
-JPEG_QUALITY = 95
+WIRE_ENCODING = FrameEncoding("jpeg", 95)   # vLLM's raw-frame video is a JPEG sequence
 API_KEY_ENV = "VLLM_API_KEY"   # sent as a bearer token when set (``vllm serve --api-key``)
 
 
@@ -78,10 +77,8 @@ def _headers() -> dict[str, str]:
 
 
 def _jpeg_base64(frame_chw: np.ndarray) -> str:
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(frame_chw.transpose(1, 2, 0))).save(buffer, format="JPEG",
-                                                                            quality=JPEG_QUALITY)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    jpeg = encode_frame(np.ascontiguousarray(frame_chw.transpose(1, 2, 0)), WIRE_ENCODING)
+    return base64.b64encode(jpeg).decode("ascii")
 
 
 def _media_part(media: MediaInput) -> dict[str, Any]:
@@ -94,7 +91,7 @@ def _media_part(media: MediaInput) -> dict[str, Any]:
 def _video_timing(media: MediaInput) -> dict[str, Any]:
     """The frames' timing as vLLM's raw-frame loader reads it (num_frames -1: keep every frame sent)."""
     meta = media.video_metadata
-    missing = [k for k in ("fps", "total_num_frames", "frames_indices") if meta.get(k) is None]
+    missing = missing_timing(meta)
     if missing:
         raise ValueError(f"video_metadata lacks {missing}: the server would assume 1 fps and lose frame timing")
     timing = {"num_frames": -1, "fps": float(meta["fps"]), "total_num_frames": int(meta["total_num_frames"]),
@@ -130,19 +127,29 @@ def chat_request(model: str, messages: Sequence[Mapping[str, Any]], media: Media
     return body
 
 
-def served_model_name(server: VLLMServer, model: str) -> str:
-    """The name to send requests under, after checking that the server serves ``model``
-    (by name, or by the path it was started with), so a run never scores the wrong model."""
+def _call(server: VLLMServer, method: str, url: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One HTTP call; a refusal (4xx) is a ``ServerError``, no answer or a 5xx ``ServerUnavailable``."""
     import requests
 
     try:
-        response = requests.get(server.api + "/models", headers=_headers(), timeout=30)
-        response.raise_for_status()
-        served = response.json()["data"]
-    except (requests.RequestException, ValueError, KeyError) as error:
+        response = requests.request(method, url, json=body, headers=_headers(), timeout=server.timeout_s)
+    except requests.RequestException as error:
+        raise ServerUnavailable(f"vLLM server at {server.url}: {type(error).__name__}: {error}") from error
+    if response.status_code != 200:
+        failure = ServerUnavailable if response.status_code >= 500 else ServerError
+        raise failure(f"vLLM server at {server.url} answered {response.status_code}: {response.text[:500]}")
+    return response.json() if response.content else {}
+
+
+def served_model_name(server: VLLMServer, model: str) -> str:
+    """The name to send requests under, after checking that the server serves ``model``
+    (by name, or by the path it was started with), so a run never scores the wrong model."""
+    try:
+        served = _call(server, "GET", server.api + "/models")["data"]
+    except (ServerError, ValueError, KeyError) as error:
         raise ServerUnavailable(f"vLLM server at {server.url} cannot be reached or did not list its models "
-                          f"({type(error).__name__}: {error}); start it with `vllm serve {model}` or set "
-                          "vllm_server.url to '' to generate in process") from error
+                                f"({type(error).__name__}: {error}); start it with `vllm serve {model}` or set "
+                                "vllm_server.url to '' to generate in process") from error
     wanted = server.served_model or model
     for entry in served:
         if wanted in (entry.get("id"), entry.get("root")):
@@ -152,21 +159,8 @@ def served_model_name(server: VLLMServer, model: str) -> str:
                       f"`vllm serve {model}` or set vllm_server.served_model to the name it serves it under")
 
 
-def _post(server: VLLMServer, url: str, body: Mapping[str, Any]) -> dict[str, Any]:
-    import requests
-
-    try:
-        response = requests.post(url, json=body, headers=_headers(), timeout=server.timeout_s)
-    except requests.RequestException as error:
-        raise ServerUnavailable(f"vLLM server at {server.url}: {type(error).__name__}: {error}") from error
-    if response.status_code != 200:
-        failure = ServerUnavailable if response.status_code >= 500 else ServerError
-        raise failure(f"vLLM server at {server.url} answered {response.status_code}: {response.text[:500]}")
-    return response.json() if response.content else {}
-
-
 def _complete(server: VLLMServer, body: Mapping[str, Any]) -> dict[str, Any]:
-    answer = _post(server, server.api + "/chat/completions", body)
+    answer = _call(server, "POST", server.api + "/chat/completions", body)
     return {"text": answer["choices"][0]["message"]["content"] or "",
             "num_tokens": int(answer["usage"]["completion_tokens"])}
 
@@ -188,7 +182,7 @@ def sample_completions(server: VLLMServer, body: Mapping[str, Any], n: int,
     request = {**body, "n": n, "return_token_ids": True}
     if suppress_token_ids:
         request["logit_bias"] = {str(token): -100 for token in suppress_token_ids}
-    answer = _post(server, server.api + "/chat/completions", request)
+    answer = _call(server, "POST", server.api + "/chat/completions", request)
     choices = sorted(answer["choices"], key=lambda choice: choice["index"])
     if len(choices) != n or any(choice.get("token_ids") is None for choice in choices):
         raise ServerError(f"vLLM server at {server.url} returned {len(choices)} completions without token ids "
@@ -200,7 +194,7 @@ def reload_weights(server: VLLMServer, folder: str) -> None:
     """Make the server generate with the checkpoint in ``folder`` (safetensors + config), which
     must be readable at that path on the server's machine."""
     try:
-        _post(server, server.url.rstrip("/") + "/collective_rpc",
+        _call(server, "POST", server.url.rstrip("/") + "/collective_rpc",
               {"method": "reload_weights", "kwargs": {"weights_path": folder, "is_checkpoint_format": True}})
     except ServerError as error:
         if "404" in str(error):

@@ -30,6 +30,7 @@ import numpy as np
 
 from viss_r1.modeling.generation import Decoding
 from viss_r1.modeling.vllm_server import VLLMServer, chat_request, reload_weights, sample_completions
+from viss_r1.train.video_grpo import PromptRequests, prompt_key
 
 
 class ServerRollouts:
@@ -67,21 +68,21 @@ class ServerRollouts:
         accelerator.wait_for_everyone()
         self.synced_step = step
 
-    def generate(self, trainer, rows: Sequence[Mapping[str, Any]]) -> list[list[int]]:
-        """Completion ids, one per row, in row order; rows of one prompt share one request."""
+    def generate(self, trainer, rows: Sequence[Mapping[str, Any]], requests: PromptRequests) -> list[list[int]]:
+        """Completion ids, one per row, in row order; the rows of one prompt share one request
+        (``requests``: the batch's (messages, media) per prompt, ``VideoGRPOTrainer.prompt_requests``)."""
         groups: dict[Any, list[int]] = {}
         for position, row in enumerate(rows):
-            groups.setdefault(row["sample_id"], []).append(position)
+            groups.setdefault(prompt_key(row), []).append(position)
         rng = np.random.default_rng([trainer.args.seed, trainer.state.global_step, trainer.accelerator.process_index])
-        requests = []
-        for sample_id, positions in groups.items():
-            messages, media = trainer.prompt_request(rows[positions[0]])
+        bodies = []
+        for key, positions in groups.items():
             decoding = Decoding(max_new_tokens=trainer.max_completion_length, temperature=trainer.temperature,
                                 top_p=trainer.top_p, do_sample=True, seed=int(rng.integers(2**31)))
-            requests.append((chat_request(self.served_model, messages, media, decoding), len(positions)))
-        with ThreadPoolExecutor(max_workers=min(self.server.max_concurrent, len(requests))) as pool:
+            bodies.append((chat_request(self.served_model, *requests[key], decoding), len(positions)))
+        with ThreadPoolExecutor(max_workers=min(self.server.max_concurrent, len(bodies))) as pool:
             sampled = list(pool.map(lambda job: sample_completions(self.server, job[0], job[1],
-                                                                   self.suppress_token_ids), requests))
+                                                                   self.suppress_token_ids), bodies))
         completions: list[list[int]] = [[] for _ in rows]
         for positions, ids in zip(groups.values(), sampled):
             for position, completion in zip(positions, ids):

@@ -28,20 +28,28 @@ the KL is logged under TRL's name ("kl"), but the loss has no KL term (METHOD.md
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import torch
 from trl import GRPOTrainer
 
 from viss_r1.modeling.tiny import VISION_TOKENS
 from viss_r1.modeling.video_inputs import MediaInput, model_inputs
-from viss_r1.train.server_rollouts import ServerRollouts
+
+if TYPE_CHECKING:
+    from viss_r1.train.server_rollouts import ServerRollouts
 
 TRL_VERSION = "1.16.0"  # the version whose private methods these overrides follow
 VISION_FIELDS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "pixel_values", "image_grid_thw")
 
 # One prompt as the model is asked it: chat messages (system + user) and its media.
 PromptRequest = Callable[[Mapping[str, Any]], tuple[list[dict[str, Any]], MediaInput]]
+# The requests of one batch, by prompt (the G rollouts of a group share one).
+PromptRequests = dict[Any, tuple[list[dict[str, Any]], MediaInput]]
+
+
+def prompt_key(row: Mapping[str, Any]) -> Any:
+    return row.get("sample_id", id(row))
 
 
 @dataclass
@@ -91,6 +99,7 @@ class VideoGRPOTrainer(GRPOTrainer):
                              "through a server (rollouts=ServerRollouts, grpo.use_vllm in our config)")
         self.server_rollouts = rollouts
         self._batch_rows: Sequence[Mapping[str, Any]] | None = None
+        self._batch_requests: PromptRequests | None = None
         self.prompt_request = prompt_request
         self.pretext_tag = pretext_tag  # where the transform letter is answered: "transform", "answer" or None
         tokenizer = self.processing_class.tokenizer
@@ -105,23 +114,28 @@ class VideoGRPOTrainer(GRPOTrainer):
         self._rollouts: list[dict[str, Any]] = []
 
     # -- encoding ------------------------------------------------------------------------------
-    def encode_prompt(self, row: Mapping[str, Any]) -> EncodedPrompt:
-        messages, media = self.prompt_request(row)
+    def prompt_requests(self, rows: Sequence[Mapping[str, Any]]) -> PromptRequests:
+        """(messages, media) per distinct prompt, each clip read and transformed once: encoding,
+        T-GRPO's shuffled rollouts and server rollouts of the batch all use these."""
+        requests: PromptRequests = {}
+        for row in rows:
+            key = prompt_key(row)
+            if key not in requests:
+                requests[key] = self.prompt_request(row)
+        return requests
+
+    def encode_prompt(self, messages: list[dict[str, Any]], media: MediaInput) -> EncodedPrompt:
         text = self.processing_class.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         batch = model_inputs(self.processing_class, [text], [media])
         vision = {name: torch.as_tensor(batch[name]) for name in VISION_FIELDS if batch.get(name) is not None}
         return EncodedPrompt(batch["input_ids"][0].tolist(), vision)
 
-    def encode_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[EncodedPrompt]:
+    def encode_rows(self, rows: Sequence[Mapping[str, Any]],
+                    requests: PromptRequests | None = None) -> list[EncodedPrompt]:
         """One encoding per distinct prompt: the G rollouts of a group share it."""
-        cache: dict[Any, EncodedPrompt] = {}
-        encoded = []
-        for row in rows:
-            key = row.get("sample_id", id(row))
-            if key not in cache:
-                cache[key] = self.encode_prompt(row)
-            encoded.append(cache[key])
-        return encoded
+        requests = self.prompt_requests(rows) if requests is None else requests
+        encoded = {key: self.encode_prompt(*request) for key, request in requests.items()}
+        return [encoded[prompt_key(row)] for row in rows]
 
     def _vision_inputs(self, encoded: Sequence[EncodedPrompt], input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
         device = input_ids.device
@@ -135,13 +149,14 @@ class VideoGRPOTrainer(GRPOTrainer):
 
     # -- TRL overrides ---------------------------------------------------------------------------
     def _generate_and_score_completions(self, inputs):
+        requests = self.prompt_requests(inputs)
         if self.temporal_rollouts:
-            self._add_shuffled_accuracy(inputs)
-        self._batch_prompts, self._batch_rows = self.encode_rows(inputs), inputs
+            self._add_shuffled_accuracy(inputs, requests)
+        self._batch_prompts, self._batch_rows, self._batch_requests = self.encode_rows(inputs, requests), inputs, requests
         try:
             output = super()._generate_and_score_completions(inputs)
         finally:
-            encoded, self._batch_prompts, self._batch_rows = self._batch_prompts, None, None
+            encoded, self._batch_prompts, self._batch_rows, self._batch_requests = self._batch_prompts, None, None, None
         output["encoded_prompts"] = encoded  # a list: TRL's shuffle/split keep it aligned with the rows
         self._record_rollouts(inputs, output)
         return output
@@ -153,9 +168,9 @@ class VideoGRPOTrainer(GRPOTrainer):
         if self._batch_rows is None or len(self._batch_rows) != len(prompt_ids):
             raise RuntimeError("server rollouts run only inside _generate_and_score_completions")
         self.server_rollouts.sync_weights(self)
-        return self.server_rollouts.generate(self, self._batch_rows), None
+        return self.server_rollouts.generate(self, self._batch_rows, self._batch_requests), None
 
-    def _add_shuffled_accuracy(self, rows) -> None:
+    def _add_shuffled_accuracy(self, rows, requests: PromptRequests | None = None) -> None:
         """T-GRPO's reference: per video prompt, the mean accuracy of ``temporal_rollouts``
         rollouts on its frames in a random order (the timing metadata stays that of the clip)."""
         import numpy as np
@@ -163,13 +178,14 @@ class VideoGRPOTrainer(GRPOTrainer):
         from viss_r1.modeling.generation import Decoding, generate_completions
         from viss_r1.rewards import accuracy, extract_answer
 
+        requests = self.prompt_requests(rows) if requests is None else requests
         prompts: dict[Any, Mapping[str, Any]] = {}
         for row in rows:
-            prompts.setdefault(row["sample_id"], row)
+            prompts.setdefault(prompt_key(row), row)
         rng = np.random.default_rng([self.args.seed, self.state.global_step])
         conversations, media, owners = [], [], []
-        for sample_id, row in prompts.items():
-            messages, clip = self.prompt_request(row)
+        for sample_id in prompts:
+            messages, clip = requests[sample_id]
             if clip.data_type != "video":
                 continue
             order = rng.permutation(len(clip.frames))
@@ -191,7 +207,7 @@ class VideoGRPOTrainer(GRPOTrainer):
                 scores.setdefault(sample_id, []).append(accuracy(
                     extract_answer(completion["text"]), extract_answer(row["solution"]), row["problem_type"]))
         for row in rows:
-            values = scores.get(row["sample_id"])
+            values = scores.get(prompt_key(row))
             row["shuffled_accuracy"] = sum(values) / len(values) if values else None
 
     def _record_rollouts(self, rows, output) -> None:
