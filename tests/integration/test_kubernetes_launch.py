@@ -13,8 +13,9 @@ import dagster as dg
 import pytest
 from dagster_k8s.client import WaitForPodState
 from dagster_k8s.pipes import build_pod_body
+from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR, DAGSTER_PIPES_MESSAGES_ENV_VAR
 
-from assets.launcher import REPO_ROOT, KubernetesLaunch, TrainingLauncher
+from assets.launcher import FORWARDED_ENV, PROCESS_ENV, REPO_ROOT, KubernetesLaunch, TrainingLauncher
 
 GRPO = "viss_r1.train.grpo"
 
@@ -86,6 +87,34 @@ def test_a_multi_node_launch_rendezvous_at_node_zero_under_the_headless_service(
         assert command[command.index("--rdzv_id") + 1] == "viss-r1-run1-abc"   # one rendezvous per launch
         assert pod.metadata.labels["viss-r1/training-node"] == "true"           # the service selects it
     assert all(w.spec.hostname is None for w in workers)
+
+
+def assert_has_no_credentials(pod, launcher: TrainingLauncher, password: str) -> None:
+    """A stage pod holds no Kubernetes API token and nothing of the database: it runs as the service
+    account without a Role (infra/k8s/rbac.yaml), takes nothing from a Secret, and its environment
+    is the forwarded names, the launcher's own and Pipes' bootstrap only, never the password the
+    Dagster process has."""
+    assert pod.spec.service_account_name == "viss-r1-stage"
+    assert pod.spec.automount_service_account_token is False
+    (container,) = pod.spec.containers
+    assert [(source.config_map_ref.name, source.secret_ref) for source in container.env_from] == [("viss-r1-env", None)]
+    assert [e.name for e in container.env if e.value_from is not None] == []
+    assert {e.name for e in container.env} <= {*PROCESS_ENV, *FORWARDED_ENV, *launcher.env,
+                                               DAGSTER_PIPES_CONTEXT_ENV_VAR, DAGSTER_PIPES_MESSAGES_ENV_VAR}
+    assert password not in {e.value for e in container.env}
+    assert container.security_context.allow_privilege_escalation is False
+
+
+def test_every_node_of_a_launch_runs_without_api_token_or_database_secret(monkeypatch):
+    # What a run pod has in its environment (K8sRunLauncher's env_secrets): it must not travel on.
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "pg-password")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.viss-r1.svc:5000")
+    launcher = TrainingLauncher(backend="kubernetes", launcher="torchrun", launcher_args=["--nproc_per_node", "8"],
+                                rendezvous={"nnodes": 3}, kubernetes={"gpus_per_node": 8})
+    pods = rendered(launcher)
+    assert len(pods) == 3   # node 0 (the Pipes pod) and the two workers the launcher creates itself
+    for pod in pods:
+        assert_has_no_credentials(pod, launcher, "pg-password")
 
 
 def test_the_pod_file_must_be_a_pod(tmp_path):
@@ -166,12 +195,16 @@ def launch_in(cluster_launcher: TrainingLauncher, config_text: str, tmp_path):
     return result, seen, config
 
 
-def test_a_pod_reports_back_through_pipes(local_cluster, tmp_path):
+def test_a_pod_reports_back_through_pipes(local_cluster, tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "pg-password")   # the run pod's, never the stage's
     launcher = TrainingLauncher(backend="kubernetes", env={"PYTHONPATH": str(tmp_path)})
     result, seen, config = launch_in(launcher, "ok", tmp_path)
     assert result.success
     assert seen == {"config": str(config), "mlflow": "http://mlflow.test:5000"}  # forwarded into the pod
     (pod, _), = local_cluster.pods.values()
+    # Pipes worked with the pod holding no API token: its messages came back through its log,
+    # which the Dagster side reads.
+    assert_has_no_credentials(pod, launcher, "pg-password")
     assert pod.spec.containers[0].resources.limits["nvidia.com/gpu"] == "1"
     assert local_cluster.deleted == [pod.metadata.name]                          # cleaned up after
 

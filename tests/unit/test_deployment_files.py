@@ -10,6 +10,7 @@ import importlib
 import importlib.metadata
 import json
 import re
+import shlex
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,7 +35,7 @@ REFERENCE_KEYS = {"claimName": "PersistentVolumeClaim", "serviceAccountName": "S
                   "env_config_maps": "ConfigMap", "env_secrets": "Secret", "envConfigMaps": "ConfigMap",
                   "envSecrets": "Secret", "postgresqlSecretName": "Secret"}
 API_VERSIONS = {"CoreV1Api": "v1", "AppsV1Api": "apps/v1", "BatchV1Api": "batch/v1",
-                "RbacAuthorizationV1Api": "rbac.authorization.k8s.io/v1"}
+                "RbacAuthorizationV1Api": "rbac.authorization.k8s.io/v1", "NetworkingV1Api": "networking.k8s.io/v1"}
 
 
 def read(path: Path):
@@ -237,11 +238,127 @@ def test_role_of_our_service_account_allows_every_kubernetes_call_of_dagster_k8s
     calls = {call for source in sources for call in
              re.findall(r"(?:core|batch)_api\.(create|read|list|delete|patch)_namespaced_(\w+)\(", source.read_text())}
     assert ("create", "pod") in calls and ("create", "job") in calls, calls
+    needed_resources = set()
     for verb, name in calls:   # read_namespaced_pod_log → get pods/log
         kind, _, sub = name.partition("_")
         resource = f"{kind}s/{sub}" if sub else f"{kind}s"
         needed = ("batch" if kind == "job" else "", resource, {"read": "get"}.get(verb, verb))
         assert needed in grants, f"{verb}_namespaced_{name} needs {needed} in the Role (rbac.yaml)"
+        needed_resources.add(needed[:2])
+    # Least privilege: no resource that no call touches (watch comes with the list calls).
+    assert {(group, resource) for group, resource, _ in grants} == needed_resources
+
+
+def stage_pod_spec() -> dict:
+    """The spec of every training and evaluation pod: the training launcher's pod file."""
+    from assets.launcher import KubernetesLaunch
+
+    return KubernetesLaunch().base_pod()[1]
+
+
+def database_secrets() -> set[str]:
+    """The Secrets that hold Dagster's database password: the one env.yaml says to create, and the
+    one the Helm chart reads the password from."""
+    from dagster_k8s.job import DAGSTER_PG_PASSWORD_ENV_VAR
+
+    return ({name for name, keys in secret_keys().items() if DAGSTER_PG_PASSWORD_ENV_VAR in keys}
+            | {read(HELM_VALUES)["global"]["postgresqlSecretName"]})
+
+
+def secrets_used(node) -> set[str]:
+    """Every Secret a pod spec takes anything from: envFrom, env valueFrom, a volume, a projection."""
+    found = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("secretRef", "secretKeyRef", "secret") and isinstance(value, dict):
+                found.add(value.get("name") or value.get("secretName"))
+            found |= secrets_used(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= secrets_used(item)
+    return found
+
+
+def binds(subject: dict, account: str) -> bool:
+    """Whether a RoleBinding/ClusterRoleBinding subject covers ``account``, which a binding to all of
+    the namespace's (or the cluster's) service accounts does too."""
+    if subject["kind"] == "ServiceAccount":
+        return subject["name"] == account and subject.get("namespace", namespace()) == namespace()
+    return subject["kind"] == "Group" and subject["name"] in (
+        "system:serviceaccounts", f"system:serviceaccounts:{namespace()}", "system:authenticated")
+
+
+def test_stage_pods_run_as_an_account_with_no_api_access_and_no_token():
+    # A stage runs third-party model code on downloaded data: if it is compromised it must find no
+    # Kubernetes credential. Pipes needs none in the pod, since the run pod reads its log.
+    spec = stage_pod_spec()
+    account = spec["serviceAccountName"]
+    assert account != launcher_config()["service_account_name"]   # not Dagster's, which may create pods
+    assert spec["automountServiceAccountToken"] is False
+    objects = manifests()
+    assert objects[("ServiceAccount", account)]["automountServiceAccountToken"] is False
+    bindings = {name: doc for (kind, name), doc in objects.items() if kind in ("RoleBinding", "ClusterRoleBinding")}
+    assert bindings, "the check saw the bindings (rbac.yaml)"
+    assert [name for name, doc in bindings.items() if any(binds(s, account) for s in doc["subjects"])] == []
+
+
+def test_stage_pods_get_no_database_secret_and_cannot_escalate():
+    spec = stage_pod_spec()
+    mlflow = manifests()[("Deployment", urlsplit(env_config()["MLFLOW_TRACKING_URI"]).hostname.split(".")[0])]
+    # The walk finds the database Secret where it belongs (the MLflow server's backend URI).
+    assert secrets_used(mlflow["spec"]["template"]["spec"]) == database_secrets()
+    assert secrets_used(spec) & database_secrets() == set()
+    (container,) = spec["containers"]
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False}
+    config_maps = [source["configMapRef"]["name"] for source in container["envFrom"]]
+    assert config_maps == launcher_config()["env_config_maps"]   # MLFLOW_TRACKING_URI, VISS_R1_STATE_DIR
+
+
+def vllm_serve_commands() -> list[tuple[str, dict[str, str], list[str]]]:
+    """(file, environment, arguments after `vllm serve`) of every `vllm serve` command the README
+    and infra/ document, in code blocks or config comments."""
+    found = []
+    for path in [ROOT / "README.md", *sorted(p for p in INFRA.rglob("*") if p.is_file())]:
+        for line in path.read_text().splitlines():
+            for command in re.findall(r"(?:[A-Z][A-Z0-9_]*=\S*\s+)*vllm serve\b[^`\n]*", line):
+                words = shlex.split(command)
+                serve = words.index("vllm")
+                env = dict(word.split("=", 1) for word in words[:serve])
+                found.append((path.relative_to(ROOT).as_posix(), env, words[serve + 2:]))
+    return found
+
+
+def test_documented_vllm_servers_listen_on_loopback():
+    # Without --host vLLM listens on every interface; in dev mode (VLLM_SERVER_DEV_MODE=1) its
+    # /collective_rpc endpoint, which reloads weights from any path, has no authentication at all.
+    commands = vllm_serve_commands()
+    assert "README.md" in {path for path, env, _ in commands if env.get("VLLM_SERVER_DEV_MODE") == "1"}
+    for path, env, args in commands:
+        host = args[args.index("--host") + 1] if "--host" in args else None
+        assert host == "127.0.0.1", (path, env, args)
+
+
+def test_mlflow_server_admits_only_pods_of_our_namespace():
+    # MLflow runs without authentication: anyone who reaches it may rewrite runs and models.
+    objects = manifests()
+    name = urlsplit(env_config()["MLFLOW_TRACKING_URI"]).hostname.split(".")[0]
+    deployment, service = objects[("Deployment", name)], objects[("Service", name)]
+    assert service["spec"]["type"] == "ClusterIP"   # no LoadBalancer or NodePort outside the cluster
+    (policy,) = [doc for (kind, _), doc in objects.items() if kind == "NetworkPolicy"]
+    model = k8s_model("NetworkPolicy", policy)
+    assert model.metadata.namespace == namespace()
+    # Selects the server's pods by the labels the Deployment selects them by.
+    assert model.spec.pod_selector.match_labels == deployment["spec"]["selector"]["matchLabels"]
+    assert model.spec.pod_selector.match_expressions is None
+    assert model.spec.policy_types == ["Ingress"]
+    (rule,) = model.spec.ingress
+    # An empty podSelector with no namespaceSelector or ipBlock: every pod of the policy's own
+    # namespace, and nothing from any other namespace or outside the cluster.
+    (peer,) = rule._from
+    assert (peer.namespace_selector, peer.ip_block) == (None, None)
+    assert (peer.pod_selector.match_labels, peer.pod_selector.match_expressions) == (None, None)
+    (port,) = service["spec"]["ports"]
+    assert [(p.protocol, p.port) for p in rule.ports] == [("TCP", port["targetPort"])]
 
 
 @pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy")   # MLflow's own import

@@ -4,7 +4,7 @@ rollouts.
 vLLM pins its own torch and transformers (0.33: torch 2.14.0, transformers < 5.21), so it cannot
 share this project's environment; it runs as a server in its own, started by the user:
 
-    vllm serve <checkpoint folder or hub id> --port 8000
+    vllm serve <checkpoint folder or hub id> --host 127.0.0.1 --port 8000
 
 and evaluation sends it requests. Each request carries the frames the in-process path would
 give the model, not the video file: the frame cache's sampled, resized and (for a probe)
@@ -20,7 +20,8 @@ Decoding maps onto the request: ``max_new_tokens`` → ``max_tokens``, ``tempera
 Rollouts (``sample_completions``) ask for ``n`` completions of one prompt with their token ids, and
 keep the policy's weights current on the server (``reload_weights``): the trainer writes them as a
 checkpoint folder the server can read, and vLLM's development endpoint ``/collective_rpc`` reloads
-them in place (the server runs with ``VLLM_SERVER_DEV_MODE=1``).
+them in place (the server runs with ``VLLM_SERVER_DEV_MODE=1``). That endpoint has no
+authentication, so such a server listens on loopback only (``--host 127.0.0.1``).
 """
 
 from __future__ import annotations
