@@ -32,7 +32,8 @@ def eval_records(tiny_sft, tmp_path):
 
 
 def config(tiny_sft, records, output) -> EvalRunConfig:
-    settings = EvalSettings(decoding=Decoding(max_new_tokens=4, batch_size=4),
+    # The broken clip fails 1 of the 9 samples each condition can ask: accepted here.
+    settings = EvalSettings(decoding=Decoding(max_new_tokens=4, batch_size=4), max_failed_fraction=0.2,
                             probes=ProbeSettings(blind=True, transforms=["arrow", "rotate"], frame_drop=[0.5]))
     return EvalRunConfig(model=str(tiny_sft.model_dir), benchmark="synthetic", records=str(records),
                          frame_shards=tiny_sft.shard_files, output_dir=str(output), settings=settings)
@@ -76,7 +77,8 @@ def test_a_resumed_evaluation_redoes_only_what_was_lost(tiny_sft, eval_records, 
     (output / RESULTS_FILE).unlink()
 
     again = evaluate(config(tiny_sft, eval_records, output))
-    assert again["resumed"] == len(complete) - len(lost_rows)
+    kept = complete.join(lost_rows, on=["condition", "sample_id"], how="anti")
+    assert again["resumed"] == (kept["status"] != "failed").sum()   # the broken clip's rows are asked again
     assert again["generated"] == (lost_rows["status"] == "ok").sum() > 0
     assert first["generated"] == 8 + 9 + 8 + 8
     assert pl.read_parquet(output / RESULTS_FILE).equals(complete)   # same answers, nothing asked twice

@@ -58,6 +58,12 @@ class EvalSettings(_Strict):
     system_prompt: str | None = None          # None: viss_r1.prompts.DEFAULT_SYSTEM_PROMPT
     max_samples: int | None = None            # the first N records (a quick look); None: all
     seed: int = 0                             # transform draws and dropped frames
+    # The run fails when a condition's failed samples (generation errors) exceed this fraction of
+    # those it could ask (missing videos aside) — after its parts are written, so a rerun asks
+    # only the failed ones again. Per condition, not overall: each condition is its own score,
+    # and a probe failing on a fifth of its clips must not hide behind clean conditions that did
+    # not. 0: any failure fails the run; 1: never.
+    max_failed_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
 
 
 class EvalRunConfig(_Strict):
@@ -65,6 +71,7 @@ class EvalRunConfig(_Strict):
     they are produced, so an interrupted run resumes without redoing finished samples."""
 
     model: str                                # local folder or hub id; trust_remote_code stays off
+    model_revision: str | None = None         # a hub id's commit sha or tag (the cache key pins it)
     benchmark: str                            # a name of viss_r1.evaluate.benchmarks.BENCHMARKS
     records: str                              # Parquet table of the benchmark's records (with clip columns)
     frame_shards: list[Path]

@@ -1,7 +1,9 @@
 """The leaderboard: every (model, benchmark) score shard, queried with DuckDB, laid out like the
 paper's Table 1 — one row per model, one column per benchmark (clean accuracy, %) — followed by
 the robustness columns of each benchmark that ran them (blind, visual reliance, transformed,
-pretext accuracy, frame drop)."""
+pretext accuracy, frame drop). A benchmark where some model had generation failures also gets a
+``<title> failed`` column (the clean condition's failed samples, ``samples/failed``), which the
+markdown shows beside the score it qualifies: ``63.2 (2 failed)``."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ ROBUSTNESS_COLUMNS = (
     ("pretext_accuracy/all", "pretext acc."),
 )
 FRAME_DROP_PREFIX = "score/frame_drop_"
+FAILED_METRIC = "samples/failed"   # the clean condition's failed samples (viss_r1.evaluate.scores)
+FAILED = "failed"                  # its column: "<title> failed"
 NOT_RUN = "–"
 
 
@@ -37,15 +41,17 @@ def collect_scores(shards: Sequence[Path]) -> pl.DataFrame:
 
 def leaderboard_table(scores: pl.DataFrame, model_order: Sequence[str]) -> pl.DataFrame:
     """Wide table: ``model`` + one column per benchmark title (every benchmark of the registry,
-    run or not, in Table 1 order) + robustness columns where some model ran them. Missing cells
-    are null."""
+    run or not, in Table 1 order) + robustness columns where some model ran them + a failed-count
+    column where some model had failures. Missing cells are null."""
     order = {name: i for i, name in enumerate(model_order)}
     models = sorted(set(scores["model"].to_list()), key=lambda m: (order.get(m, len(order)), m))
     value = {(r["model"], r["benchmark"], r["metric"]): r["value"] for r in scores.iter_rows(named=True)}
     ran = {(r["benchmark"], r["metric"]) for r in scores.iter_rows(named=True)}
     columns: list[tuple[str, str, str]] = [(spec.title, spec.name, "score/overall") for spec in BENCHMARKS.values()]
+    failing = {r["benchmark"] for r in scores.iter_rows(named=True) if r["metric"] == FAILED_METRIC and r["value"]}
     for spec in BENCHMARKS.values():
-        metrics = [(m, suffix) for m, suffix in ROBUSTNESS_COLUMNS if (spec.name, m) in ran]
+        metrics = [(FAILED_METRIC, FAILED)] if spec.name in failing else []
+        metrics += [(m, suffix) for m, suffix in ROBUSTNESS_COLUMNS if (spec.name, m) in ran]
         drops = sorted(m for b, m in ran if b == spec.name and m.startswith(FRAME_DROP_PREFIX))
         metrics += [(m, f"drop {float(m.removeprefix(FRAME_DROP_PREFIX)):.0%}") for m in drops]
         columns += [(f"{spec.title} {suffix}", spec.name, m) for m, suffix in metrics]
@@ -56,13 +62,18 @@ def leaderboard_table(scores: pl.DataFrame, model_order: Sequence[str]) -> pl.Da
 
 
 def to_markdown(table: pl.DataFrame) -> str:
-    """The table as markdown (the Dagster UI renders it); not-run cells as a dash."""
+    """The table as markdown (the Dagster UI renders it); not-run cells as a dash, a failed count
+    beside the score it belongs to rather than in a column of its own."""
     if table.is_empty():
         return "_(no model has been evaluated yet)_"
-    header = "| " + " | ".join(table.columns) + " |"
-    lines = [header, "|" + "---|" * len(table.columns)]
-    for row in table.iter_rows():
-        cells = [row[0]] + [NOT_RUN if v is None else f"{v:.1f}" for v in row[1:]]
+    counts = {f"{c} {FAILED}" for c in table.columns}   # shown inside their score's cell
+    shown = [c for c in table.columns[1:] if c not in counts]
+    lines = ["| " + " | ".join([table.columns[0], *shown]) + " |", "|" + "---|" * (len(shown) + 1)]
+    for row in table.iter_rows(named=True):
+        cells = [row[table.columns[0]]]
+        for column in shown:
+            value, failed = row[column], row.get(f"{column} {FAILED}")
+            cells.append((NOT_RUN if value is None else f"{value:.1f}") + (f" ({failed:.0f} failed)" if failed else ""))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

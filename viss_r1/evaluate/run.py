@@ -7,8 +7,11 @@ concurrent requests to a vLLM server (``settings.vllm_server``, ``viss_r1.modeli
 Each finished batch is written to ``output_dir/parts/`` at once, so an interrupted run picks up
 where it stopped. Records whose video is missing or unreadable become ``missing`` rows and a
 batch that raises becomes ``failed`` rows with the error: both are counted and reported by the
-scores, never scored as wrong answers. The end product is ``results.parquet`` (one row per
-condition × sample) and ``scores.json``.
+scores, never scored as wrong answers. A rerun skips the ``ok`` and ``missing`` rows and asks
+the ``failed`` ones again (an out-of-memory or a server hiccup is not the sample's fault); the
+newest row of a sample is its result. A condition with more failures than
+``settings.max_failed_fraction`` fails the run, its parts kept for that rerun. The end product is
+``results.parquet`` (one row per condition × sample) and ``scores.json``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ from viss_r1.rewards import extract_answer, extract_transform
 RESULTS_FILE = "results.parquet"
 SCORES_FILE = "scores.json"
 PARTS_DIR = "parts"
+# Statuses a rerun keeps. ``missing`` is final: it comes from the benchmark's records (the video
+# would not load), which a rerun reads unchanged, so asking again would give the same row.
+# ``failed`` is not: a generation error may be transient, so a rerun asks that sample again.
+FINAL_STATUSES = ("ok", "missing")
+SHOWN_REASONS = 3   # distinct failure reasons quoted when too many samples failed
 
 RESULT_SCHEMA = {
     "benchmark": pl.String, "condition": pl.String, "sample_id": pl.String, "problem_id": pl.String,
@@ -84,7 +92,9 @@ Generate = Callable[[list[list[dict]], list[MediaInput], Decoding], list[dict[st
 
 def generator(config: EvalRunConfig, model_and_processor=None) -> Generate:
     """``generate(conversations, media, decoding)``: on the vLLM server when one is configured
-    (checked to serve this model first), else in process with transformers (loaded once, lazily)."""
+    (checked to serve this model first), else in process with transformers. The model is loaded,
+    or the server checked, here, before any sample is asked and outside ``ask``'s per-sample
+    error handling: a model that does not load stops the run, rather than failing every sample."""
     server = config.settings.vllm_server
     if server.url:
         name = served_model_name(server, config.model)
@@ -92,12 +102,16 @@ def generator(config: EvalRunConfig, model_and_processor=None) -> Generate:
 
     from viss_r1.modeling.generation import generate_completions, load_for_generation
 
-    def generate(conversations, media, decoding):
-        nonlocal model_and_processor
-        if model_and_processor is None:
-            model_and_processor = load_for_generation(config.model)
-        return generate_completions(*model_and_processor, conversations, media, decoding)
-    return generate
+    if model_and_processor is None:
+        try:
+            model_and_processor = load_for_generation(config.model, config.model_revision)
+        except Exception as error:
+            raise RuntimeError(f"model {config.model!r} could not be loaded for generation "
+                               f"({type(error).__name__}: {error}); no sample was asked: fix the model "
+                               "(path, files, GPU memory) and rerun, finished samples are kept") from error
+    model, processor = model_and_processor
+    return lambda conversations, media, decoding: generate_completions(model, processor, conversations, media,
+                                                                       decoding)
 
 
 def ask(condition: Condition, batch: list[dict[str, Any]], generate: Generate, frames: FrameCacheReader,
@@ -125,19 +139,30 @@ def ask(condition: Condition, batch: list[dict[str, Any]], generate: Generate, f
 
 
 class PartWriter:
-    """``parts/NNNNNN.parquet``: results written batch by batch; what is there is done."""
+    """``parts/NNNNNN.parquet``: results written batch by batch, append-only. A part is written
+    under a temporary name and renamed, so it is complete or absent; a sample may have rows in
+    several parts (a failure, then its retry) and its newest row is its result."""
 
     def __init__(self, output_dir: Path):
         self.folder = output_dir / PARTS_DIR
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.count = len(list(self.folder.glob("*.parquet")))
+        # After the highest number, not the count: a gap (a part deleted by hand) must never make
+        # a new part replace an existing one.
+        self.count = max((int(p.stem) for p in self.folder.glob("*.parquet")), default=-1) + 1
 
-    def done(self) -> set[tuple[str, str]]:
+    def table(self) -> pl.DataFrame:
+        """One row per (condition, sample_id): the newest written."""
         parts = sorted(self.folder.glob("*.parquet"))
         if not parts:
-            return set()
-        table = pl.concat([pl.read_parquet(p, columns=["condition", "sample_id"]) for p in parts])
-        return set(table.iter_rows())
+            return pl.DataFrame(schema=RESULT_SCHEMA)
+        return (pl.concat([pl.read_parquet(p) for p in parts])
+                .unique(["condition", "sample_id"], keep="last", maintain_order=True)
+                .sort("condition", "sample_id"))
+
+    def done(self) -> set[tuple[str, str]]:
+        """The samples a rerun skips: those whose newest row is final (``FINAL_STATUSES``)."""
+        final = self.table().filter(pl.col("status").is_in(FINAL_STATUSES))
+        return set(final.select("condition", "sample_id").iter_rows())
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -147,11 +172,22 @@ class PartWriter:
         tmp.rename(self.folder / f"{self.count:06d}.parquet")   # a part is complete or absent
         self.count += 1
 
-    def table(self) -> pl.DataFrame:
-        parts = sorted(self.folder.glob("*.parquet"))
-        if not parts:
-            return pl.DataFrame(schema=RESULT_SCHEMA)
-        return pl.concat([pl.read_parquet(p) for p in parts]).sort("condition", "sample_id")
+
+def too_many_failures(results: pl.DataFrame, summary: Mapping[str, Any], max_fraction: float) -> str | None:
+    """Why the run fails, or None: each condition whose failed samples exceed ``max_fraction`` of
+    those it could ask (missing videos are not asked), with the first distinct reasons."""
+    over = []
+    for name, scores in summary["conditions"].items():
+        asked = scores["samples"] - scores["missing"]
+        if asked and scores["failed"] / asked > max_fraction:
+            over.append(f"{name}: {scores['failed']} of {asked} failed ({scores['failed'] / asked:.1%})")
+    if not over:
+        return None
+    failed = results.filter(pl.col("status") == "failed")
+    reasons = failed["failure"].unique(maintain_order=True).head(SHOWN_REASONS).to_list()
+    return (f"{'; '.join(over)}, more than max_failed_fraction {max_fraction:.1%}; first errors: {reasons}. "
+            "The failed samples are kept as failed rows: rerun to ask only them again, or raise "
+            "settings.max_failed_fraction to accept them")
 
 
 def evaluate(config: EvalRunConfig, pipes: Any | None = None, model_and_processor=None) -> dict[str, Any]:
@@ -171,7 +207,8 @@ def evaluate(config: EvalRunConfig, pipes: Any | None = None, model_and_processo
     parts = PartWriter(output)
     done = parts.done()
     if done:
-        log(f"resuming: {len(done)} samples already scored in {parts.folder}")
+        log(f"resuming: {len(done)} samples already final (ok or missing) in {parts.folder}; "
+            "failed ones are asked again")
     frames = FrameCacheReader(config.frame_shards)
     # On a server a part holds what is in flight at once; in process, one generate batch.
     batch_size = settings.vllm_server.max_concurrent if settings.vllm_server.url else settings.decoding.batch_size
@@ -197,12 +234,12 @@ def evaluate(config: EvalRunConfig, pipes: Any | None = None, model_and_processo
     results = parts.table()
     summary = summarize(results.to_dicts(), spec)
     summary.update(model=config.model, benchmark=spec.name, generated=generated, resumed=len(done))
-    everything_failed = [c for c, s in summary["conditions"].items() if s["samples"] and s["failed"] == s["samples"]]
     results.write_parquet(output / RESULTS_FILE)
     (output / SCORES_FILE).write_text(json.dumps(summary, indent=2))
-    if everything_failed:
-        first = results.filter(pl.col("status") == "failed")["failure"][0]
-        raise RuntimeError(f"{spec.name}: every sample of {everything_failed} failed; first error: {first}")
+    # Checked once every part is written, so a rerun asks exactly the failed samples again.
+    failure = too_many_failures(results, summary, settings.max_failed_fraction)
+    if failure:
+        raise RuntimeError(f"{spec.name} ({output}): {failure}")
     return summary
 
 
