@@ -11,6 +11,7 @@ import dagster as dg
 import pydantic
 
 from viss_r1.data.frame_cache import FrameEncoding
+from viss_r1.data.ingest import DECODE_TIMEOUT_S
 from viss_r1.data.pretext_samples import PretextSettings
 from viss_r1.embedded import EMBEDDED_EVAL_DECODING, EMBEDDED_GRPO, EMBEDDED_ROLLOUTS, EMBEDDED_SAMPLING, EMBEDDED_SFT
 from viss_r1.evaluate.config import EvalSettings, ProbeSettings
@@ -70,7 +71,8 @@ class VideoSourcesConfig(dg.Config):
 
 class VideoCatalogConfig(dg.Config):
     min_frames: int = EMBEDDED_SAMPLING.min_frames  # fewer decodable frames → quarantine ("too short")
-    workers: int = 0                                 # probe processes; 0 = one per CPU core
+    workers: int = 0                                 # probe processes; 0 = one per CPU this process may use
+    decode_timeout_s: float = DECODE_TIMEOUT_S       # one file's probe; past it: killed, file quarantined
 
 
 # The patch geometry (frame_factor, size_factor) is the model's, not a run setting.
@@ -84,10 +86,35 @@ class FrameCacheConfig(dg.Config):
     encoding: str = _ENCODING.format
     jpeg_quality: int = _ENCODING.quality
     num_shards: int = 16   # stable hash buckets of fingerprints; each shard is cached on its own
-    workers: int = 0       # decode processes; 0 = one per CPU core
+    workers: int = 0       # decode processes; 0 = one per CPU this process may use
+    decode_timeout_s: float = DECODE_TIMEOUT_S   # one clip's decode; past it: killed, clip a failure row
 
     def to_encoding(self) -> FrameEncoding:
         return FrameEncoding(format=self.encoding, quality=self.jpeg_quality)
+
+
+def min_frames_mismatch(probe_min: int, sampling_min: int, probe_setting: str, sampling_setting: str) -> str:
+    """Why a probe threshold below the sampling's is refused ("" when it is not): a clip the
+    catalog passes with fewer frames than sampling needs would fail later, deep in the frame
+    cache, instead of being quarantined as too short."""
+    if probe_min >= sampling_min:
+        return ""
+    return (f"{probe_setting} {probe_min} is below {sampling_setting} {sampling_min}: clips with "
+            f"{probe_min}..{sampling_min - 1} frames would pass probing and then fail frame sampling. "
+            f"Raise {probe_setting} to at least {sampling_min} or lower {sampling_setting} to {probe_min}.")
+
+
+def check_data_plane_min_frames(run_config: dict) -> None:
+    """Refuse a run whose video_catalog min_frames is below frame_cache's sampling min_frames.
+    The two live in different assets' configs, so the whole run config is read (defaults where
+    a value is not given); both assets call this before any work."""
+    ops = run_config.get("ops", {})
+    catalog = VideoCatalogConfig(**ops.get("video_catalog", {}).get("config", {}))
+    cache = FrameCacheConfig(**ops.get("frame_cache", {}).get("config", {}))
+    problem = min_frames_mismatch(catalog.min_frames, cache.sampling.min_frames,
+                                  "video_catalog.config.min_frames", "frame_cache.config.sampling.min_frames")
+    if problem:
+        raise dg.Failure(f"run config refused: {problem}")
 
 
 class PretextUseConfig(dg.Config):
@@ -130,6 +157,7 @@ TinyModelConfig = _mirror(TinyModelSpec, None, "TinyModelConfig",
 
 class BaseModelConfig(dg.Config):
     model: str = "tiny"   # "tiny" (built offline), a local checkpoint folder, or a hub id
+    revision: Optional[str] = None   # a hub id's commit sha or tag: required for a hub id (the cache key pins it)
     tiny: TinyModelConfig = TinyModelConfig()
 
 
@@ -190,6 +218,13 @@ class BenchmarkConfig(FrameCacheConfig):
     media_root: str = ""
     min_frames: int = EMBEDDED_SAMPLING.min_frames   # fewer decodable frames → counted as missing
 
+    @pydantic.model_validator(mode="after")
+    def _probe_keeps_what_sampling_needs(self) -> "BenchmarkConfig":
+        problem = min_frames_mismatch(self.min_frames, self.sampling.min_frames, "min_frames", "sampling.min_frames")
+        if problem:
+            raise ValueError(problem)
+        return self
+
 
 DecodingConfig = _mirror(Decoding, EMBEDDED_EVAL_DECODING, "DecodingConfig",
                          "Evaluation decoding (viss_r1.modeling.generation.Decoding): the release's near-greedy "
@@ -207,13 +242,17 @@ class EvaluationConfig(dg.Config):
     system_prompt: Optional[str] = None
     max_samples: Optional[int] = None   # the first N records (a quick look); None: all
     seed: int = 0                       # transform draws and dropped frames
+    # A condition failing on more of its askable samples fails the run; a rerun asks only those.
+    max_failed_fraction: float = EvalSettings.model_fields["max_failed_fraction"].default
 
     def to_library(self) -> EvalSettings:
         return EvalSettings(decoding=self.decoding.to_library(), vllm_server=self.vllm_server.to_library(),
                             probes=self.probes.to_library(),
                             prompt_format=self.prompt_format, identity_transform=self.identity_transform,
-                            system_prompt=self.system_prompt, max_samples=self.max_samples, seed=self.seed)
+                            system_prompt=self.system_prompt, max_samples=self.max_samples, seed=self.seed,
+                            max_failed_fraction=self.max_failed_fraction)
 
 
 class CheckpointConfig(dg.Config):
     model: str   # a local checkpoint folder or a hub id (e.g. Qwen/Qwen2.5-VL-7B-Instruct)
+    revision: Optional[str] = None   # a hub id's commit sha or tag: required for a hub id

@@ -9,7 +9,7 @@ import dagster as dg
 import polars as pl
 
 from assets.caching import Building, asset_code_version, build_or_reuse, markdown_table, output
-from assets.configs import FrameCacheConfig, VideoCatalogConfig, VideoSourcesConfig
+from assets.configs import FrameCacheConfig, VideoCatalogConfig, VideoSourcesConfig, check_data_plane_min_frames
 from assets.resources import ArtifactStoreResource, MlflowTracking
 from viss_r1.artifacts import ArtifactRef, cache_key, code_version
 from viss_r1.data.frame_cache import FAILURES_FILE, INDEX_FILE
@@ -102,13 +102,15 @@ def video_catalog(
     mlflow_tracking: MlflowTracking,
 ) -> dg.Output[ArtifactRef]:
     """One row per distinct media file, probed with decord; unusable files are quarantined."""
+    check_data_plane_min_frames(context.run.run_config)
     records = pl.read_parquet(artifact_store.local_path(video_sources) / "records.parquet")
     media = records.select("media_root", "path", "data_type").unique(maintain_order=True)
     digest = catalog_media_digest(media.to_dicts())  # files edited in place change the key
 
     def build(building: Building) -> None:
         folder, summary = building.folder, building.summary
-        rows = probe_files(media.to_dicts(), config.min_frames, config.workers, context.log.info)
+        rows = probe_files(media.to_dicts(), config.min_frames, config.workers, context.log.info,
+                           timeout_s=config.decode_timeout_s)
         catalog = pl.DataFrame(rows)
         write_table(catalog.to_dicts(), folder / "catalog.parquet", "catalog")
         write_table(catalog.filter(pl.col("status") != "ok").to_dicts(), folder / "quarantine.parquet", "catalog")
@@ -146,13 +148,15 @@ def frame_cache(
 
     Each shard (a stable hash bucket of fingerprints) has its own cache key, so new videos only
     rebuild the shards they land in; missing shards decode in parallel worker processes."""
+    check_data_plane_min_frames(context.run.run_config)
     store = artifact_store.store()
     catalog = pl.read_parquet(artifact_store.local_path(video_catalog) / "catalog.parquet")
     version = asset_code_version(context)
 
     def build(building: Building) -> None:
         cached = cache_frames(store, catalog.to_dicts(), config.sampling.to_library(), config.to_encoding(),
-                              config.num_shards, version, config.workers, context.log.info)
+                              config.num_shards, version, config.workers, context.log.info,
+                              timeout_s=config.decode_timeout_s)
         write_frame_index(building.folder, cached)
         building.summary.update(clips=len(cached.index), failures=len(cached.failures), shards=len(cached.shard_keys),
                                 shards_decoded=cached.shards_decoded, clips_decoded=cached.clips_decoded,

@@ -1,18 +1,24 @@
+import math
+
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from conftest import write_mp4
 
+from viss_r1.data import frame_cache
 from viss_r1.data.frame_cache import (
+    FAILURES_FILE,
+    ROWS_PER_ROW_GROUP,
+    SHARD_FILE,
     ClipToCache,
     FrameCacheReader,
     FrameEncoding,
     build_shard,
     shard_of,
-    SHARD_FILE,
 )
 from viss_r1.data.loader import load_pretext_clip
 from viss_r1.pretext.transforms import TransformSpec, invert_transform
-from viss_r1.video.decode import decode_video
+from viss_r1.video.decode import SampledClip, decode_video
 from viss_r1.video.sampling import FrameSampling
 
 SAMPLING = FrameSampling(fps=4.0, min_frames=4, max_frames=16, min_pixels=56 * 56, max_pixels=112 * 112)
@@ -64,3 +70,46 @@ def test_loader_transforms_on_load_and_keeps_presentation_timing(shard):
 def test_shards_are_stable_buckets():
     assert shard_of("00000000000a" + "0" * 12, 16) == 10
     assert shard_of("ffffffffffff", 7) == 0xFFFFFFFFFFFF % 7
+
+
+def test_a_shard_is_written_a_row_group_at_a_time_as_clips_decode(tmp_path, monkeypatch):
+    """Streaming, not collecting: each full row group is written before the next clip decodes,
+    so a shard of thousands of clips holds one row group in memory."""
+    decoded: list[str] = []
+    groups_written_after: list[int] = []
+
+    def fake_decode(file, data_type, sampling):  # a stand-in decoder: 4 flat frames tagged by clip
+        decoded.append(file.name)
+        shade = int(file.stem.split("_")[1])
+        return SampledClip(np.full((4, 56, 56, 3), shade, dtype=np.uint8), np.arange(4), 4.0, 8.0, 32)
+
+    write_table = pq.ParquetWriter.write_table
+
+    def counting_write(self, table, *args, **kwargs):
+        if str(self.where).endswith(SHARD_FILE):  # not the failures file
+            groups_written_after.append(len(decoded))
+        return write_table(self, table, *args, **kwargs)
+
+    monkeypatch.setattr(frame_cache, "decode_media", fake_decode)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", counting_write)
+    count = 2 * ROWS_PER_ROW_GROUP + 3
+    clips = [ClipToCache(f"{i:024x}", f"clip_{i}.mp4", str(tmp_path), "video") for i in range(count)]
+    summary = build_shard(clips, SAMPLING, FrameEncoding(format="png"), tmp_path)
+
+    assert summary["clips"] == count and summary["failures"] == 0
+    assert groups_written_after == [ROWS_PER_ROW_GROUP, 2 * ROWS_PER_ROW_GROUP, count]
+    metadata = pq.ParquetFile(tmp_path / SHARD_FILE).metadata
+    assert metadata.num_row_groups == math.ceil(count / ROWS_PER_ROW_GROUP)
+    assert [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)] == [ROWS_PER_ROW_GROUP] * 2 + [3]
+    reader = FrameCacheReader([tmp_path / SHARD_FILE])
+    assert [int(reader.load(f"{i:024x}").frames[0, 0, 0, 0]) for i in range(count)] == list(range(count))
+
+
+def test_a_shard_whose_clips_all_fail_is_an_empty_shard_with_its_failures(tmp_path):
+    (tmp_path / "bad.mp4").write_text("not a video")
+    summary = build_shard([ClipToCache("fb" * 12, "bad.mp4", str(tmp_path), "video")], SAMPLING, FrameEncoding(),
+                          tmp_path)
+    assert (summary["clips"], summary["failures"]) == (0, 1)
+    assert len(FrameCacheReader([tmp_path / SHARD_FILE])) == 0
+    (failure,) = pq.read_table(tmp_path / FAILURES_FILE).to_pylist()
+    assert failure["reason"].startswith("decode failed: ")

@@ -1,6 +1,9 @@
+import os
+
+import pytest
 from conftest import write_mp4
 
-from viss_r1.video.probe import fingerprint, probe_media
+from viss_r1.video.probe import cpu_workers, fingerprint, probe_media
 
 
 def test_bad_media_each_gets_its_reason(bad_media_root):
@@ -26,3 +29,33 @@ def test_fingerprint_follows_content_not_name(tmp_path):
     b.write_bytes(a.read_bytes())
     c = write_mp4(tmp_path / "c.mp4", 8, seed=2)
     assert fingerprint(a) == fingerprint(b) != fingerprint(c)
+
+
+@pytest.fixture
+def eight_cpus(monkeypatch):
+    """This process may run on 8 CPUs (its affinity mask), whatever the machine has."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+
+
+@pytest.mark.parametrize("files, workers", [
+    ({}, 8),                                                            # no cgroup limit: the affinity mask
+    ({"cpu.max": "max 100000\n"}, 8),                                   # cgroup v2, unlimited
+    ({"cpu.max": "300000 100000\n"}, 3),                                # cgroup v2, 3 CPUs of quota
+    ({"cpu.max": "150000 100000\n"}, 1),                                # 1.5 CPUs: rounded down
+    ({"cpu.max": "50000 100000\n"}, 1),                                 # half a CPU: still one worker
+    ({"cpu.max": "2000000 100000\n"}, 8),                               # quota above the mask: the mask
+    ({"cpu/cpu.cfs_quota_us": "200000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 2),   # cgroup v1
+    ({"cpu,cpuacct/cpu.cfs_quota_us": "-1\n", "cpu,cpuacct/cpu.cfs_period_us": "100000\n"}, 8),  # v1, unlimited
+])
+def test_workers_follow_the_affinity_mask_and_the_cgroup_quota(tmp_path, eight_cpus, files, workers):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cpu_workers(0, cgroup_root=tmp_path) == workers
+    assert cpu_workers(5, cgroup_root=tmp_path) == 5  # an explicit count is taken as given
+
+
+def test_a_narrow_affinity_mask_wins_over_a_larger_quota(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {2, 3}, raising=False)
+    (tmp_path / "cpu.max").write_text("400000 100000\n")
+    assert cpu_workers(0, cgroup_root=tmp_path) == 2

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from viss_r1.data.isolation import describe_error
 from viss_r1.video.decode import decode_media
 from viss_r1.video.probe import resolve_inside
 from viss_r1.video.sampling import FrameSampling, num_sampled_frames
@@ -80,38 +81,68 @@ def decode_frames(encoded: Iterable[bytes]) -> np.ndarray:
     return np.stack([np.asarray(Image.open(io.BytesIO(data)).convert("RGB")) for data in encoded])
 
 
-def build_shard(clips: list[ClipToCache], sampling: FrameSampling, encoding: FrameEncoding, out_dir: Path) -> dict:
-    """Decode every clip of one shard and write ``shard.parquet`` + ``failures.parquet``."""
+def decode_clip(clip: ClipToCache, sampling: FrameSampling, encoding: FrameEncoding) -> dict:
+    """One shard row: the clip's sampled frames, decoded, resized and encoded. Raises when the
+    clip cannot be decoded. Top-level, so an isolated worker process can run it by name."""
+    file = resolve_inside(Path(clip.media_root), clip.path)
+    if file is None:
+        raise ValueError(f"path {clip.path!r} escapes the media root")
+    sampled = decode_media(file, clip.data_type, sampling)
+    return {
+        "fingerprint": clip.fingerprint,
+        "data_type": clip.data_type,
+        "frame_indices": sampled.frame_indices.tolist(),
+        "sample_fps": sampled.sample_fps,
+        "video_fps": sampled.video_fps,
+        "total_frames": sampled.total_frames,
+        "num_frames": len(sampled.frames),
+        "height": int(sampled.frames.shape[1]),
+        "width": int(sampled.frames.shape[2]),
+        "frames": [encode_frame(frame, encoding) for frame in sampled.frames],
+    }
+
+
+def decode_failure(error: str) -> str:
+    """A clip's failure reason for a decode that raised (``error``: "ValueError: message")."""
+    return f"decode failed: {error}"
+
+
+def write_shard(out_dir: Path, results: Iterable[tuple[ClipToCache, dict | str]]) -> dict:
+    """Write ``shard.parquet`` + ``failures.parquet`` from (clip, shard row or failure reason)
+    pairs, consumed as they come: rows go out a row group (ROWS_PER_ROW_GROUP rows) at a time,
+    so memory holds one row group, never the shard. ``out_dir`` is a staging folder: a shard
+    that stops half-way is never published (DESIGN.md "Durability contract")."""
     started = time.perf_counter()
-    rows, failures, frames_total = [], [], 0
-    for clip in clips:
-        try:
-            file = resolve_inside(Path(clip.media_root), clip.path)
-            if file is None:
-                raise ValueError(f"path {clip.path!r} escapes the media root")
-            sampled = decode_media(file, clip.data_type, sampling)
-        except Exception as error:  # a bad clip is a failure row; the shard goes on
-            failures.append({"fingerprint": clip.fingerprint, "path": clip.path,
-                             "reason": f"decode failed: {type(error).__name__}: {str(error).strip()[:300]}"})
-            continue
-        frames_total += len(sampled.frames)
-        rows.append({
-            "fingerprint": clip.fingerprint,
-            "data_type": clip.data_type,
-            "frame_indices": sampled.frame_indices.tolist(),
-            "sample_fps": sampled.sample_fps,
-            "video_fps": sampled.video_fps,
-            "total_frames": sampled.total_frames,
-            "num_frames": len(sampled.frames),
-            "height": int(sampled.frames.shape[1]),
-            "width": int(sampled.frames.shape[2]),
-            "frames": [encode_frame(frame, encoding) for frame in sampled.frames],
-        })
-    pq.write_table(pa.Table.from_pylist(rows, schema=SHARD_SCHEMA), out_dir / SHARD_FILE,
-                   row_group_size=ROWS_PER_ROW_GROUP)
+    pending, failures, clips, frames_total = [], [], 0, 0
+    with pq.ParquetWriter(out_dir / SHARD_FILE, SHARD_SCHEMA) as writer:
+        for clip, result in results:
+            if isinstance(result, str):
+                failures.append({"fingerprint": clip.fingerprint, "path": clip.path, "reason": result})
+                continue
+            pending.append(result)
+            clips += 1
+            frames_total += result["num_frames"]
+            if len(pending) == ROWS_PER_ROW_GROUP:
+                writer.write_table(pa.Table.from_pylist(pending, schema=SHARD_SCHEMA))
+                pending = []
+        if pending:
+            writer.write_table(pa.Table.from_pylist(pending, schema=SHARD_SCHEMA))
     pq.write_table(pa.Table.from_pylist(failures, schema=FAILURE_SCHEMA), out_dir / FAILURES_FILE)
-    return {"clips": len(rows), "failures": len(failures), "frames": frames_total,
+    return {"clips": clips, "failures": len(failures), "frames": frames_total,
             "seconds": round(time.perf_counter() - started, 3)}
+
+
+def build_shard(clips: list[ClipToCache], sampling: FrameSampling, encoding: FrameEncoding, out_dir: Path) -> dict:
+    """Decode every clip of one shard in this process and write it (no isolation: a decoder
+    crash ends the process; ``viss_r1.data.ingest.cache_frames`` isolates each clip)."""
+    return write_shard(out_dir, ((clip, _decode_here(clip, sampling, encoding)) for clip in clips))
+
+
+def _decode_here(clip: ClipToCache, sampling: FrameSampling, encoding: FrameEncoding) -> dict | str:
+    try:
+        return decode_clip(clip, sampling, encoding)
+    except Exception as error:  # a bad clip is a failure row; the shard goes on
+        return decode_failure(describe_error(error))
 
 
 @dataclass
@@ -167,11 +198,11 @@ SHARDS_FILE = "shards.json"
 INDEX_FILE = "index.parquet"
 
 
-def cache_shard(store, key: str, clips: list[ClipToCache], sampling: FrameSampling, encoding: FrameEncoding) -> dict:
-    """Build one shard straight into the artifact store (a worker-process entry point)."""
+def cache_shard(store, key: str, results: Iterable[tuple[ClipToCache, dict | str]]) -> dict:
+    """Write one shard straight into the artifact store, published only once complete."""
     summary: dict = {}
     with store.writer(SHARD_ASSET, key, summary) as folder:
-        summary.update(build_shard(clips, sampling, encoding, folder))
+        summary.update(write_shard(folder, results))
     return summary
 
 

@@ -1,16 +1,18 @@
 """Probe media and fill the frame cache in worker processes: the two bulk steps every stage that
 reads videos shares (the training data plane and each evaluation benchmark).
 
-Both run in ``spawn`` process pools (decord is not fork-safe) and report progress through a
-``log`` callable, so an asset can stream it to Dagster and a script can print it.
+Each file's probe and each clip's decode runs isolated, with a timeout, in long-lived worker
+processes (``viss_r1.data.isolation``): a decoder that segfaults, aborts or hangs on one corrupt
+file costs that file a quarantine row ("decoder crashed (signal SIGSEGV)", "decoder timed out
+after 120 s"), never the run. Progress goes to a ``log`` callable, so an asset can stream it to
+Dagster and a script can print it.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -24,32 +26,49 @@ from viss_r1.data.frame_cache import (
     ClipToCache,
     FrameEncoding,
     cache_shard,
+    decode_clip,
+    decode_failure,
     expected_frame_counts,
     index_shards,
     shard_of,
 )
+from viss_r1.data.isolation import Outcome, run_isolated
 from viss_r1.data.tables import write_table
-from viss_r1.video.probe import cpu_workers, probe_row_worker
+from viss_r1.video.probe import cpu_workers, probe_row_worker, quarantined
 from viss_r1.video.sampling import FrameSampling
 
 Log = Callable[[str], None]
 
+DECODE_TIMEOUT_S = 120.0   # one file's probe or one clip's decode; past it the decoder is killed
+DECODERS = ("decord", "PIL.Image", "pyvips")   # imported by each worker before its first task is timed
+# Shard rows are written in clip order, so finished clips wait for a slow one before them; this
+# many per worker may wait (≈1 MB each), which bounds memory while a hung decoder runs out its time.
+REORDER_WINDOW_PER_WORKER = 4
 
-def probe_files(media: Iterable[dict[str, Any]], min_frames: int, workers: int = 0, log: Log = print) -> list[dict]:
+
+def probe_files(media: Iterable[dict[str, Any]], min_frames: int, workers: int = 0, log: Log = print, *,
+                timeout_s: float = DECODE_TIMEOUT_S, probe: Callable[[tuple], dict] = probe_row_worker) -> list[dict]:
     """One catalog row per distinct (media_root, path, data_type): probed, fingerprinted, and
-    ``status``/``reason`` saying whether it can be used."""
+    ``status``/``reason`` saying whether it can be used. ``probe``: the per-file function the
+    workers run (``probe_row_worker``; tests hand in one that crashes or hangs)."""
     jobs = [(m["media_root"], m["path"], m["data_type"], min_frames) for m in media]
     rows: list[dict] = []
-    if not jobs:
-        return rows
-    with ProcessPoolExecutor(max_workers=min(cpu_workers(workers), len(jobs)),
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(probe_row_worker, job): job for job in jobs}
-        for done, future in enumerate(as_completed(futures), 1):
-            rows.append({**future.result(), "media_root": futures[future][0]})
+    with closing(run_isolated(probe, [(job,) for job in jobs], cpu_workers(workers), timeout_s,
+                              preload=DECODERS)) as outcomes:
+        for done, (job, outcome) in enumerate(zip(jobs, outcomes), 1):
+            rows.append({**_probe_row(job, outcome), "media_root": job[0]})
             if done % 200 == 0 or done == len(jobs):
                 log(f"probed {done}/{len(jobs)} files")
     return sorted(rows, key=lambda r: (r["media_root"], r["path"]))
+
+
+def _probe_row(job: tuple, outcome: Outcome) -> dict:
+    _, relative, data_type, _ = job
+    if outcome.failure:
+        return quarantined(relative, data_type, f"decoder {outcome.failure}").as_row()
+    if outcome.error:
+        return quarantined(relative, data_type, f"probe failed: {outcome.error}").as_row()
+    return outcome.value
 
 
 @dataclass
@@ -87,31 +106,47 @@ def plan_shards(catalog: Iterable[dict], num_shards: int, shard_settings: dict, 
 
 
 def cache_frames(store, catalog: list[dict], sampling: FrameSampling, encoding: FrameEncoding, num_shards: int,
-                 code_version: str, workers: int = 0, log: Log = print) -> CachedFrames:
-    """Decode the shards the store lacks (in parallel), then index every shard of the catalog.
-    A shard already in the store — built by any stage with the same clips and settings — is reused."""
+                 code_version: str, workers: int = 0, log: Log = print, *, timeout_s: float = DECODE_TIMEOUT_S,
+                 decode: Callable[..., dict] = decode_clip) -> CachedFrames:
+    """Decode the shards the store lacks (clips in parallel, each isolated), then index every
+    shard of the catalog. A shard already in the store — built by any stage with the same clips
+    and settings — is reused. ``decode``: the per-clip function the workers run (``decode_clip``;
+    tests hand in one that crashes or hangs)."""
+    # The timeout is part of a shard's identity: a clip that timed out is a failure row of its
+    # shard, and raising the timeout is how a user asks for such clips to be decoded again.
     shard_settings = {"sampling": {k: v for k, v in vars(sampling).items() if k not in ("frame_factor", "size_factor")},
-                      "encoding": encoding.format, "quality": encoding.quality}
+                      "encoding": encoding.format, "quality": encoding.quality, "decode_timeout_s": timeout_s}
     buckets, keys = plan_shards(catalog, num_shards, shard_settings, code_version)
     missing = [s for s, key in keys.items() if not store.exists(SHARD_ASSET, key)]
     usable = sum(len(b) for b in buckets.values())
     log(f"{usable} clips in {len(keys)} shards; {len(missing)} shard(s) to decode, {len(keys) - len(missing)} reused")
     cached = CachedFrames(shard_keys=keys, shards_decoded=len(missing))
     started = time.perf_counter()
-    if missing:
-        with ProcessPoolExecutor(max_workers=min(cpu_workers(workers), len(missing)),
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(cache_shard, store, keys[s], buckets[s], sampling, encoding): s for s in missing}
-            for done, future in enumerate(as_completed(futures), 1):
-                result = future.result()
-                cached.clips_decoded += result["clips"]
-                cached.frames_decoded += result["frames"]
-                log(f"shard {futures[future]} done ({done}/{len(missing)}): {result['clips']} clips, "
-                    f"{result['failures']} failed")
+    # Clips of all missing shards go to one pool, shard after shard, so a shard of one clip or
+    # of thousands keeps every worker busy; each shard is written as its clips come back.
+    tasks = [(clip, sampling, encoding) for shard in missing for clip in buckets[shard]]
+    count = cpu_workers(workers)
+    with closing(run_isolated(decode, tasks, count, timeout_s, preload=DECODERS,
+                              window=REORDER_WINDOW_PER_WORKER * count)) as outcomes:
+        for done, shard in enumerate(missing, 1):
+            results = ((clip, _shard_row(next(outcomes))) for clip in buckets[shard])
+            result = cache_shard(store, keys[shard], results)
+            cached.clips_decoded += result["clips"]
+            cached.frames_decoded += result["frames"]
+            log(f"shard {shard} done ({done}/{len(missing)}): {result['clips']} clips, {result['failures']} failed")
     expected = expected_frame_counts([r for r in catalog if r["status"] == "ok"], sampling)
     cached.index, cached.failures = index_shards(store, keys, expected)
     cached.seconds = time.perf_counter() - started
     return cached
+
+
+def _shard_row(outcome: Outcome) -> dict | str:
+    """A shard row, or the clip's failure reason."""
+    if outcome.failure:
+        return f"decoder {outcome.failure}"
+    if outcome.error:
+        return decode_failure(outcome.error)
+    return outcome.value
 
 
 def write_frame_index(folder: Path, cached: CachedFrames) -> None:

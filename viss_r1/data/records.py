@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 PROBLEM_TYPES = ("multiple choice", "numerical", "OCR", "free-form", "regression")
 DATA_TYPES = ("video", "image")
+# C0 control characters and DEL by their ASCII names, so a reason says which one a path holds.
+CONTROL_CHARACTERS = dict(enumerate(
+    "NUL SOH STX ETX EOT ENQ ACK BEL BS HT LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 NAK SYN ETB CAN EM SUB ESC FS GS "
+    "RS US".split())) | {0x7F: "DEL"}
 SCHEMA_FIELDS = (
     "problem_id", "problem", "data_type", "problem_type", "options", "process", "solution",
     "path", "data_source", "trans_opt", "trans_ans",
@@ -43,6 +47,12 @@ class VideoR1Record(BaseModel):
     @classmethod
     def _relative_inside_root(cls, path: str) -> str:
         parts = PurePosixPath(path.replace("\\", "/")).parts
+        # A NUL makes os.stat/open raise ValueError (not OSError) deep in probing; a newline or
+        # other control character is never part of a real media name but breaks logs and tables.
+        for position, char in enumerate(path):
+            if ord(char) in CONTROL_CHARACTERS:
+                raise ValueError(f"path {path!r} holds control character {CONTROL_CHARACTERS[ord(char)]} "
+                                 f"(U+{ord(char):04X}) at index {position}; fix the record's path")
         if not path.strip():
             raise ValueError("path is empty")
         if path.startswith("/") or ".." in parts:

@@ -4,6 +4,7 @@ when the file cannot be used (DESIGN.md "Data": bad inputs go to quarantine, nev
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,8 +50,12 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()[:24]
 
 
+def quarantined(relative: str, data_type: str, reason: str) -> MediaProbe:
+    return MediaProbe(relative, data_type, "quarantined", reason, "", 0, 0, 0.0, 0.0, 0, 0)
+
+
 def probe_media(media_root: Path, relative: str, data_type: str, min_frames: int) -> MediaProbe:
-    probe = MediaProbe(relative, data_type, "quarantined", "", "", 0, 0, 0.0, 0.0, 0, 0)
+    probe = quarantined(relative, data_type, "")
     file = resolve_inside(media_root, relative)
     if file is None:
         probe.reason = f"path {relative!r} escapes the media root {media_root}"
@@ -102,10 +107,46 @@ def _probe_image(file: Path, probe: MediaProbe) -> None:
 
 
 def probe_row_worker(args: tuple[str, str, str, int]) -> dict:
-    """Process-pool entry point (top-level so it pickles)."""
+    """A worker's per-file entry point (top-level, so a spawned worker can import it by name)."""
     media_root, relative, data_type, min_frames = args
     return probe_media(Path(media_root), relative, data_type, min_frames).as_row()
 
 
-def cpu_workers(requested: int) -> int:
-    return max(1, requested if requested > 0 else (os.cpu_count() or 1))
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cpu_workers(requested: int, cgroup_root: Path = CGROUP_ROOT) -> int:
+    """``requested`` worker processes, or (0) one per CPU this process may use."""
+    return requested if requested > 0 else usable_cpus(cgroup_root)
+
+
+def usable_cpus(cgroup_root: Path = CGROUP_ROOT) -> int:
+    """CPUs this process may run on: its affinity mask (taskset, Kubernetes cpusets), capped by
+    its cgroup's CPU quota (``docker --cpus``, Kubernetes limits). ``os.cpu_count()`` counts the
+    host's cores: in a 2-CPU container on a 64-core node it would start 64 decoders that the
+    quota then throttles."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on macOS
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(cgroup_root)
+    if quota is not None:
+        # Rounded down: 1.5 CPUs of quota run 1 worker at full speed rather than 2 throttled.
+        cpus = min(cpus, max(1, math.floor(quota)))
+    return max(1, cpus)
+
+
+def cgroup_cpu_quota(cgroup_root: Path = CGROUP_ROOT) -> float | None:
+    """CPUs' worth of quota (quota / period), or None when unlimited or not found. In a container
+    the process's own cgroup is mounted at the root (cgroup namespace)."""
+    root = Path(cgroup_root)
+    v2 = root / "cpu.max"  # cgroup v2: "<quota> <period>" or "max <period>"
+    if v2.is_file():
+        quota, _, period = v2.read_text().strip().partition(" ")
+        return None if quota == "max" else int(quota) / int(period or 100_000)
+    for folder in (root / "cpu", root / "cpu,cpuacct", root):  # cgroup v1 controller mounts
+        quota_file, period_file = folder / "cpu.cfs_quota_us", folder / "cpu.cfs_period_us"
+        if quota_file.is_file() and period_file.is_file():
+            quota = int(quota_file.read_text())
+            return None if quota <= 0 else quota / int(period_file.read_text())  # -1: unlimited
+    return None
