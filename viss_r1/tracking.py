@@ -123,21 +123,36 @@ class Tracker:
                   **{k: str(v) for k, v in tags.items()}},
         )
         run_id = run.info.run_id
-        for name, value in flatten(params).items():
-            self.client.log_param(run_id, name, value[:6000])
-        if inputs:
-            self.client.log_inputs(run_id, datasets=[
-                DatasetInput(
-                    Dataset(name=name, digest=digest, source_type="artifact_store", source=json.dumps({"uri": uri})),
-                    tags=[InputTag("mlflow.data.context", "input")],
-                )
-                for name, (digest, uri) in inputs.items()
-            ])
-        status = "FAILED"
+        status = "FAILED"   # until the stage's body returns: logging its params can fail too
         try:
+            for name, value in flatten(params).items():
+                self.client.log_param(run_id, name, value[:6000])
+            if inputs:
+                self.client.log_inputs(run_id, datasets=[
+                    DatasetInput(
+                        Dataset(name=name, digest=digest, source_type="artifact_store", source=json.dumps({"uri": uri})),
+                        tags=[InputTag("mlflow.data.context", "input")],
+                    )
+                    for name, (digest, uri) in inputs.items()
+                ])
+            self._update_parent(parent, pipeline_run_id)
             yield StageRun(self.client, run_id, self.experiment_id, self.tracking_uri)
             status = "FINISHED"
         finally:
             self.client.set_terminated(run_id, status=status)
-            # The pipeline run ends when its last stage does; a failed stage marks it failed.
-            self.client.set_terminated(parent, status=status)
+            self._update_parent(parent, pipeline_run_id)
+
+    def _update_parent(self, parent: str, pipeline_run_id: str) -> None:
+        """The pipeline run's status, derived from its stages' runs each time one starts or ends:
+        FAILED once any stage failed (and it stays so), RUNNING while any stage runs, FINISHED
+        when all ended without failure. Derived from the children rather than from the parent's
+        own last status, so neither a later successful stage nor a parallel one still running
+        can write over another stage's failure, and the last stage to end sets the final word."""
+        query = f"tags.`{PIPELINE_RUN_TAG}` = '{pipeline_run_id}' and tags.`{STAGE_TAG}` != 'pipeline'"
+        statuses = {run.info.status for run in self.client.search_runs([self.experiment_id], filter_string=query)}
+        if statuses & {"FAILED", "KILLED"}:
+            self.client.set_terminated(parent, status="FAILED")
+        elif statuses & {"RUNNING", "SCHEDULED"}:
+            self.client.update_run(parent, status="RUNNING")
+        else:
+            self.client.set_terminated(parent, status="FINISHED")

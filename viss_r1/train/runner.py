@@ -1,7 +1,7 @@
 """What every training entry point does around its trainer: resume, train, save, report.
 
 SFT and GRPO build different trainers; from there on they share this: resume from the last
-checkpoint in ``output_dir/checkpoints`` (with the weights really restored), train, save the
+complete checkpoint in ``output_dir/checkpoints`` (with the weights really restored), train, save the
 final model and processor to ``output_dir/final`` and a ``result.json`` beside it, and — as a
 command-line process — report the result to Dagster Pipes when Dagster launched it."""
 
@@ -54,12 +54,13 @@ def step_costs(trainer) -> dict[str, float | None]:
 
 def train_resumable(trainer, output_dir: str, deepspeed: str | None, pipes: Any | None) -> tuple[Any, str | None]:
     """``(TrainOutput, checkpoint resumed from or None)``; the final model is in ``final/``."""
-    from transformers.trainer_utils import get_last_checkpoint
-
+    from viss_r1.train.checkpoints import last_complete_checkpoint
     from viss_r1.train.policy import restore_checkpoint_weights
 
-    checkpoints = Path(output_dir) / CHECKPOINT_DIR
-    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    # Not transformers' get_last_checkpoint: it takes a checkpoint a kill cut short during its save.
+    log = pipes.log.warning if pipes is not None else print
+    resume = last_complete_checkpoint(Path(output_dir) / CHECKPOINT_DIR, deepspeed=bool(deepspeed),
+                                      optimizer=not trainer.args.save_only_model, log=log)
     if resume and not deepspeed:
         restore_checkpoint_weights(trainer.model, resume)
     if pipes is not None and resume:
