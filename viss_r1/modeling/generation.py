@@ -58,15 +58,17 @@ def generate_completions(model, processor, conversations: Sequence[list[dict[str
     return results
 
 
-def load_for_generation(model: str):
+def load_for_generation(model: str, revision: str | None = None):
     """``(model, processor)`` ready to generate: on the GPU in bf16 when there is one, else on
-    the CPU in float32. ``trust_remote_code`` stays off."""
+    the CPU in float32; a hub id at ``revision`` (the one the cache key pinned).
+    ``trust_remote_code`` stays off."""
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     cuda = torch.cuda.is_available()
-    loaded = AutoModelForImageTextToText.from_pretrained(model, dtype=torch.bfloat16 if cuda else torch.float32)
-    return loaded.to("cuda" if cuda else "cpu"), AutoProcessor.from_pretrained(model)
+    loaded = AutoModelForImageTextToText.from_pretrained(model, revision=revision,
+                                                         dtype=torch.bfloat16 if cuda else torch.float32)
+    return loaded.to("cuda" if cuda else "cpu"), AutoProcessor.from_pretrained(model, revision=revision)
 
 
 def row_request(row: Mapping[str, Any], frames: FrameCacheReader, prompt_format: str,

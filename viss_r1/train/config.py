@@ -54,6 +54,7 @@ class SFTRunConfig(_Strict):
     """One SFT run: the model to start from, the samples, how to present them, how to train."""
 
     model: str                               # local folder or hub id; trust_remote_code stays off
+    model_revision: str | None = None        # a hub id's commit sha or tag (the cache key pins it)
     output_dir: str                          # checkpoints/ and final/ go here
     samples: str                             # Parquet table of the SFT use (pretext_samples)
     frame_shards: list[Path]                 # frame-cache shard files holding the samples' clips
@@ -93,7 +94,8 @@ class GRPOSettings(_Strict):
     def _server_for_vllm(self) -> "GRPOSettings":
         if self.use_vllm and not self.vllm_server.url:
             raise ValueError("use_vllm: rollouts run on a vLLM server in its own environment (vLLM pins its own "
-                             "torch and transformers); start `VLLM_SERVER_DEV_MODE=1 vllm serve <model>` and set "
+                             "torch and transformers); start `VLLM_SERVER_DEV_MODE=1 vllm serve <model> --host 127.0.0.1` "
+                             "(its reload endpoint has no authentication) and set "
                              "vllm_server.url, or set use_vllm: false to generate rollouts with transformers")
         return self
 
@@ -108,6 +110,7 @@ class GRPORunConfig(_Strict):
 
     stage: Literal["viss_r1", "pretext_grpo", "video_r1"]
     model: str
+    model_revision: str | None = None        # a hub id's commit sha or tag (the cache key pins it)
     output_dir: str
     samples: str                             # Parquet table of pretext-sample rows
     frame_shards: list[Path]

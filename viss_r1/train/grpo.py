@@ -93,7 +93,8 @@ def build_trainer(config: GRPORunConfig, pipes: Any | None = None, callbacks: Se
     settings = reward_settings(config)
     rewards = stage_rewards(config.stage, settings)
     arguments = trainer_arguments(config, rewards.weights)
-    model, processor = load_policy(config.model, config.training.bf16, config.training.freeze_vision_tower)
+    model, processor = load_policy(config.model, config.training.bf16, config.training.freeze_vision_tower,
+                                   config.model_revision)
     rollouts = server_rollouts(config, processor.tokenizer)
     rows = load_rows(config)
     system = config.system_prompt or DEFAULT_SYSTEM_PROMPT

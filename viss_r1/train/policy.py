@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def load_policy(model: str, bf16: bool, freeze_vision_tower: bool) -> tuple[Any, Any]:
-    """``(model, processor)`` from a local folder or hub id; ``trust_remote_code`` stays off.
+def load_policy(model: str, bf16: bool, freeze_vision_tower: bool, revision: str | None = None) -> tuple[Any, Any]:
+    """``(model, processor)`` from a local folder or hub id (at ``revision``, the one the cache key
+    pinned); ``trust_remote_code`` stays off.
 
     ``freeze_vision_tower`` keeps the vision encoder and its merger out of the optimiser. A
     random-init tower (the embedded tiny model) trained through the language-model loss learns
@@ -16,9 +17,10 @@ def load_policy(model: str, bf16: bool, freeze_vision_tower: bool) -> tuple[Any,
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    processor = AutoProcessor.from_pretrained(model, trust_remote_code=False)
+    processor = AutoProcessor.from_pretrained(model, revision=revision, trust_remote_code=False)
     dtype = torch.bfloat16 if bf16 else torch.float32
-    policy = AutoModelForImageTextToText.from_pretrained(model, dtype=dtype, trust_remote_code=False)
+    policy = AutoModelForImageTextToText.from_pretrained(model, revision=revision, dtype=dtype,
+                                                         trust_remote_code=False)
     if freeze_vision_tower:
         vision = getattr(policy.model, "visual", None)
         if vision is None:
