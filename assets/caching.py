@@ -1,14 +1,22 @@
 """The one place an asset decides "reuse or build": our cache key, not Dagster's staleness
-(Dagster never skips a step and ignores run config when judging staleness)."""
+(Dagster never skips a step and ignores run config when judging staleness).
+
+Two runs that need one missing key take turns: the second waits on a lock in the state folder
+while the first builds, then finds the artifact published and reuses it. What a build leaves in
+its work folder is deleted only once the artifact is published (DESIGN.md "Durability contract"),
+so a failed publish loses nothing a rerun needs."""
 
 from __future__ import annotations
 
+import shutil
 import time
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import dagster as dg
+from filelock import FileLock, Timeout
 
 from assets.resources import ArtifactStoreResource, MlflowTracking, state_dir
 from viss_r1.artifacts import ArtifactRef, cache_key
@@ -24,11 +32,18 @@ class Building:
     asset: str
     key: str
     run: Any                     # viss_r1.tracking.StageRun
+    after_publish: list[Path] = field(default_factory=list)   # removed once the manifest is written
 
     def work_dir(self) -> Path:
+        """Per key, and locked by build_or_reuse while this build runs: no other run touches it."""
         folder = Path(state_dir()) / "work" / self.asset / self.key
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+    def remove_after_publish(self, folder: Path) -> None:
+        """Delete ``folder`` (checkpoints, finished parts) only once the artifact is published: if
+        publishing fails, a rerun publishes from it instead of recomputing it."""
+        self.after_publish.append(folder)
 
 
 @dataclass
@@ -57,32 +72,73 @@ def build_or_reuse(
     ``build(building)`` writes files into ``building.folder`` and figures into ``building.summary``;
     ``extra_key`` adds inputs that are not assets (an annotation file's digest, say);
     ``log_files`` are files of the artifact to attach to the MLflow run (plots, small tables);
-    ``log_run(run, folder)`` logs anything else to the stage's run, built or reused."""
+    ``log_run(run, folder)`` logs anything else to the stage's run, built or reused.
+
+    A missing key is built under ``build_lock``: a run that finds another building it waits, then
+    reuses what that run published."""
     asset = context.asset_key.to_user_string()
     key_inputs = {name: ref.key for name, ref in inputs.items()} | dict(extra_key or {})
     key = cache_key(code_version, config, key_inputs)
     artifacts = store.store()
-    reused = artifacts.exists(asset, key)
-    with tracking.stage_run(context, params=config, inputs=inputs,
-                            tags={"cache_key": key, "reused": reused, "code_version": code_version}) as run:
-        if reused:
-            context.log.info(f"{asset}: artifact {key} exists, reusing it (nothing recomputed)")
-            summary = artifacts.manifest(asset, key)["summary"]
-        else:
-            context.log.info(f"{asset}: building artifact {key}")
-            summary: dict[str, Any] = {"inputs": key_inputs}   # lineage: the input keys it was built from
-            started = time.perf_counter()
-            with artifacts.writer(asset, key, summary) as folder:
-                build(Building(folder, summary, asset, key, run))
-                summary["build_seconds"] = round(time.perf_counter() - started, 3)
-        run.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
-        ref = artifacts.ref(asset, key)
-        folder = artifacts.local_path(ref)
-        for name in log_files:
-            run.log_artifact(str(folder / name))
-        if log_run is not None:
-            log_run(run, folder)
-        return Built(ref=ref, folder=folder, summary=summary, reused=reused)
+    with ExitStack() as held:
+        reused = artifacts.exists(asset, key)
+        if not reused:
+            held.enter_context(build_lock(context, asset, key))
+            reused = artifacts.exists(asset, key)   # the run we waited for may have published it
+        with tracking.stage_run(context, params=config, inputs=inputs,
+                                tags={"cache_key": key, "reused": reused, "code_version": code_version}) as run:
+            if reused:
+                context.log.info(f"{asset}: artifact {key} exists, reusing it (nothing recomputed)")
+                summary = artifacts.manifest(asset, key)["summary"]
+            else:
+                context.log.info(f"{asset}: building artifact {key}")
+                summary: dict[str, Any] = {"inputs": key_inputs}   # lineage: the input keys it was built from
+                theirs: list[dict[str, Any]] = []
+
+                def kept_theirs(manifest: dict[str, Any]) -> None:
+                    context.log.info(f"{asset}: another run published artifact {key} first; reusing it, "
+                                     "this build's copy is discarded")
+                    theirs.append(manifest)
+
+                started = time.perf_counter()
+                with artifacts.writer(asset, key, summary, on_existing=kept_theirs) as folder:
+                    building = Building(folder, summary, asset, key, run)
+                    build(building)
+                    summary["build_seconds"] = round(time.perf_counter() - started, 3)
+                for leftover in building.after_publish:   # published (ours or theirs): safe to drop
+                    shutil.rmtree(leftover, ignore_errors=True)
+                if theirs:
+                    reused, summary = True, theirs[0]["summary"]
+            run.log_metrics({k: v for k, v in summary.items()
+                             if isinstance(v, (int, float)) and not isinstance(v, bool)})
+            ref = artifacts.ref(asset, key)
+            folder = artifacts.local_path(ref)
+            for name in log_files:
+                run.log_artifact(str(folder / name))
+            if log_run is not None:
+                log_run(run, folder)
+            return Built(ref=ref, folder=folder, summary=summary, reused=reused)
+
+
+@contextmanager
+def build_lock(context: dg.AssetExecutionContext, asset: str, key: str) -> Iterator[None]:
+    """Hold the lock on building ``asset``/``key`` (and its work folder), waiting while another
+    run holds it. The lock lives in the state folder, never in the artifact store (an object store
+    has no locks); the OS releases it when its holder dies, so a crashed run never blocks one."""
+    path = Path(state_dir()) / "locks" / asset / f"{key}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        context.log.info(f"{asset}: another run is building artifact {key} (lock {path}); waiting for it")
+        started = time.perf_counter()
+        lock.acquire()
+        context.log.info(f"{asset}: lock {path} free after {time.perf_counter() - started:.1f} s")
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def asset_code_version(context: dg.AssetExecutionContext) -> str:

@@ -5,15 +5,16 @@ version, its resolved config and its inputs' keys (DESIGN.md "Cached, incrementa
 An artifact is complete only when its ``manifest.json`` exists: the manifest is written last, so
 a crash never leaves a half-written artifact that looks complete. On a local root the whole
 folder is staged under a temporary name and renamed into place; on an object store (any fsspec
-URL) the files are uploaded first and the manifest last.
+URL) the files are uploaded first and the manifest last. A complete artifact is never replaced:
+when two writers publish one key, the first complete one wins and the second discards its copy
+(DESIGN.md "Durability contract"), so a reader never sees an artifact vanish.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import importlib.metadata
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -22,11 +23,13 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import fsspec
 
 MANIFEST = "manifest.json"
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,24 +49,6 @@ def stable_hash(payload: Any, length: int = 16) -> str:
 def cache_key(code_version: str, config: Mapping[str, Any], inputs: Mapping[str, str]) -> str:
     """hash(code version, resolved config, input keys) — the artifact's identity."""
     return stable_hash({"code": code_version, "config": config, "inputs": dict(inputs)})
-
-
-def code_version(*modules: str, packages: tuple[str, ...] = ()) -> str:
-    """Hash of the source of the modules that define a stage, plus the versions of the
-    third-party packages whose behaviour changes its output (a decoder, an encoder).
-
-    Sources are read, not imported: hashing a training module must not import torch into the
-    Definitions (every Dagster process loads them)."""
-    digest = hashlib.sha256()
-    for name in sorted(modules):
-        spec = importlib.util.find_spec(name)
-        if spec is None or not spec.origin:
-            raise ValueError(f"code_version: module {name!r} not found")
-        digest.update(name.encode())
-        digest.update(Path(spec.origin).read_bytes())
-    for package in sorted(packages):
-        digest.update(f"{package}=={importlib.metadata.version(package)}".encode())
-    return digest.hexdigest()[:12]
 
 
 class ArtifactStore:
@@ -104,11 +89,14 @@ class ArtifactStore:
         return target
 
     @contextmanager
-    def writer(self, asset: str, key: str, summary: dict[str, Any]) -> Iterator[Path]:
+    def writer(self, asset: str, key: str, summary: dict[str, Any],
+               on_existing: Callable[[dict[str, Any]], None] | None = None) -> Iterator[Path]:
         """Yield an empty local staging folder; on success publish it with a manifest.
 
         ``summary`` is a dict the caller fills while writing (counts, timings); it is stored in
-        the manifest so a reused artifact reports the same figures as when it was built.
+        the manifest so a reused artifact reports the same figures as when it was built. If
+        another writer published the key first, its artifact is kept, ours is discarded and
+        ``on_existing(their_manifest)`` is called (by default it is logged).
         """
         if self.is_local:
             parent = Path(self._path(asset, "x")).parent
@@ -127,25 +115,66 @@ class ArtifactStore:
             }
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
             if self.is_local:
-                _replace_dir(staging, Path(self._path(asset, key)))
+                published = _replace_dir(staging, Path(self._path(asset, key)))
             else:
-                self._upload(staging, self._path(asset, key))
+                published = self._upload(staging, self._path(asset, key))
+            if not published:
+                theirs = self.manifest(asset, key)
+                (on_existing or _log_existing)(theirs)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
 
-    def _upload(self, staging: Path, destination: str) -> None:
-        # Object stores have no atomic folder rename: data first, manifest last.
+    def _upload(self, staging: Path, destination: str) -> bool:
+        """Upload ``staging`` to ``destination``; False (nothing written) if it is complete there.
+
+        Object stores have no atomic folder rename: data first, manifest last. The manifest is
+        looked for before the data and again before the manifest itself, so a writer that
+        finished first is never overwritten; a writer racing us to the same key writes the same
+        files (same key, same content by construction) and one manifest stands."""
+        manifest = f"{destination}/{MANIFEST}"
+        self.fs.invalidate_cache(destination)   # a listing cached before another writer finished
+        if self.fs.exists(manifest):
+            return False
         for path in sorted(staging.rglob("*")):
             if path.is_file() and path.name != MANIFEST:
                 self.fs.put_file(str(path), f"{destination}/{path.relative_to(staging).as_posix()}")
-        self.fs.put_file(str(staging / MANIFEST), f"{destination}/{MANIFEST}")
+        self.fs.invalidate_cache(destination)
+        if self.fs.exists(manifest):
+            return False
+        self.fs.put_file(str(staging / MANIFEST), manifest)
+        return True
 
 
-def _replace_dir(staging: Path, target: Path) -> None:
+def _log_existing(manifest: dict[str, Any]) -> None:
+    _log.info("%s/%s: another writer published this artifact first (at %s); keeping theirs, ours is discarded",
+              manifest["asset"], manifest["key"], time.ctime(manifest["created_at"]))
+
+
+def _replace_dir(staging: Path, target: Path) -> bool:
+    """Rename ``staging`` to ``target``; False (``staging`` deleted) if ``target`` is complete.
+
+    A complete target (with a manifest) stays: another run may be reading it, and it holds the
+    same content by construction (same key). A target without a manifest is debris of a crashed
+    writer: it is moved aside before it is deleted, so no reader or writer sees it half-deleted."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    if (target / MANIFEST).exists():
+        shutil.rmtree(staging, ignore_errors=True)
+        return False
     if target.exists():
-        # A folder without a manifest is debris of a crashed writer; a complete one is identical
-        # by construction (same key), so either way the fresh copy may take its place.
-        shutil.rmtree(target)
-    os.rename(staging, target)
+        debris = target.with_name(f".debris-{target.name}-{uuid.uuid4().hex[:8]}")
+        try:
+            os.rename(target, debris)
+            shutil.rmtree(debris, ignore_errors=True)
+        except FileNotFoundError:   # another writer cleared it first
+            pass
+    try:
+        os.rename(staging, target)
+    except OSError:
+        # Renaming onto a non-empty folder fails: another writer published between our look and
+        # our rename. Renames only ever place complete folders, so theirs wins.
+        if not (target / MANIFEST).exists():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+        return False
+    return True

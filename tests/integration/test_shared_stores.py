@@ -39,6 +39,9 @@ def object_store(monkeypatch):
     filesystem.mkdir(bucket)
     yield filesystem, bucket
     server.stop()
+    # fsspec caches filesystems by their arguments: a cached one would keep this stopped
+    # server's endpoint for the next test that starts its own.
+    s3fs.S3FileSystem.clear_instance_cache()
 
 
 @pytest.fixture
