@@ -7,6 +7,7 @@ schema, so it loads exactly like the release's file and the SFT stage trains on 
 
 
 import json
+import shutil
 
 import dagster as dg
 import polars as pl
@@ -14,15 +15,15 @@ import polars as pl
 from assets.caching import Building, asset_code_version, build_or_reuse, markdown_table, output
 from assets.configs import CotAnnotationsConfig
 from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLauncher
-from viss_r1.artifacts import ArtifactRef, code_version
-from viss_r1.data.cot_annotation import KEPT_FILE, REJECTED_FILE
+from viss_r1.artifacts import ArtifactRef
+from viss_r1.code_versions import code_version
+from viss_r1.data.cot_annotation import KEPT_FILE, REJECTED_FILE, SUMMARY_FILE
 from viss_r1.data.frame_cache import shard_files
 from viss_r1.train.config import write_config
 
 
 @dg.asset(group_name="datasets", pool="gpu", code_version=code_version(
-    "viss_r1.data.cot_annotation", "viss_r1.modeling.generation", "viss_r1.prompts", "viss_r1.rewards",
-    "viss_r1.train.config"))
+    "viss_r1.data.cot_annotation", packages=("torch", "transformers", "tokenizers")))
 def cot_annotations(
     context: dg.AssetExecutionContext,
     config: CotAnnotationsConfig,
@@ -37,13 +38,19 @@ def cot_annotations(
     inputs = {"pretext_samples": pretext_samples, "frame_cache": frame_cache}
 
     def build(building: Building) -> None:
+        # The work folder, not the staging one: its parts survive a kill, so a rerun asks only
+        # the samples not judged yet (hours of annotator time at the release's scale).
+        work = building.work_dir()
         run_config = config.to_library(
             samples=str(artifact_store.local_path(pretext_samples) / "sft.parquet"),
             frame_shards=shard_files(artifact_store.store(), artifact_store.local_path(frame_cache)),
-            output_dir=str(building.folder))
-        config_file = write_config(run_config, building.work_dir() / "annotate.yaml")
+            output_dir=str(work))
+        config_file = write_config(run_config, work / "annotate.yaml")
         training_launcher.run(context, "viss_r1.data.cot_annotation", str(config_file))
-        building.summary.update(json.loads((building.folder / "summary.json").read_text()))
+        for name in (KEPT_FILE, REJECTED_FILE, SUMMARY_FILE):
+            shutil.copy(work / name, building.folder / name)
+        building.summary.update(json.loads((building.folder / SUMMARY_FILE).read_text()))
+        building.remove_after_publish(work)
 
     built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
                            config=config.model_dump(), inputs=inputs, build=build)

@@ -7,6 +7,10 @@ transformed clip, near-greedy decoding, and a record in the SSL-CoT schema (Vide
 ``process`` replaced, plus ``trans_opt``/``trans_ans`` holding the *true* transform) for every
 kept sample — so the output file loads as an annotation source exactly like the release's.
 
+Judgements are written batch by batch to ``output_dir/parts/``, so a run killed after hours of
+72B generation resumes where it stopped: a rerun with the same config asks only the
+samples no part holds yet.
+
     python -m viss_r1.data.cot_annotation --config annotate.yaml
 """
 
@@ -16,7 +20,7 @@ import argparse
 import json
 import re
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import polars as pl
 
@@ -25,7 +29,8 @@ from viss_r1.train.config import CotAnnotationRunConfig
 
 _THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 RECORD_FIELDS = ("problem_id", "problem", "data_type", "problem_type", "options", "solution", "path", "data_source")
-KEPT_FILE, REJECTED_FILE = "ssl_cot.json", "rejected.parquet"
+KEPT_FILE, REJECTED_FILE, SUMMARY_FILE = "ssl_cot.json", "rejected.parquet", "summary.json"
+PARTS_DIR = "parts"   # judgements batch by batch: what a rerun after a kill does not ask again
 
 
 def judge(row: Mapping[str, Any], completion: str, min_answer_accuracy: float) -> tuple[dict | None, str | None]:
@@ -44,45 +49,90 @@ def judge(row: Mapping[str, Any], completion: str, min_answer_accuracy: float) -
     return record, None
 
 
-def annotate(model, processor, rows: Sequence[Mapping[str, Any]], frames, config: CotAnnotationRunConfig
-             ) -> tuple[list[dict], list[dict]]:
-    from viss_r1.modeling.generation import Decoding, generate_for_rows
+Generate = Callable[[list[Mapping[str, Any]]], list[str]]
 
+
+def generator(config: CotAnnotationRunConfig) -> Generate:
+    """``generate(rows) -> completions`` with the annotator loaded once, here — before any sample
+    is asked, so a model that does not load stops the run with that error rather than showing up
+    as a failure of each batch."""
+    from viss_r1.data.frame_cache import FrameCacheReader
+    from viss_r1.modeling.generation import Decoding, generate_for_rows, load_for_generation
+
+    try:
+        model, processor = load_for_generation(config.annotator)
+    except Exception as error:
+        raise RuntimeError(f"annotator {config.annotator!r} could not be loaded ({type(error).__name__}: {error}); "
+                           "no sample was asked: fix the annotator (path, files, GPU memory) and rerun, "
+                           "samples already judged are kept") from error
+    frames = FrameCacheReader(config.frame_shards)
     decoding = Decoding(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
                         batch_size=config.batch_size)
-    kept, rejected = [], []
-    for row, completion in zip(rows, generate_for_rows(model, processor, rows, frames, decoding)):
-        record, reason = judge(row, completion["text"], config.min_answer_accuracy)
-        if record is not None:
-            kept.append(record)
-        else:
-            rejected.append({"sample_id": row["sample_id"], "reason": reason, "completion": completion["text"]})
-    return kept, rejected
+    return lambda rows: [c["text"] for c in generate_for_rows(model, processor, rows, frames, decoding)]
+
+
+def judged(parts: Path) -> dict[str, dict[str, Any]]:
+    """sample_id → its judgement ``{sample_id, record, reason, completion}``, from every part on
+    disk; a part cut short by a kill never got its final name, so it is not read."""
+    return {entry["sample_id"]: entry for part in sorted(parts.glob("*.json"))
+            for entry in json.loads(part.read_text())}
+
+
+def write_part(parts: Path, entries: list[dict[str, Any]]) -> None:
+    """``parts/NNNNNN.json``, written under a temporary name and renamed: complete or absent."""
+    number = max((int(p.stem) for p in parts.glob("*.json")), default=-1) + 1
+    tmp = parts / f".{number:06d}.tmp"
+    tmp.write_text(json.dumps(entries))
+    tmp.rename(parts / f"{number:06d}.json")
+
+
+def annotate(rows: Sequence[Mapping[str, Any]], load_generate: Callable[[], Generate], output_dir: Path,
+             config: CotAnnotationRunConfig, log: Callable[[str], None] = print) -> dict[str, int]:
+    """Judge every row, batch by batch, each batch's judgements written to ``output_dir/parts/``
+    at once; rows judged by an earlier (killed) run are skipped. Then assemble ``ssl_cot.json``,
+    ``rejected.parquet`` and ``summary.json`` in row order, so they equal an uninterrupted run's.
+    ``load_generate`` loads the annotator, only when something is left to ask."""
+    parts = output_dir / PARTS_DIR
+    parts.mkdir(parents=True, exist_ok=True)
+    done = judged(parts)
+    todo = [row for row in rows if row["sample_id"] not in done]
+    if done:
+        log(f"resuming: {len(rows) - len(todo)} of {len(rows)} samples already judged in {parts}")
+    generate = load_generate() if todo else None
+    for start in range(0, len(todo), config.batch_size):
+        batch = todo[start:start + config.batch_size]
+        entries = []
+        for row, completion in zip(batch, generate(batch), strict=True):
+            record, reason = judge(row, completion, config.min_answer_accuracy)
+            entries.append({"sample_id": row["sample_id"], "record": record, "reason": reason,
+                            "completion": completion})
+        write_part(parts, entries)
+        log(f"{min(start + config.batch_size, len(todo))}/{len(todo)} samples judged")
+
+    done = judged(parts)
+    entries = [done[row["sample_id"]] for row in rows]
+    kept = [e["record"] for e in entries if e["record"] is not None]
+    rejected = [{k: e[k] for k in ("sample_id", "reason", "completion")} for e in entries if e["record"] is None]
+    (output_dir / KEPT_FILE).write_text(json.dumps(kept, indent=1))
+    pl.DataFrame(rejected, schema={"sample_id": pl.String, "reason": pl.String, "completion": pl.String}
+                 ).write_parquet(output_dir / REJECTED_FILE)
+    summary = {"samples": len(rows), "kept": len(kept), "rejected": len(rejected)}
+    (output_dir / SUMMARY_FILE).write_text(json.dumps(summary))
+    return {**summary, "resumed": len(rows) - len(todo)}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True)
     args, _ = parser.parse_known_args(argv)
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    from viss_r1.data.frame_cache import FrameCacheReader
     from viss_r1.train.config import load_config
     from viss_r1.train.reporting import pipes_session
 
     config = load_config(args.config, CotAnnotationRunConfig)
     rows = pl.read_parquet(config.samples).sort("sample_id").to_dicts()[: config.max_samples]
-    model = AutoModelForImageTextToText.from_pretrained(config.annotator, dtype="auto", trust_remote_code=False)
-    processor = AutoProcessor.from_pretrained(config.annotator, trust_remote_code=False)
     with pipes_session() as pipes:
-        kept, rejected = annotate(model, processor, rows, FrameCacheReader(config.frame_shards), config)
-        out = Path(config.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / KEPT_FILE).write_text(json.dumps(kept, indent=1))
-        pl.DataFrame(rejected, schema={"sample_id": pl.String, "reason": pl.String, "completion": pl.String}
-                     ).write_parquet(out / REJECTED_FILE)
-        summary = {"samples": len(rows), "kept": len(kept), "rejected": len(rejected)}
-        (out / "summary.json").write_text(json.dumps(summary))
+        log = pipes.log.info if pipes is not None else print
+        summary = annotate(rows, lambda: generator(config), Path(config.output_dir), config, log)
         if pipes is not None:
             pipes.report_asset_materialization(metadata=summary)
 
