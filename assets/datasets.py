@@ -11,7 +11,8 @@ import polars as pl
 from assets.caching import Building, asset_code_version, build_or_reuse, markdown_table, output
 from assets.configs import PretextSamplesConfig
 from assets.resources import ArtifactStoreResource, MlflowTracking
-from viss_r1.artifacts import ArtifactRef, code_version
+from viss_r1.artifacts import ArtifactRef
+from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import INDEX_FILE, open_frame_cache
 from viss_r1.data.frame_strip import frame_strip
 from viss_r1.data.loader import load_pretext_clip
@@ -23,7 +24,7 @@ STRIP_FILE = "frame_strip.png"
 
 
 @dg.asset(group_name=GROUP, code_version=code_version(
-    "viss_r1.data.pretext_samples", "viss_r1.pretext.transforms", "viss_r1.pretext.questions"))
+    "viss_r1.data.pretext_samples", "viss_r1.data.tables", "viss_r1.data.frame_strip", "viss_r1.data.loader"))
 def pretext_samples(
     context: dg.AssetExecutionContext,
     config: PretextSamplesConfig,

@@ -18,9 +18,10 @@ import polars as pl
 
 from assets.caching import Building, asset_code_version, build_or_reuse, markdown_table, output
 from assets.configs import BenchmarkConfig, EvaluationConfig
-from assets.models import model_location
+from assets.models import model_location, model_revision
 from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLauncher
-from viss_r1.artifacts import ArtifactRef, code_version
+from viss_r1.artifacts import ArtifactRef
+from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files
 from viss_r1.data.ingest import cache_frames, probe_files, write_frame_index
 from viss_r1.data.pretext_samples import records_with_clips
@@ -34,6 +35,9 @@ from viss_r1.train.config import write_config
 
 GROUP = "evaluation"
 RECORDS_FILE = "records.parquet"
+# Written into an evaluation's work folder once its process succeeded: a rerun whose publish
+# failed publishes those scores instead of evaluating again.
+EVALUATION_FINISHED = "evaluation_finished"
 # Every model asset that can be scored, in the leaderboard's row order (the paper's arms first).
 MODELS_UNDER_EVALUATION = ("base_model", "sft_model", "viss_r1_model", "grpo_baseline_model",
                            "pretext_grpo_stage2_model", "checkpoint")
@@ -43,14 +47,9 @@ NOT_CONFIGURED = "not configured"
 # Video-R1 evaluates (base, baseline, Pretext-GRPO stage II, any checkpoint).
 TRAINED_PROMPT_FORMAT = {"sft_model": "viss_r1", "viss_r1_model": "viss_r1"}
 
-BENCHMARK_CODE = code_version("viss_r1.data.records", "viss_r1.data.ingest", "viss_r1.data.frame_cache",
-                              "viss_r1.video.probe", "viss_r1.video.decode", "viss_r1.video.sampling",
-                              "viss_r1.data.pretext_samples", packages=("decord", "pillow"))
-EVAL_CODE = code_version(
-    "viss_r1.evaluate.run", "viss_r1.evaluate.probes", "viss_r1.evaluate.metrics", "viss_r1.evaluate.scores",
-    "viss_r1.evaluate.config", "viss_r1.evaluate.benchmarks", "viss_r1.modeling.generation",
-    "viss_r1.modeling.video_inputs", "viss_r1.prompts", "viss_r1.rewards", "viss_r1.data.loader",
-    "viss_r1.pretext.transforms", "viss_r1.pretext.questions", "viss_r1.data.pretext_samples")
+BENCHMARK_CODE = code_version("viss_r1.data.records", "viss_r1.data.ingest", "viss_r1.data.pretext_samples",
+                              "viss_r1.data.tables", packages=("decord", "pillow", "pyvips", "pyvips-binary"))
+EVAL_CODE = code_version("viss_r1.evaluate.run", packages=("torch", "transformers", "tokenizers", "jiwer", "rouge-score"))
 
 
 def benchmark_asset_name(spec: BenchmarkSpec) -> str:
@@ -104,9 +103,11 @@ def _benchmark(context: dg.AssetExecutionContext, spec: BenchmarkSpec, config: B
         rows, quarantine = records()
         media = list({(r["media_root"], r["path"]): {k: r[k] for k in ("media_root", "path", "data_type")}
                       for r in rows}.values())
-        catalog = probe_files(media, config.min_frames, config.workers, context.log.info)
+        catalog = probe_files(media, config.min_frames, config.workers, context.log.info,
+                              timeout_s=config.decode_timeout_s)
         cached = cache_frames(store, catalog, config.sampling.to_library(), config.to_encoding(), config.num_shards,
-                              asset_code_version(context), config.workers, context.log.info)
+                              asset_code_version(context), config.workers, context.log.info,
+                              timeout_s=config.decode_timeout_s)
         write_frame_index(building.folder, cached)
         write_table(catalog, building.folder / "catalog.parquet", "catalog")
         write_table(quarantine, building.folder / "quarantine.parquet", "record_quarantine")
@@ -182,20 +183,27 @@ def evaluation_asset(model: str, spec: BenchmarkSpec) -> dg.AssetsDefinition:
 
         def build(building: Building) -> None:
             work = building.work_dir()   # finished samples survive a crash: a rerun resumes
-            run_config = EvalRunConfig(
-                model=model_location(artifact_store, model_ref), benchmark=spec.name,
-                records=str(bench_folder / RECORDS_FILE), frame_shards=shard_files(store, bench_folder),
-                output_dir=str(work), settings=settings)
-            config_file = write_config(run_config, work / "eval_config.yaml")
-            training_launcher.run(context, "viss_r1.evaluate.run", str(config_file))
+            reference = model_location(artifact_store, model_ref)
+            finished = work / EVALUATION_FINISHED
+            if finished.is_file():
+                context.log.info(f"{work} holds a finished evaluation: publishing it without evaluating again")
+            else:
+                run_config = EvalRunConfig(
+                    model=reference, model_revision=model_revision(artifact_store, model_ref),
+                    benchmark=spec.name, records=str(bench_folder / RECORDS_FILE),
+                    frame_shards=shard_files(store, bench_folder), output_dir=str(work), settings=settings)
+                config_file = write_config(run_config, work / "eval_config.yaml")
+                training_launcher.run(context, "viss_r1.evaluate.run", str(config_file))
+                # scores.json alone does not mean success: a run with too many failed samples writes
+                # it, then fails. The launcher returning does.
+                finished.touch()
             scores = json.loads((work / "scores.json").read_text())
             for name in ("results.parquet", "scores.json"):
                 shutil.copy(work / name, building.folder / name)
-            long_scores(model, run_config.model, spec, score_metrics(scores)).write_parquet(
-                building.folder / "scores.parquet")
+            long_scores(model, reference, spec, score_metrics(scores)).write_parquet(building.folder / "scores.parquet")
             building.summary.update(score_metrics(scores))
             building.summary["resumed_samples"] = scores["resumed"]
-            shutil.rmtree(work, ignore_errors=True)
+            building.remove_after_publish(work)   # only once published: a failed publish keeps the scores
 
         built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
                                config={**settings.model_dump(mode="json"), "benchmark": spec.name, "sampling": sampling},
@@ -238,7 +246,7 @@ benchmark_assets = [benchmark_asset(spec) for spec in BENCHMARKS.values()]
 evaluation_assets = [evaluation_asset(model, spec) for model in MODELS_UNDER_EVALUATION for spec in BENCHMARKS.values()]
 
 
-@dg.asset(group_name=GROUP, code_version=code_version("viss_r1.evaluate.leaderboard", "viss_r1.evaluate.benchmarks"),
+@dg.asset(group_name=GROUP, code_version=code_version("viss_r1.evaluate.leaderboard", packages=("duckdb",)),
           deps=[eval_asset_key(model, spec.name) for model in MODELS_UNDER_EVALUATION for spec in BENCHMARKS.values()])
 def leaderboard(
     context: dg.AssetExecutionContext,

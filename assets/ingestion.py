@@ -11,7 +11,8 @@ import polars as pl
 from assets.caching import Building, asset_code_version, build_or_reuse, markdown_table, output
 from assets.configs import FrameCacheConfig, VideoCatalogConfig, VideoSourcesConfig, check_data_plane_min_frames
 from assets.resources import ArtifactStoreResource, MlflowTracking
-from viss_r1.artifacts import ArtifactRef, cache_key, code_version
+from viss_r1.artifacts import ArtifactRef, cache_key
+from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import FAILURES_FILE, INDEX_FILE
 from viss_r1.data.ingest import cache_frames, probe_files, write_frame_index
 from viss_r1.data.records import load_annotation_file
@@ -21,8 +22,8 @@ from viss_r1.synthetic import generate_synthetic_dataset
 GROUP = "ingestion"
 
 
-@dg.asset(group_name=GROUP, code_version=code_version("viss_r1.data.records", "viss_r1.synthetic.generate",
-                                                      "viss_r1.synthetic.scenes", "viss_r1.synthetic.drawing"))
+@dg.asset(group_name=GROUP, code_version=code_version("viss_r1.data.records", "viss_r1.data.tables", "viss_r1.synthetic",
+                                                      packages=("av", "pillow")))
 def video_sources(
     context: dg.AssetExecutionContext,
     config: VideoSourcesConfig,
@@ -93,7 +94,8 @@ def _synthetic_set(context, artifact_store: ArtifactStoreResource, config: Video
     return store.local_path(store.ref("synthetic_videos", key))
 
 
-@dg.asset(group_name=GROUP, code_version=code_version("viss_r1.video.probe", "viss_r1.data.ingest", packages=("decord",)))
+@dg.asset(group_name=GROUP, code_version=code_version("viss_r1.data.ingest", "viss_r1.data.tables",
+                                                      packages=("decord", "pillow")))
 def video_catalog(
     context: dg.AssetExecutionContext,
     config: VideoCatalogConfig,
@@ -136,7 +138,7 @@ def video_catalog(
 
 
 @dg.asset(group_name=GROUP, code_version=code_version(
-    "viss_r1.data.frame_cache", "viss_r1.data.ingest", "viss_r1.video.decode", "viss_r1.video.sampling", packages=("decord", "pillow")))
+    "viss_r1.data.ingest", packages=("decord", "pillow", "pyvips", "pyvips-binary")))
 def frame_cache(
     context: dg.AssetExecutionContext,
     config: FrameCacheConfig,

@@ -6,7 +6,6 @@ only inside the builds, never by the Definitions.
 """
 
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -17,8 +16,10 @@ import polars as pl
 from assets.caching import Building, asset_code_version, build_or_reuse, output
 from assets.configs import BaseModelConfig, CheckpointConfig, SFTModelConfig
 from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLauncher
-from viss_r1.artifacts import ArtifactRef, code_version
+from viss_r1.artifacts import ArtifactRef
+from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files
+from viss_r1.modeling import checkpoint_identity
 from viss_r1.train.config import MlflowTarget, SFTRunConfig, write_config
 
 GROUP = "models"
@@ -35,21 +36,22 @@ def model_location(artifact_store: ArtifactStoreResource, ref: ArtifactRef) -> s
     return str(artifact_store.local_path(ref) / MODEL_DIR)
 
 
-def checkpoint_digest(model: str) -> str:
-    """A local checkpoint folder changes in place; its config and weight index stand for it."""
-    folder = Path(model)
-    if not folder.is_dir():
-        return "hub"
-    if not (folder / "config.json").is_file():
-        raise dg.Failure(f"model {model!r} is a folder without config.json: not a transformers checkpoint")
-    digest = hashlib.sha256()
-    for name in sorted(p.name for p in folder.iterdir() if p.suffix in (".json", ".jinja")):
-        digest.update((folder / name).read_bytes())
-    return digest.hexdigest()[:16]
+def model_revision(artifact_store: ArtifactStoreResource, ref: ArtifactRef) -> str | None:
+    """The hub revision a model artifact references (None: a folder, local or in the store)."""
+    return artifact_store.store().manifest(ref.asset, ref.key)["summary"].get("revision")
+
+
+def checkpoint_digest(model: str, revision: str | None) -> str:
+    """The referenced checkpoint's identity for the cache key: a local folder by its weights and
+    files, a hub id by its pinned revision; a config that cannot be pinned fails the step."""
+    try:
+        return checkpoint_identity.checkpoint_digest(model, revision)
+    except ValueError as error:
+        raise dg.Failure(str(error)) from None
 
 
 @dg.asset(group_name=GROUP, code_version=code_version(
-    "viss_r1.modeling.tiny", "viss_r1.modeling.corpus", "viss_r1.prompts"))
+    "viss_r1.modeling.tiny", "viss_r1.modeling.corpus", packages=("torch", "transformers", "tokenizers")))
 def base_model(
     context: dg.AssetExecutionContext,
     config: BaseModelConfig,
@@ -62,8 +64,8 @@ def base_model(
     otherwise a reference to a local folder or hub id (e.g. Qwen/Qwen2.5-VL-7B-Instruct)."""
     tiny = config.model == "tiny"
     inputs = {"pretext_samples": pretext_samples} if tiny else {}
-    params = config.model_dump() if tiny else {"model": config.model}
-    extra_key = {} if tiny else {"reference": checkpoint_digest(config.model)}
+    params = config.model_dump() if tiny else {"model": config.model, "revision": config.revision}
+    extra_key = {} if tiny else {"reference": checkpoint_digest(config.model, config.revision)}
 
     def build(building: Building) -> None:
         from viss_r1.modeling.corpus import tokenizer_corpus
@@ -76,20 +78,20 @@ def base_model(
         building.summary["corpus_rows"] = len(rows)
 
     built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
-                           config=params, inputs=inputs, build=build if tiny else reference_build(config.model),
+                           config=params, inputs=inputs, build=build if tiny else reference_build(config.model, config.revision),
                            extra_key=extra_key)
     return output(built, {"model": model_location(artifact_store, built.ref),
                           **{k: v for k, v in built.summary.items() if k in ("parameters", "vocab_size")}})
 
 
-def reference_build(model: str):
+def reference_build(model: str, revision: str | None):
     """The build of a model artifact that only references a checkpoint (hub id or local folder)."""
     def build(building: Building) -> None:
-        building.summary.update(reference=model)
+        building.summary.update(reference=model, revision=revision)
     return build
 
 
-@dg.asset(group_name=GROUP, code_version=code_version("assets.models"))
+@dg.asset(group_name=GROUP, code_version=code_version("assets.models", "viss_r1.modeling.checkpoint_identity"))
 def checkpoint(
     context: dg.AssetExecutionContext,
     config: CheckpointConfig,
@@ -99,15 +101,14 @@ def checkpoint(
     """Any checkpoint to score with the ``evaluate`` job: a local folder or a hub id (e.g.
     Qwen/Qwen2.5-VL-7B-Instruct, or a Video-R1-7B release), referenced, not copied."""
     built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
-                           config={"model": config.model}, inputs={}, build=reference_build(config.model),
-                           extra_key={"reference": checkpoint_digest(config.model)})
+                           config={"model": config.model, "revision": config.revision}, inputs={},
+                           build=reference_build(config.model, config.revision),
+                           extra_key={"reference": checkpoint_digest(config.model, config.revision)})
     return output(built, {"model": model_location(artifact_store, built.ref)})
 
 
-SFT_CODE = code_version(
-    "viss_r1.train.sft", "viss_r1.train.sft_data", "viss_r1.train.config", "viss_r1.train.reporting",
-    "viss_r1.train.policy", "viss_r1.train.runner", "viss_r1.modeling.video_inputs", "viss_r1.prompts",
-    "viss_r1.data.loader", "viss_r1.pretext.transforms")
+SFT_CODE = code_version("viss_r1.train.sft",
+                        packages=("torch", "transformers", "trl", "accelerate", "deepspeed", "tokenizers"))
 
 
 def sft_asset(name: str, prompt_format: str, description: str) -> dg.AssetsDefinition:
@@ -132,19 +133,21 @@ def sft_asset(name: str, prompt_format: str, description: str) -> dg.AssetsDefin
         def build(building: Building) -> None:
             work = building.work_dir()   # checkpoints survive a crash: a rerun resumes
             store = artifact_store.store()
-            run_config = SFTRunConfig(
-                model=model_location(artifact_store, base_model),
-                output_dir=str(work),
-                samples=str(artifact_store.local_path(pretext_samples) / "sft.parquet"),
-                frame_shards=shard_files(store, artifact_store.local_path(frame_cache)),
-                prompt_format=prompt_format,
-                system_prompt=config.system_prompt,
-                max_samples=config.max_samples,
-                training=config.training.to_library(),
-                mlflow=MlflowTarget(tracking_uri=building.run.tracking_uri, run_id=building.run.run_id),
-            )
-            config_file = write_config(run_config, work / "sft_config.yaml")
-            training_launcher.run(context, "viss_r1.train.sft", str(config_file))
+            if finished_training(context, work) is None:
+                run_config = SFTRunConfig(
+                    model=model_location(artifact_store, base_model),
+                    model_revision=model_revision(artifact_store, base_model),
+                    output_dir=str(work),
+                    samples=str(artifact_store.local_path(pretext_samples) / "sft.parquet"),
+                    frame_shards=shard_files(store, artifact_store.local_path(frame_cache)),
+                    prompt_format=prompt_format,
+                    system_prompt=config.system_prompt,
+                    max_samples=config.max_samples,
+                    training=config.training.to_library(),
+                    mlflow=MlflowTarget(tracking_uri=building.run.tracking_uri, run_id=building.run.run_id),
+                )
+                config_file = write_config(run_config, work / "sft_config.yaml")
+                training_launcher.run(context, "viss_r1.train.sft", str(config_file))
             publish_training(building, work, store, ("global_step", "samples", "train_loss", "first_loss",
                                                      "last_loss", "tokens_seen", "seconds"))
 
@@ -161,16 +164,37 @@ def sft_asset(name: str, prompt_format: str, description: str) -> dg.AssetsDefin
     return _sft
 
 
+# What viss_r1.train.runner writes (its FINAL_DIR, RESULT_FILE); spelled here because importing
+# the runner would import transformers into the Dagster process.
+FINAL_DIR, RESULT_FILE = "final", "result.json"
+
+
+def finished_training(context: dg.AssetExecutionContext, work: Path) -> dict | None:
+    """The result of a run that already finished in ``work`` (its artifact not yet published:
+    the publish failed or was killed), or None when training must be launched (again)."""
+    try:
+        result = json.loads((work / RESULT_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):   # not finished, or killed while writing it
+        return None
+    # result.json is written last, after final/; without final's config it belongs to no model.
+    if not (work / FINAL_DIR / "config.json").is_file():
+        return None
+    context.log.info(f"{work} holds a finished training run ({RESULT_FILE}, {FINAL_DIR}/): publishing it "
+                     "without training again")
+    return result
+
+
 def publish_training(building: Building, work: Path, store, summary_keys: tuple[str, ...]) -> None:
-    """Copy a finished training run's final model and result into the artifact, log the model
-    to MLflow, and drop the checkpoints (no longer needed once published)."""
-    result = json.loads((work / "result.json").read_text())
-    shutil.copytree(work / "final", building.folder / MODEL_DIR)
-    shutil.copy(work / "result.json", building.folder / "result.json")
+    """Copy a finished training run's final model and result into the artifact and log the model
+    to MLflow. The work folder (checkpoints, final model) goes only once the artifact is
+    published: a publish that fails leaves it for a rerun, which then publishes without training."""
+    result = json.loads((work / RESULT_FILE).read_text())
+    shutil.copytree(work / FINAL_DIR, building.folder / MODEL_DIR)
+    shutil.copy(work / RESULT_FILE, building.folder / RESULT_FILE)
     building.summary.update({k: result[k] for k in summary_keys})
     building.summary["resumed"] = bool(result["resumed_from"])
     building.run.log_model(building.asset, building.folder / MODEL_DIR, store.uri(building.asset, building.key))
-    shutil.rmtree(work, ignore_errors=True)
+    building.remove_after_publish(work)
 
 
 sft_model = sft_asset("sft_model", "viss_r1",

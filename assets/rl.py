@@ -13,16 +13,15 @@ import dagster as dg
 
 from assets.caching import Building, asset_code_version, build_or_reuse, output
 from assets.configs import GRPOModelConfig
-from assets.models import GROUP, _curve_table, model_location, publish_training
+from assets.models import GROUP, _curve_table, finished_training, model_location, model_revision, publish_training
 from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLauncher
-from viss_r1.artifacts import ArtifactRef, code_version
+from viss_r1.artifacts import ArtifactRef
+from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files
 from viss_r1.train.config import GRPORunConfig, MlflowTarget, write_config
 
-GRPO_CODE = code_version(
-    "viss_r1.train.grpo", "viss_r1.train.video_grpo", "viss_r1.train.config", "viss_r1.train.reporting",
-    "viss_r1.train.policy", "viss_r1.train.runner", "viss_r1.rewards", "viss_r1.modeling.video_inputs",
-    "viss_r1.modeling.generation", "viss_r1.prompts", "viss_r1.data.loader", "viss_r1.pretext.transforms")
+GRPO_CODE = code_version("viss_r1.train.grpo", packages=("torch", "transformers", "trl", "accelerate", "deepspeed",
+                                                      "tokenizers", "jiwer", "rouge-score"))
 SUMMARY = ("stage", "global_step", "prompts", "train_loss", "first_reward", "last_reward", "kl_in_loss", "seconds")
 
 
@@ -47,21 +46,23 @@ def grpo_asset(name: str, stage: str, start: str, table: str, description: str) 
         def build(building: Building) -> None:
             work = building.work_dir()
             store = artifact_store.store()
-            run_config = GRPORunConfig(
-                stage=stage,
-                model=model_location(artifact_store, start_model),
-                output_dir=str(work),
-                samples=str(artifact_store.local_path(pretext_samples) / f"{table}.parquet"),
-                frame_shards=shard_files(store, artifact_store.local_path(frame_cache)),
-                system_prompt=config.system_prompt,
-                max_samples=config.max_samples,
-                rewards=config.rewards.overrides(),
-                training=config.training.to_library(),
-                grpo=config.rollouts.to_library(),
-                mlflow=MlflowTarget(tracking_uri=building.run.tracking_uri, run_id=building.run.run_id),
-            )
-            config_file = write_config(run_config, work / "grpo_config.yaml")
-            training_launcher.run(context, "viss_r1.train.grpo", str(config_file))
+            if finished_training(context, work) is None:
+                run_config = GRPORunConfig(
+                    stage=stage,
+                    model=model_location(artifact_store, start_model),
+                    model_revision=model_revision(artifact_store, start_model),
+                    output_dir=str(work),
+                    samples=str(artifact_store.local_path(pretext_samples) / f"{table}.parquet"),
+                    frame_shards=shard_files(store, artifact_store.local_path(frame_cache)),
+                    system_prompt=config.system_prompt,
+                    max_samples=config.max_samples,
+                    rewards=config.rewards.overrides(),
+                    training=config.training.to_library(),
+                    grpo=config.rollouts.to_library(),
+                    mlflow=MlflowTarget(tracking_uri=building.run.tracking_uri, run_id=building.run.run_id),
+                )
+                config_file = write_config(run_config, work / "grpo_config.yaml")
+                training_launcher.run(context, "viss_r1.train.grpo", str(config_file))
             publish_training(building, work, store, SUMMARY)
 
         built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),

@@ -43,11 +43,15 @@ def test_a_failing_process_is_a_failure_that_says_how_to_rerun_it(tmp_path):
     assert "viss_r1.train.sft failed" in message and f"--config {bad_config}" in message
 
 
-def test_a_base_model_folder_must_be_a_checkpoint(tmp_path):
-    assert checkpoint_digest("Qwen/Qwen2.5-VL-7B-Instruct") == "hub"
-    with pytest.raises(dg.Failure, match="without config.json"):
-        checkpoint_digest(str(tmp_path))
+def test_a_referenced_checkpoint_must_be_pinned_or_a_checkpoint_folder(tmp_path):
+    # An unpinned hub id used to share the one key "hub" with every other hub id and revision.
+    with pytest.raises(dg.Failure, match="hub id without a revision"):
+        checkpoint_digest("Qwen/Qwen2.5-VL-7B-Instruct", None)
+    pinned = checkpoint_digest("Qwen/Qwen2.5-VL-7B-Instruct", "cc594898137f460bfe9f0759e9844b3ce807cfb5")
+    assert pinned == "hub:Qwen/Qwen2.5-VL-7B-Instruct@cc594898137f460bfe9f0759e9844b3ce807cfb5"
+    with pytest.raises(dg.Failure, match="config.json"):
+        checkpoint_digest(str(tmp_path), None)
     (tmp_path / "config.json").write_text("{}")
-    first = checkpoint_digest(str(tmp_path))
+    first = checkpoint_digest(str(tmp_path), None)
     (tmp_path / "config.json").write_text('{"changed": 1}')
-    assert checkpoint_digest(str(tmp_path)) != first
+    assert checkpoint_digest(str(tmp_path), None) != first
