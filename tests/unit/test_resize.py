@@ -82,3 +82,44 @@ def test_libvips_runs_on_one_thread_per_process():
 
     resize_frames(natural_frames(1, 360, 640), budget(128 * 28 * 28))
     assert pyvips.concurrency_get() == 1
+
+
+# ---- through the decoders: extreme aspect ratios, images at their own pixel bounds --------------
+
+def test_a_1600x16_clip_decodes_to_one_patch_high_frames(tmp_path):
+    """Aspect ratio 100 is valid (the limit is 200): under the embedded budget the short side
+    floors to 0 in qwen-vl-utils' arithmetic; it is one 28-px patch here, as in transformers."""
+    from conftest import write_mp4
+
+    from viss_r1.embedded import EMBEDDED_SAMPLING
+    from viss_r1.video.decode import decode_video
+
+    file = write_mp4(tmp_path / "wide.mp4", num_frames=8, fps=8, size=(1600, 16))
+    clip = decode_video(file, EMBEDDED_SAMPLING)
+    # 1 s at 4 fps → 4 frames; 28×1596 > 112² → beta = sqrt(25600/12544): 16 → 28 (one patch), 1600 → 1120.
+    assert clip.frames.shape == (4, 28, 1120, 3)
+    assert clip.frame_indices.tolist() == [0, 2, 5, 7]
+    bright = clip.frames.mean(axis=(1, 3))   # the bar sweeps right: its column moves with time
+    assert bright.argmax(axis=1).tolist() == sorted(bright.argmax(axis=1).tolist())
+    assert bright.argmax(axis=1)[0] < bright.argmax(axis=1)[-1]
+
+
+def test_an_image_uses_the_image_bounds_and_a_video_the_video_bounds(tmp_path):
+    from conftest import write_mp4
+    from PIL import Image
+
+    from viss_r1.video.decode import decode_media
+
+    sampling = FrameSampling(min_pixels=128 * 28 * 28, max_pixels=128 * 28 * 28,
+                             image_min_pixels=4 * 28 * 28, image_max_pixels=256 * 28 * 28, num_frames=16)
+    Image.fromarray(natural_frames(1, 480, 640)[0]).save(tmp_path / "photo.png")
+    write_mp4(tmp_path / "clip.mp4", num_frames=24, fps=8, size=(640, 480))
+    image = decode_media(tmp_path / "photo.png", "image", sampling)
+    video = decode_media(tmp_path / "clip.mp4", "video", sampling)
+    # 480×640 within 256·28·28: beta = sqrt(307200/200704) = 1.2372 → 364×504 (183,456 px).
+    assert image.frames.shape == (1, 364, 504, 3)
+    # the same size at 128·28·28: beta = sqrt(307200/100352) = 1.7496 → 252×364 (91,728 px).
+    assert video.frames.shape == (16, 252, 364, 3)
+    # Unset, the image bounds are the video frames': the embedded run's images are unchanged.
+    same = decode_media(tmp_path / "photo.png", "image", FrameSampling(min_pixels=128 * 28 * 28, max_pixels=128 * 28 * 28))
+    assert same.frames.shape == (1, 252, 364, 3)

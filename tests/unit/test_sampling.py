@@ -7,6 +7,7 @@ from viss_r1.video.sampling import (
     FrameSampling,
     num_sampled_frames,
     resized_frame_size,
+    resized_image_size,
     sample_frame_indices,
     smart_resize,
 )
@@ -92,3 +93,101 @@ def test_smart_resize_rejects_extreme_aspect_ratios():
 def test_sampling_config_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
         FrameSampling(**kwargs)
+
+
+# ---- num_frames: a fixed count whatever the clip (the release's 32 / 16) ------------------------
+
+FIXED = FrameSampling(num_frames=32)
+
+
+@pytest.mark.parametrize("total,video_fps", [(3000, 30.0), (300, 30.0), (64, 1.0), (32, 240.0)])
+def test_num_frames_takes_that_many_whatever_the_length_or_fps(total, video_fps):
+    indices, sample_fps = sample_frame_indices(total, video_fps, FIXED)
+    assert indices.tolist() == np.linspace(0, total - 1, 32).round().astype(int).tolist()
+    assert indices[0] == 0 and indices[-1] == total - 1
+    assert sample_fps == pytest.approx(32 / total * video_fps)
+
+
+def test_num_frames_wins_over_fps_min_and_max():
+    # fps mode would give 20 (10 s at 2 fps); min/max 4..16 would cap it at 16.
+    assert num_sampled_frames(300, 30.0, FrameSampling(num_frames=32, min_frames=4, max_frames=16)) == 32
+    assert num_sampled_frames(300, 30.0, FrameSampling(num_frames=None)) == 20
+
+
+def test_num_frames_on_a_shorter_clip_takes_all_its_frames_floored_to_even():
+    assert sample_frame_indices(7, 30.0, FIXED)[0].tolist() == [0, 1, 2, 4, 5, 6]   # linspace(0, 6, 6)
+    assert sample_frame_indices(2, 30.0, FIXED)[0].tolist() == [0, 1]
+    with pytest.raises(ValueError, match=r"video has 1 frames, need ≥ 2 \(frame_factor\) to sample num_frames 32"):
+        num_sampled_frames(1, 30.0, FIXED)
+
+
+def test_num_frames_rounds_to_the_frame_factor_like_nframes():
+    # round(15/2) = round(7.5) = 8 (half to even) → 16; round(17/2) = round(8.5) = 8 → 16.
+    assert num_sampled_frames(100, 30.0, FrameSampling(num_frames=15)) == 16
+    assert num_sampled_frames(100, 30.0, FrameSampling(num_frames=17)) == 16
+
+
+def test_fewest_frames_is_min_frames_or_one_temporal_patch():
+    assert FrameSampling(min_frames=4).fewest_frames == 4
+    assert FrameSampling(min_frames=4, num_frames=32).fewest_frames == 2
+
+
+def test_image_pixel_bounds_default_to_the_video_frames():
+    assert RECIPE.image_pixel_bounds == (RECIPE.min_pixels, RECIPE.max_pixels)
+    both = FrameSampling(image_min_pixels=4 * 28 * 28, image_max_pixels=256 * 28 * 28)
+    assert both.image_pixel_bounds == (3136, 200704)
+    assert FrameSampling(image_max_pixels=256 * 28 * 28).image_pixel_bounds == (128 * 28 * 28, 200704)
+    # 480×640: a video frame at 128·28·28: beta = sqrt(307200/100352) = 1.7496 → 274.3, 365.8 →
+    # 252×364; an image at up to 256·28·28: beta = sqrt(307200/200704) = 1.2372 → 388.0, 517.3 → 364×504.
+    assert resized_frame_size(480, 640, both) == (252, 364)
+    assert resized_image_size(480, 640, both) == (364, 504)
+
+
+def test_smart_resize_keeps_each_side_at_least_one_patch():
+    # 1600×16 (aspect 100) at [56², 112²]: 28×1596 > 12544 → beta = sqrt(25600/12544) = 1.4286;
+    # 16/beta = 11.2 floors to 0 → one patch, 28; 1600/beta = 1120.
+    assert smart_resize(16, 1600, 28, 56 * 56, 112 * 112) == (28, 1120)
+    assert smart_resize(1600, 16, 28, 56 * 56, 112 * 112) == (1120, 28)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"num_frames": 0}, "num_frames must be positive or None, got 0"),
+    ({"num_frames": 1}, r"num_frames 1 rounds to 0 frames; ask for at least 2 \(frame_factor\)"),
+    ({"image_max_pixels": 0}, "image_max_pixels must be positive or None"),
+    ({"image_min_pixels": 200_000}, r"image pixel bounds 200000 > 100352"),
+])
+def test_new_sampling_settings_are_validated(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        FrameSampling(**kwargs)
+
+
+# ---- through the frame cache: new settings key the shards; the count check agrees ---------------
+
+def test_frame_cache_keys_on_the_new_settings_and_expects_the_num_frames_count(tmp_path):
+    from conftest import write_mp4
+
+    from viss_r1.artifacts import ArtifactStore
+    from viss_r1.data.frame_cache import FrameEncoding
+    from viss_r1.data.ingest import cache_frames, probe_files
+
+    write_mp4(tmp_path / "media" / "short.mp4", num_frames=10, fps=8)   # fewer frames than asked
+    write_mp4(tmp_path / "media" / "long.mp4", num_frames=40, fps=8, seed=1)
+    media = [{"media_root": str(tmp_path / "media"), "path": name, "data_type": "video"}
+             for name in ("short.mp4", "long.mp4")]
+    base = FrameSampling(fps=4.0, min_frames=4, max_frames=16, min_pixels=56 * 56, max_pixels=112 * 112)
+    variants = {"fps": base, "num_frames": FrameSampling(**{**vars(base), "num_frames": 16}),
+                "image_bounds": FrameSampling(**{**vars(base), "image_max_pixels": 56 * 56})}
+    catalog = probe_files(media, variants["num_frames"].fewest_frames, workers=1, log=lambda _: None)
+    assert [row["status"] for row in catalog] == ["ok", "ok"]
+    store = ArtifactStore(str(tmp_path / "store"))
+    cached = {name: cache_frames(store, catalog, sampling, FrameEncoding(), 1, "test", workers=1, log=lambda _: None)
+              for name, sampling in variants.items()}
+    keys = {name: c.shard_keys[next(iter(c.shard_keys))] for name, c in cached.items()}
+    assert len(set(keys.values())) == 3   # each setting its own shards, none reused across them
+    counts = {name: {row["fingerprint"]: (row["num_frames"], row["expected_frames"]) for row in c.index}
+              for name, c in cached.items()}
+    by_path = {row["path"]: row["fingerprint"] for row in catalog}
+    # fps mode: 10 frames at 8 fps × 4 fps = 5 → 4; 40 frames = 5 s → 20 → capped at 16.
+    assert counts["fps"] == {by_path["short.mp4"]: (4, 4), by_path["long.mp4"]: (16, 16)}
+    # num_frames 16: the short clip gives all its 10 frames (what frame_count_matches_sampling compares).
+    assert counts["num_frames"] == {by_path["short.mp4"]: (10, 10), by_path["long.mp4"]: (16, 16)}

@@ -33,9 +33,11 @@ def decode_video(file: Path, sampling: FrameSampling) -> SampledClip:
 
 
 def decode_image(file: Path, sampling: FrameSampling) -> SampledClip:
+    """One image, resized within the images' pixel bounds (the release: 4·28·28 to 256·28·28,
+    apart from its video frames')."""
     with Image.open(file) as image:
         frame = np.asarray(image.convert("RGB"))[None]
-    return SampledClip(resize_frames(frame, sampling), np.zeros(1, dtype=np.int64), 0.0, 0.0, 1)
+    return SampledClip(resize_frames(frame, sampling, image=True), np.zeros(1, dtype=np.int64), 0.0, 0.0, 1)
 
 
 def decode_media(file: Path, data_type: str, sampling: FrameSampling) -> SampledClip:

@@ -1,5 +1,6 @@
 """Resize sampled frames the qwen-vl-utils way: bicubic with antialiasing, to the size that
-``resized_frame_size`` picks (aspect kept, sides multiples of 28, area within the pixel budget).
+``resized_frame_size`` (video) or ``resized_image_size`` (images) picks (aspect kept, sides
+multiples of 28, area within the pixel budget).
 
 The convention's own resize (torchvision, bicubic, antialias=True on the uint8 tensor) is 2–3×
 slower than PIL and would dominate ingestion. Shrinking, the usual case for real video, runs on
@@ -17,7 +18,7 @@ from functools import cache
 import numpy as np
 from PIL import Image
 
-from viss_r1.video.sampling import FrameSampling, resized_frame_size
+from viss_r1.video.sampling import FrameSampling, resized_frame_size, resized_image_size
 
 
 @cache
@@ -44,10 +45,11 @@ def _resize_with_pil(frame: np.ndarray, new_h: int, new_w: int) -> np.ndarray:
     return np.asarray(Image.fromarray(frame).resize((new_w, new_h), Image.Resampling.BICUBIC))
 
 
-def resize_frames(frames: np.ndarray, sampling: FrameSampling) -> np.ndarray:
-    """[T, H, W, 3] uint8 → [T, h, w, 3] uint8 at ``resized_frame_size``."""
+def resize_frames(frames: np.ndarray, sampling: FrameSampling, *, image: bool = False) -> np.ndarray:
+    """[T, H, W, 3] uint8 → [T, h, w, 3] uint8 at ``resized_frame_size`` (``image``: at
+    ``resized_image_size``, the images' own pixel bounds)."""
     height, width = frames.shape[1:3]
-    new_h, new_w = resized_frame_size(height, width, sampling)
+    new_h, new_w = (resized_image_size if image else resized_frame_size)(height, width, sampling)
     if (new_h, new_w) == (height, width):
         return np.ascontiguousarray(frames)
     resize = _shrink_with_vips if new_h <= height and new_w <= width else _resize_with_pil
