@@ -81,3 +81,25 @@ def test_runs_under_accelerate_and_torchrun(tiny_sft, tmp_path, launcher, ranks)
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["global_step"] == 3 and result["world_size"] == ranks
     assert (tmp_path / "final" / "model.safetensors").is_file()
+
+
+def test_the_schedule_horizon_and_the_loss_setting_reach_the_trainer(tiny_sft, tmp_path):
+    import math
+
+    rates, labelled = [], []
+
+    class Record(TrainerCallback):
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            model.register_forward_pre_hook(lambda m, a, kw: labelled.append(int((kw["labels"] != -100).sum())),
+                                            with_kwargs=True)
+
+        def on_step_end(self, args, state, control, lr_scheduler=None, **kwargs):
+            rates.append(lr_scheduler.get_last_lr()[0])
+
+    config = sft_config(tiny_sft, tmp_path, max_steps=2, save_steps=100, lr_scheduler_type="cosine",
+                        schedule_horizon_steps=20).model_copy(update={"loss_on": "all_but_padding_and_image_pad"})
+    result = run_sft(config, callbacks=[Record()])
+    assert result["global_step"] == 2
+    assert rates[-1] == FAST["learning_rate"] * (0.5 * (1.0 + math.cos(math.pi * 0.1)))   # step 2 of 20, not 0
+    # As the release: every token but padding (and image placeholders; these rows are videos) is labelled.
+    assert len(labelled) == 2 and sum(labelled) == result["tokens_seen"]

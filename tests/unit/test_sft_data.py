@@ -1,4 +1,5 @@
-"""The SFT collator trains the assistant turn only, masks every vision token, batches videos."""
+"""The SFT collator trains the assistant turn only (by default), masks every vision token,
+batches videos; ``loss_on`` gives the release's masking: exactly which positions carry loss."""
 
 import torch
 from transformers import AutoProcessor
@@ -42,3 +43,57 @@ def test_plain_cot_format_has_no_transform_tag(tiny_sft):
     processor, batch = collate(tiny_sft, "r1", [row])
     trained = batch["labels"][0][batch["labels"][0] != IGNORE_INDEX]
     assert processor.tokenizer.decode(trained) == sft_target(row["process"], row["solution"], None) + "<|im_end|>"
+
+
+# Two chat texts as the collator builds them (vision placeholders collapsed to a few tokens).
+VIDEO_CHAT = ("<|im_start|>system\nS<|im_end|>\n<|im_start|>user\n<|vision_start|><|video_pad|><|video_pad|>"
+              "<|vision_end|>How many?<|im_end|>\n<|im_start|>assistant\n<answer>2</answer><|im_end|>\n")
+IMAGE_CHAT = "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Q<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n"
+
+
+def trained_text(tokenizer, loss_on):
+    from viss_r1.train.sft_data import sft_labels
+
+    batch = tokenizer([VIDEO_CHAT, IMAGE_CHAT], padding=True, padding_side="right", return_tensors="pt")
+    labels = sft_labels(batch["input_ids"], batch["attention_mask"], tokenizer, loss_on)
+    carried = labels != IGNORE_INDEX
+    assert (labels[carried] == batch["input_ids"][carried]).all()
+    assert (batch["attention_mask"] == 0).any() and not carried[batch["attention_mask"] == 0].any()
+    return [tokenizer.decode(ids[mask], skip_special_tokens=False) for ids, mask in zip(batch["input_ids"], carried)]
+
+
+def test_loss_on_the_assistant_turn_only(tiny_sft):
+    tokenizer = AutoProcessor.from_pretrained(tiny_sft.model_dir).tokenizer
+    assert trained_text(tokenizer, "assistant") == ["<answer>2</answer><|im_end|>", "A<|im_end|>"]
+
+
+def test_loss_on_every_token_but_padding_and_vision(tiny_sft):
+    tokenizer = AutoProcessor.from_pretrained(tiny_sft.model_dir).tokenizer
+    assert trained_text(tokenizer, "all_but_padding_and_vision") == [
+        "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHow many?<|im_end|>\n"
+        "<|im_start|>assistant\n<answer>2</answer><|im_end|>\n",
+        "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n"]
+
+
+def test_loss_as_the_release_masks_it_on_qwen2_5_vl(tiny_sft):
+    """sft_video.py masks the pad token and processor.image_token only: video placeholders and
+    vision start/end carry loss."""
+    tokenizer = AutoProcessor.from_pretrained(tiny_sft.model_dir).tokenizer
+    assert trained_text(tokenizer, "all_but_padding_and_image_pad") == [
+        VIDEO_CHAT, "<|im_start|>user\n<|vision_start|><|vision_end|>Q<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n"]
+
+
+def test_the_collator_trains_the_prompt_when_asked(tiny_sft):
+    processor = AutoProcessor.from_pretrained(tiny_sft.model_dir)
+    frames = FrameCacheReader(tiny_sft.shard_files)
+    video_pad = processor.tokenizer.convert_tokens_to_ids("<|video_pad|>")
+    rows = tiny_sft.rows[:2]
+    for loss_on, video_trained in (("all_but_padding_and_vision", False), ("all_but_padding_and_image_pad", True)):
+        collator = VideoSFTCollator(processor, frames, "viss_r1", DEFAULT_SYSTEM_PROMPT, True, loss_on)
+        batch = collator(rows)
+        carried = batch["labels"] != IGNORE_INDEX
+        is_video = batch["input_ids"] == video_pad
+        assert is_video.sum() > 0 and bool(carried[is_video].all()) is video_trained
+        assert (carried == ((batch["attention_mask"] == 1) & (video_trained | ~torch.isin(
+            batch["input_ids"], torch.tensor(processor.tokenizer.convert_tokens_to_ids(list(VISION_TOKENS))))))).all()
+        assert DEFAULT_SYSTEM_PROMPT in processor.tokenizer.decode(batch["input_ids"][0][carried[0]])

@@ -3,6 +3,11 @@
 Prompts are left-padded (decoder-only generation), every batch carries the full video fields
 (``model_inputs``), and the vision placeholder tokens are suppressed so a weak model cannot emit
 a ``<|video_pad|>`` that would break the next forward.
+
+Every sampling parameter is passed explicitly (``generation_config``): ``generate()`` fills each
+field left unset from the checkpoint's own ``generation_config.json`` (Qwen instruct checkpoints
+set top_k and repetition_penalty there), so an unset field would let the checkpoint, not the run
+config, decide how we sample (METHOD.md §9).
 """
 
 from __future__ import annotations
@@ -14,19 +19,41 @@ from viss_r1.data.frame_cache import FrameCacheReader
 from viss_r1.data.loader import load_pretext_clip
 from viss_r1.modeling.tiny import VISION_TOKENS
 from viss_r1.modeling.video_inputs import MediaInput, forward_kwargs, model_inputs
-from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT, build_prompt, chat_messages
+from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT, OURS, PromptWording, build_prompt, chat_messages
 
 
 @dataclass(frozen=True)
 class Decoding:
-    """Defaults: the release's near-greedy evaluation decoding (METHOD.md §8)."""
+    """Defaults: the release's near-greedy evaluation decoding (METHOD.md §8): its eval scripts'
+    vLLM ``SamplingParams(temperature=0.1, top_p=0.001, max_tokens=1024)``, whose top_k (off) and
+    repetition_penalty (1.0) are vLLM's defaults, not the checkpoint's."""
 
     max_new_tokens: int = 1024
-    temperature: float = 0.01
+    temperature: float = 0.1
     top_p: float = 0.001
+    top_k: int = 0                  # 0: off (vLLM's -1)
+    repetition_penalty: float = 1.0  # 1.0: off
     do_sample: bool = True
     batch_size: int = 8
     seed: int = 0
+
+
+# Fields generate() would otherwise take from the checkpoint when unset, pinned to transformers'
+# neutral values: one beam, and no filter, penalty or minimum length that a Decoding does not name.
+NEUTRAL_GENERATION: dict[str, Any] = {"num_beams": 1, "min_p": 0.0, "typical_p": 1.0, "epsilon_cutoff": 0.0,
+                                      "eta_cutoff": 0.0, "no_repeat_ngram_size": 0, "min_new_tokens": 0}
+
+
+def generation_config(decoding: Decoding, tokenizer, suppress_tokens: Sequence[int] = ()):
+    """The complete ``GenerationConfig`` of one ``Decoding``: every parameter of how tokens are
+    chosen explicit, so the checkpoint's ``generation_config.json`` decides none of them."""
+    from transformers import GenerationConfig
+
+    sampling = {"do_sample": decoding.do_sample, "temperature": decoding.temperature, "top_p": decoding.top_p,
+                "top_k": decoding.top_k} if decoding.do_sample else {"do_sample": False}
+    return GenerationConfig(**sampling, **NEUTRAL_GENERATION, max_new_tokens=decoding.max_new_tokens,
+                            repetition_penalty=decoding.repetition_penalty, suppress_tokens=list(suppress_tokens),
+                            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
 
 
 def generate_completions(model, processor, conversations: Sequence[list[dict[str, Any]]],
@@ -35,9 +62,7 @@ def generate_completions(model, processor, conversations: Sequence[list[dict[str
     import torch
 
     tokenizer = processor.tokenizer
-    suppress = tokenizer.convert_tokens_to_ids(list(VISION_TOKENS))
-    sampling = {"do_sample": True, "temperature": decoding.temperature, "top_p": decoding.top_p} \
-        if decoding.do_sample else {"do_sample": False}
+    config = generation_config(decoding, tokenizer, tokenizer.convert_tokens_to_ids(list(VISION_TOKENS)))
     torch.manual_seed(decoding.seed)
     model.eval()
     results = []
@@ -47,9 +72,7 @@ def generate_completions(model, processor, conversations: Sequence[list[dict[str
                  for c in conversations[chunk]]
         batch = model_inputs(processor, texts, media[chunk], padding_side="left").to(model.device)
         with torch.inference_mode():
-            out = model.generate(**forward_kwargs(batch), max_new_tokens=decoding.max_new_tokens,
-                                 suppress_tokens=suppress, pad_token_id=tokenizer.pad_token_id,
-                                 eos_token_id=tokenizer.eos_token_id, **sampling)
+            out = model.generate(**forward_kwargs(batch), generation_config=config)
         new = out[:, batch["input_ids"].shape[1]:]
         for ids in new:
             ids = ids[ids != tokenizer.pad_token_id]
@@ -72,18 +95,19 @@ def load_for_generation(model: str, revision: str | None = None):
 
 
 def row_request(row: Mapping[str, Any], frames: FrameCacheReader, prompt_format: str,
-                system_prompt: str = DEFAULT_SYSTEM_PROMPT, transform: bool = True) -> tuple[list[dict], MediaInput]:
+                system_prompt: str = DEFAULT_SYSTEM_PROMPT, transform: bool = True,
+                wording: PromptWording = OURS) -> tuple[list[dict], MediaInput]:
     """A pretext-sample row as the model is asked it: the chat messages (system + user) and the
     clip from the frame cache, transformed by the row's spec unless ``transform`` is off."""
     clip = load_pretext_clip(row, frames, transform=transform)
-    messages = chat_messages(build_prompt(prompt_format, row), row["data_type"], system_prompt)
+    messages = chat_messages(build_prompt(prompt_format, row, wording), row["data_type"], system_prompt)
     return messages, MediaInput(row["data_type"], clip.frames, clip.video_metadata)
 
 
 def generate_for_rows(model, processor, rows: Sequence[Mapping[str, Any]], frames: FrameCacheReader,
                       decoding: Decoding, prompt_format: str = "viss_r1",
-                      system_prompt: str = DEFAULT_SYSTEM_PROMPT) -> list[dict[str, Any]]:
+                      system_prompt: str = DEFAULT_SYSTEM_PROMPT, wording: PromptWording = OURS) -> list[dict[str, Any]]:
     """``generate_completions`` for pretext-sample rows (their transformed clips)."""
-    requests = [row_request(row, frames, prompt_format, system_prompt) for row in rows]
+    requests = [row_request(row, frames, prompt_format, system_prompt, wording=wording) for row in rows]
     return generate_completions(model, processor, [messages for messages, _ in requests],
                                 [media for _, media in requests], decoding)

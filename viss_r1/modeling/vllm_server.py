@@ -122,6 +122,10 @@ def chat_request(model: str, messages: Sequence[Mapping[str, Any]], media: Media
         "model": model, "messages": converted, "max_tokens": decoding.max_new_tokens,
         "temperature": decoding.temperature if decoding.do_sample else 0.0,
         "top_p": decoding.top_p if decoding.do_sample else 1.0, "seed": decoding.seed, "n": 1,
+        # vLLM fills what a request leaves unset from the checkpoint's generation_config
+        # (METHOD.md §9): every sampling parameter is sent, -1 being vLLM's "top_k off".
+        "repetition_penalty": decoding.repetition_penalty,
+        "top_k": decoding.top_k if decoding.do_sample and decoding.top_k > 0 else -1, "min_p": 0.0,
     }
     if media.data_type == "video" and media.frames is not None:
         body["media_io_kwargs"] = {"video": _video_timing(media)}

@@ -78,7 +78,9 @@ class ServerRollouts:
         bodies = []
         for key, positions in groups.items():
             decoding = Decoding(max_new_tokens=trainer.max_completion_length, temperature=trainer.temperature,
-                                top_p=trainer.top_p, do_sample=True, seed=int(rng.integers(2**31)))
+                                top_p=trainer.top_p, top_k=trainer.top_k or 0,
+                                repetition_penalty=trainer.repetition_penalty, do_sample=True,
+                                seed=int(rng.integers(2**31)))
             bodies.append((chat_request(self.served_model, *requests[key], decoding), len(positions)))
         with ThreadPoolExecutor(max_workers=min(self.server.max_concurrent, len(bodies))) as pool:
             sampled = list(pool.map(lambda job: sample_completions(self.server, job[0], job[1],

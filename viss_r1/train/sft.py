@@ -3,7 +3,9 @@
 SSL-CoT SFT (ViSS-R1's warm start) trains on transformed clips with the ViSS-R1 prompt and the
 target ``<think>…</think>\\n<transform>X</transform>\\n<answer>…</answer>``; ``prompt_format: r1``
 gives the Video-R1 baseline's plain-CoT SFT on the original clips. TRL's ``SFTTrainer`` does the
-training with our video collator. Checkpoints every ``save_steps``; a rerun with the same
+training with our video collator; ``loss_on`` says which tokens carry the loss (the answer only,
+or — as the release — the prompt too), and ``training.schedule_horizon_*`` how long the LR
+schedule is, apart from where training stops (``viss_r1.train.schedule``). Checkpoints every ``save_steps``; a rerun with the same
 ``output_dir`` resumes from the last one. The final model and processor go to ``output_dir/final``
 and a ``result.json`` beside it says what happened.
 """
@@ -31,7 +33,7 @@ def trainer_arguments(config: SFTRunConfig):
     cpu_only = not (torch.cuda.is_available() or torch.backends.mps.is_available())
     return SFTConfig(
         output_dir=str(Path(config.output_dir) / CHECKPOINT_DIR),
-        **optim.model_dump(exclude={"deepspeed", "freeze_vision_tower"}),
+        **optim.trainer_fields(),
         deepspeed=optim.deepspeed,
         save_strategy="steps",
         logging_strategy="steps",
@@ -50,8 +52,9 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
     from trl import SFTTrainer
 
     from viss_r1.data.frame_cache import FrameCacheReader
-    from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT
+    from viss_r1.prompts import system_prompt_for
     from viss_r1.train.policy import load_policy
+    from viss_r1.train.schedule import with_schedule_horizon
     from viss_r1.train.sft_data import VideoSFTCollator, load_sft_rows
 
     started = time.perf_counter()
@@ -63,10 +66,14 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
                                    config.model_revision)
     rows = load_sft_rows(config.samples, config.max_samples)
     collator = VideoSFTCollator(processor, FrameCacheReader(config.frame_shards), config.prompt_format,
-                                config.system_prompt or DEFAULT_SYSTEM_PROMPT, config.transform_media)
+                                system_prompt_for(config.prompt_format, config.wording, config.system_prompt),
+                                config.transform_media, config.loss_on, config.wording)
     reporter = StepReporter(config.mlflow, pipes)
-    trainer = SFTTrainer(model=model, args=arguments, train_dataset=datasets.Dataset.from_list(rows),
-                         data_collator=collator, processing_class=processor, callbacks=[reporter, *callbacks])
+    # The LR schedule spans training.schedule_horizon_* when set, not the stop point.
+    trainer = with_schedule_horizon(SFTTrainer)(
+        model=model, args=arguments, train_dataset=datasets.Dataset.from_list(rows), data_collator=collator,
+        processing_class=processor, callbacks=[reporter, *callbacks])
+    trainer.set_schedule_horizon(config.training.schedule_horizon_steps, config.training.schedule_horizon_epochs)
     train, resume = train_resumable(trainer, config.output_dir, config.training.deepspeed, pipes)
     final = output / FINAL_DIR
     result = {

@@ -1,5 +1,9 @@
 """SSL-CoT SFT data: pretext-sample rows → chat examples → padded video batches with labels.
 
+``loss_on`` says which tokens carry the loss (``viss_r1.train.config.SFTLossOn``): the assistant
+turn only (ours), or every token but padding and vision tokens, or — the release's
+``sft_video.py`` as it runs on Qwen2.5-VL — every token but padding and ``<|image_pad|>``.
+
 Rows keep (clip fingerprint, transform spec, labels); frames are read from the frame cache and
 transformed inside the collator, so nothing heavy passes through ``datasets``/Arrow (which would
 turn frames nested in chat messages into ``{path, bytes}`` dicts).
@@ -16,7 +20,8 @@ from viss_r1.data.frame_cache import FrameCacheReader
 from viss_r1.modeling.generation import row_request
 from viss_r1.modeling.tiny import VISION_TOKENS
 from viss_r1.modeling.video_inputs import model_inputs
-from viss_r1.prompts import sft_target
+from viss_r1.prompts import OURS, PromptWording, sft_target
+from viss_r1.train.config import SFT_LOSS_ON
 
 IGNORE_INDEX = -100  # label value the loss skips (transformers convention)
 
@@ -56,21 +61,46 @@ def assistant_labels(input_ids: torch.Tensor, attention_mask: torch.Tensor, toke
     return labels
 
 
+def prompt_and_answer_labels(input_ids: torch.Tensor, attention_mask: torch.Tensor, tokenizer,
+                             masked_tokens: Sequence[str]) -> torch.Tensor:
+    """Labels that train every token — system, user prompt and answer — except padding (by the
+    attention mask and by the pad token id, as the release masks it) and ``masked_tokens``."""
+    labels = input_ids.clone()
+    masked = torch.tensor(tokenizer.convert_tokens_to_ids(list(masked_tokens)))
+    labels[(attention_mask == 0) | (input_ids == tokenizer.pad_token_id) | torch.isin(input_ids, masked)] = IGNORE_INDEX
+    return labels
+
+
+def sft_labels(input_ids: torch.Tensor, attention_mask: torch.Tensor, tokenizer, loss_on: str) -> torch.Tensor:
+    if loss_on == "assistant":
+        return assistant_labels(input_ids, attention_mask, tokenizer)
+    if loss_on == "all_but_padding_and_vision":
+        return prompt_and_answer_labels(input_ids, attention_mask, tokenizer, VISION_TOKENS)
+    if loss_on == "all_but_padding_and_image_pad":
+        return prompt_and_answer_labels(input_ids, attention_mask, tokenizer, ["<|image_pad|>"])
+    raise ValueError(f"loss_on {loss_on!r} unknown; choose one of {list(SFT_LOSS_ON)}")
+
+
 class VideoSFTCollator:
     """TRL ``SFTTrainer`` collator for video (TRL's own VLM collator is image-only)."""
 
     def __init__(self, processor, frames: FrameCacheReader, prompt_format: str, system_prompt: str,
-                 transform_media: bool):
+                 transform_media: bool, loss_on: str = "assistant", wording: PromptWording = OURS):
+        if loss_on not in SFT_LOSS_ON:
+            raise ValueError(f"loss_on {loss_on!r} unknown; choose one of {list(SFT_LOSS_ON)}")
         self.processor, self.frames = processor, frames
         self.prompt_format, self.system_prompt, self.transform_media = prompt_format, system_prompt, transform_media
+        self.loss_on, self.wording = loss_on, wording
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         texts, media = [], []
         for row in rows:
-            messages, clip = row_request(row, self.frames, self.prompt_format, self.system_prompt, self.transform_media)
+            messages, clip = row_request(row, self.frames, self.prompt_format, self.system_prompt, self.transform_media,
+                                         self.wording)
             messages.append(assistant_turn(row, self.prompt_format))
             texts.append(self.processor.apply_chat_template(messages, tokenize=False))
             media.append(clip)
         batch = dict(model_inputs(self.processor, texts, media, padding_side="right"))
-        batch["labels"] = assistant_labels(batch["input_ids"], batch["attention_mask"], self.processor.tokenizer)
+        batch["labels"] = sft_labels(batch["input_ids"], batch["attention_mask"], self.processor.tokenizer,
+                                     self.loss_on)
         return batch
