@@ -33,8 +33,9 @@ def cot_annotations(
     mlflow_tracking: MlflowTracking,
     training_launcher: TrainingLauncher,
 ) -> dg.Output[ArtifactRef]:
-    """The SFT-use samples re-annotated on their transformed clips; kept only where the annotator
-    named the true transform and answered correctly (the true letter is what is stored)."""
+    """The SFT-use samples re-annotated on their transformed clips — by default hinted, as the
+    release did (the annotator is shown the true transform and answer); kept only where the output
+    names the true transform and answers correctly (the true letter is what is stored)."""
     inputs = {"pretext_samples": pretext_samples, "frame_cache": frame_cache}
 
     def build(building: Building) -> None:
@@ -58,6 +59,8 @@ def cot_annotations(
     reasons = rejected.group_by(pl.col("reason").str.split(",").list.first()).len().sort("len", descending=True)
     return output(built, {
         "kept": built.summary["kept"], "rejected": built.summary["rejected"],
+        "kept_fraction": dg.MetadataValue.float(built.summary["kept_fraction"]),
+        "prompt": built.summary["prompt"],
         "ssl_cot_file": dg.MetadataValue.path(str(built.folder / KEPT_FILE)),
         "rejection_reasons": markdown_table(reasons.to_dicts()),
     })

@@ -3,18 +3,24 @@
 Each format asks for a fixed sequence of tags; ``FORMAT_TAGS`` is the one source of truth for it,
 and ``FORMAT_PATTERNS`` (the format reward's regex, §4) is built from it, so a prompt can never
 ask for tags its reward does not expect. The wording is ours; structure, tags and option lists
-follow the paper.
+follow the paper. ``PromptWording("release", stage)`` renders the same prompts in the authors'
+exact strings instead (``viss_r1.release_prompts``), to train or evaluate like for like with the
+released checkpoints.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence, get_args
 
+from viss_r1 import release_prompts
 from viss_r1.data.records import PROBLEM_TYPES
 
 PROMPT_FORMATS = ("r1", "pretext", "viss_r1")
 MEDIA_TYPES = ("video", "image")
+# ours: the default everywhere; release: the authors' strings, to compare with their checkpoints.
+PromptWordingName = Literal["ours", "release"]
+PROMPT_WORDINGS: tuple[str, ...] = get_args(PromptWordingName)
 
 # The release mixes two system prompts; we use one everywhere. Qwen2.5-VL's chat template inserts
 # this very sentence when no system turn is given, so the base model sees a familiar turn.
@@ -24,6 +30,24 @@ DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 @dataclass(frozen=True)
 class PromptSettings:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT  # the one system prompt of every stage
+
+
+@dataclass(frozen=True)
+class PromptWording:
+    """Whose words a prompt is in: ``ours``, or the ``release``'s as its ``stage`` script words
+    them (sft, grpo, eval, annotation: the release words each differently; ``release_prompts``)."""
+
+    source: str = "ours"
+    stage: str = "grpo"
+
+    def __post_init__(self) -> None:
+        if self.source not in PROMPT_WORDINGS:
+            raise ValueError(f"prompt wording {self.source!r} is unknown; expected one of {PROMPT_WORDINGS}")
+        if self.stage not in release_prompts.RELEASE_STAGES:
+            raise ValueError(f"prompt stage {self.stage!r} is unknown; expected one of {release_prompts.RELEASE_STAGES}")
+
+
+OURS = PromptWording()
 
 
 FORMAT_TAGS: dict[str, tuple[str, ...]] = {
@@ -109,16 +133,26 @@ def viss_r1_prompt(pretext_question: str, problem: str, problem_type: str, optio
             f"User Question: {question}\n{instruction}")
 
 
-def build_prompt(fmt: str, row: Mapping[str, Any]) -> str:
+def build_prompt(fmt: str, row: Mapping[str, Any], wording: PromptWording = OURS) -> str:
     """The user prompt of a pretext-sample row in format ``fmt`` (one of PROMPT_FORMATS)."""
+    if fmt not in PROMPT_FORMATS:
+        raise ValueError(f"prompt format {fmt!r} is unknown; expected one of {PROMPT_FORMATS}")
+    if wording.source == "release":
+        return release_prompts.build_prompt(fmt, row, wording.stage)
     if fmt == "r1":
         return r1_prompt(row["problem"], row["problem_type"], row["options"])
     if fmt == "pretext":
         return pretext_prompt(row["pretext_question"])
-    if fmt == "viss_r1":
-        return viss_r1_prompt(row["pretext_question"], row["problem"], row["problem_type"], row["options"],
-                              row["data_type"])
-    raise ValueError(f"prompt format {fmt!r} is unknown; expected one of {PROMPT_FORMATS}")
+    return viss_r1_prompt(row["pretext_question"], row["problem"], row["problem_type"], row["options"],
+                          row["data_type"])
+
+
+def system_prompt_for(fmt: str, wording: PromptWording = OURS, override: str | None = None) -> str:
+    """The system turn: ``override`` if given, else ours (one everywhere) or the release's for
+    this stage and format (it mixes several; ``release_prompts.system_prompt``)."""
+    if override is not None:
+        return override
+    return DEFAULT_SYSTEM_PROMPT if wording.source == "ours" else release_prompts.system_prompt(fmt, wording.stage)
 
 
 def chat_messages(prompt_text: str, media: str | None, system_prompt: str = DEFAULT_SYSTEM_PROMPT) -> list[dict]:

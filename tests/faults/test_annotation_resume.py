@@ -78,5 +78,5 @@ def test_a_killed_annotation_resumes_with_only_the_samples_not_judged(tiny_sft, 
     assert annotator.asked == [ids[:3], ids[3:6], ids[6:]]
     kept, rejected, summary = outputs(tmp_path / "killed")
     assert (kept, rejected, summary) == outputs(tmp_path / "uninterrupted")
-    assert summary == {"samples": 8, "kept": 4, "rejected": 4}
+    assert summary == {"samples": 8, "kept": 4, "rejected": 4, "kept_fraction": 0.5, "prompt": "hinted"}
     assert [record["problem_id"] for record in kept] == ["0", "2", "4", "6"]

@@ -1,11 +1,21 @@
 """SSL-CoT annotation: regenerate chain of thought on transformed media with an annotator model.
 
-The release re-annotated Video-R1-COT-165k with Qwen2.5-VL-72B on transformed clips and kept a
-sample only when the annotator named the transformation *and* answered the question correctly
-(≈153k of 165k). This does the same for any annotator checkpoint: the ViSS-R1 prompt on the
-transformed clip, near-greedy decoding, and a record in the SSL-CoT schema (Video-R1 fields with
-``process`` replaced, plus ``trans_opt``/``trans_ans`` holding the *true* transform) for every
-kept sample — so the output file loads as an annotation source exactly like the release's.
+The release re-annotated Video-R1-COT-165k with Qwen2.5-VL-72B on transformed clips
+(preprocess_SFT/anno_sft_72b.py), *hinted*: the annotator is shown the true transform and the true
+answer and asked to write the reasoning that reaches them, without mentioning that it was told
+(≈153k of 165k kept). ``prompt: hinted`` (the default) asks exactly that, in the release's words;
+``prompt: blind`` asks our ViSS-R1 prompt with nothing shown. Either way a sample is kept only when
+the output names the true transformation and answers correctly (for hinted: and its reasoning
+does not mention the "ground truth", the release's own filter), as a record in the SSL-CoT schema
+(Video-R1 fields with ``process`` replaced, plus ``trans_opt``/``trans_ans`` holding the *true*
+transform) — so the output file loads as an annotation source exactly like the release's.
+``summary.json`` says how many were kept (``kept_fraction``: the price of the filter).
+
+Where the release's filter (preprocess_SFT/utils.py collect_save_results) differs: it drops only
+outputs whose <think> says "ground truth" or whose <transform> is empty or longer than one
+character, stores the annotator's letter, and keeps the original Video-R1 process when there is
+no <think>; it never compares the letter or the answer with the truth. We do (METHOD.md §6): an
+output that disagrees with what it was told is a chain of thought that reaches a wrong answer.
 
 Judgements are written batch by batch to ``output_dir/parts/``, so a run killed after hours of
 72B generation resumes where it stopped: a rerun with the same config asks only the
@@ -24,26 +34,61 @@ from typing import Any, Callable, Mapping, Sequence
 
 import polars as pl
 
+from viss_r1.prompts import OURS, PromptWording, system_prompt_for
+from viss_r1.release_prompts import GROUND_TRUTH_MENTION
 from viss_r1.rewards import accuracy, extract_answer, extract_transform, format_score
 from viss_r1.train.config import CotAnnotationRunConfig
 
 _THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+# preprocess_SFT/utils.py extract_think: the hinted output is read the release's way, tags found
+# anywhere (no whole-output format check: the SFT target is rebuilt from the parts anyway).
+_RELEASE_THINK_RE = re.compile(r"<think>\s*(.*?)\s*</think>", re.DOTALL)
+ANNOTATION_PROMPTS = ("hinted", "blind")
 RECORD_FIELDS = ("problem_id", "problem", "data_type", "problem_type", "options", "solution", "path", "data_source")
 KEPT_FILE, REJECTED_FILE, SUMMARY_FILE = "ssl_cot.json", "rejected.parquet", "summary.json"
 PARTS_DIR = "parts"   # judgements batch by batch: what a rerun after a kill does not ask again
 
 
-def judge(row: Mapping[str, Any], completion: str, min_answer_accuracy: float) -> tuple[dict | None, str | None]:
-    """(SSL-CoT record, None) if the completion is kept, else (None, the reason it was not)."""
-    if not format_score(completion, with_transform=True):
+def annotator_prompt(prompt: str) -> tuple[PromptWording, str]:
+    """(wording of the ViSS-R1 request, system prompt) the annotator is asked with."""
+    if prompt not in ANNOTATION_PROMPTS:
+        raise ValueError(f"annotation prompt {prompt!r} is unknown; expected one of {ANNOTATION_PROMPTS}")
+    wording = PromptWording("release", "annotation") if prompt == "hinted" else OURS
+    return wording, system_prompt_for("viss_r1", wording)
+
+
+def _hinted_reasoning(completion: str) -> tuple[str | None, str | None]:
+    """(the <think> content, None), or (None, why the release would not keep it)."""
+    match = _RELEASE_THINK_RE.search(completion)
+    think = match.group(1).strip() if match else ""
+    if not think:
+        return None, "no <think>…</think>"
+    if GROUND_TRUTH_MENTION in think:
+        return None, f"reasoning mentions the {GROUND_TRUTH_MENTION}"
+    letter = extract_transform(completion)
+    if len(letter) != 1:
+        return None, f"transform {letter!r} is not one letter"
+    return think, None
+
+
+def judge(row: Mapping[str, Any], completion: str, min_answer_accuracy: float,
+          prompt: str) -> tuple[dict | None, str | None]:
+    """(SSL-CoT record, None) if the completion is kept, else (None, the reason it was not).
+    ``prompt``: what the annotator was asked (``hinted`` outputs are read as the release reads them)."""
+    if prompt == "hinted":
+        think, why = _hinted_reasoning(completion)
+        if why is not None:
+            return None, why
+    elif not format_score(completion, with_transform=True):
         return None, "not <think>…</think><transform>…</transform><answer>…</answer>"
+    else:
+        think = _THINK_RE.search(completion).group(1).strip()
     predicted = extract_transform(completion)
     if predicted != row["transform_letter"]:
         return None, f"transform {predicted!r}, truth {row['transform_letter']!r}"
     score = accuracy(extract_answer(completion), extract_answer(row["solution"]), row["problem_type"])
     if score < min_answer_accuracy:
         return None, f"answer accuracy {score:.2f} < {min_answer_accuracy}"
-    think = _THINK_RE.search(completion).group(1).strip()
     record = {field: row[field] for field in RECORD_FIELDS}
     record.update(process=f"<think>{think}</think>", trans_opt=row["transform_name"], trans_ans=row["transform_letter"])
     return record, None
@@ -68,7 +113,9 @@ def generator(config: CotAnnotationRunConfig) -> Generate:
     frames = FrameCacheReader(config.frame_shards)
     decoding = Decoding(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
                         batch_size=config.batch_size)
-    return lambda rows: [c["text"] for c in generate_for_rows(model, processor, rows, frames, decoding)]
+    wording, system = annotator_prompt(config.prompt)
+    return lambda rows: [c["text"] for c in generate_for_rows(model, processor, rows, frames, decoding, "viss_r1",
+                                                              system, wording)]
 
 
 def judged(parts: Path) -> dict[str, dict[str, Any]]:
@@ -103,7 +150,7 @@ def annotate(rows: Sequence[Mapping[str, Any]], load_generate: Callable[[], Gene
         batch = todo[start:start + config.batch_size]
         entries = []
         for row, completion in zip(batch, generate(batch), strict=True):
-            record, reason = judge(row, completion, config.min_answer_accuracy)
+            record, reason = judge(row, completion, config.min_answer_accuracy, config.prompt)
             entries.append({"sample_id": row["sample_id"], "record": record, "reason": reason,
                             "completion": completion})
         write_part(parts, entries)
@@ -116,7 +163,8 @@ def annotate(rows: Sequence[Mapping[str, Any]], load_generate: Callable[[], Gene
     (output_dir / KEPT_FILE).write_text(json.dumps(kept, indent=1))
     pl.DataFrame(rejected, schema={"sample_id": pl.String, "reason": pl.String, "completion": pl.String}
                  ).write_parquet(output_dir / REJECTED_FILE)
-    summary = {"samples": len(rows), "kept": len(kept), "rejected": len(rejected)}
+    summary = {"samples": len(rows), "kept": len(kept), "rejected": len(rejected),
+               "kept_fraction": len(kept) / len(rows) if rows else 0.0, "prompt": config.prompt}
     (output_dir / SUMMARY_FILE).write_text(json.dumps(summary))
     return {**summary, "resumed": len(rows) - len(todo)}
 

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 from viss_r1.modeling.generation import Decoding
 from viss_r1.modeling.vllm_server import VLLMServer
 from viss_r1.pretext.transforms import VIDEO_TRANSFORMS
+from viss_r1.prompts import PromptWording, PromptWordingName
 from viss_r1.train.config import _Strict
 
 
@@ -56,6 +57,9 @@ class EvalSettings(_Strict):
     vllm_server: VLLMServer = Field(default_factory=VLLMServer)   # url set: generate there, not in process
     probes: ProbeSettings = Field(default_factory=ProbeSettings)
     system_prompt: str | None = None          # None: viss_r1.prompts.DEFAULT_SYSTEM_PROMPT
+    # "release": the authors' eval_bench_parallel.py / eval_bench_ssl_parallel.py strings, to score
+    # a released checkpoint on the prompts it was evaluated with (viss_r1.release_prompts)
+    prompt_wording: PromptWordingName = "ours"
     max_samples: int | None = None            # the first N records (a quick look); None: all
     seed: int = 0                             # transform draws and dropped frames
     # The run fails when a condition's failed samples (generation errors) exceed this fraction of
@@ -64,6 +68,10 @@ class EvalSettings(_Strict):
     # and a probe failing on a fifth of its clips must not hide behind clean conditions that did
     # not. 0: any failure fails the run; 1: never.
     max_failed_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
+
+    @property
+    def wording(self) -> PromptWording:
+        return PromptWording(self.prompt_wording, "eval")
 
 
 class EvalRunConfig(_Strict):

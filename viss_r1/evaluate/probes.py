@@ -29,7 +29,7 @@ from viss_r1.evaluate.config import EvalSettings, ProbeSettings
 from viss_r1.modeling.video_inputs import MediaInput
 from viss_r1.pretext.questions import pretext_question
 from viss_r1.pretext.transforms import TRANSFORMS, TransformSpec, transform_params
-from viss_r1.prompts import build_prompt, chat_messages
+from viss_r1.prompts import OURS, PromptWording, build_prompt, chat_messages
 
 MIN_KEPT_FRAMES = 2   # one temporal patch of Qwen2.5-VL
 
@@ -113,14 +113,14 @@ def _rng(seed: int, condition: str, sample: str) -> np.random.Generator:
 
 
 def request(condition: Condition, row: Mapping[str, Any], frames: FrameCacheReader, system_prompt: str,
-            seed: int, prompt_format: str = "r1") -> tuple[list[dict], MediaInput]:
+            seed: int, prompt_format: str = "r1", wording: PromptWording = OURS) -> tuple[list[dict], MediaInput]:
     """The chat messages and the media one row is asked with under ``condition``."""
     media = row["data_type"]
     if condition.kind == "transformed":
         clip = load_pretext_clip(row, frames, transform=True)
-        messages = chat_messages(build_prompt("viss_r1", row), media, system_prompt)
+        messages = chat_messages(build_prompt("viss_r1", row, wording), media, system_prompt)
         return messages, MediaInput(media, clip.frames, clip.video_metadata)
-    prompt = build_prompt(prompt_format, row)
+    prompt = build_prompt(prompt_format, row, wording)
     if condition.kind == "blind":
         return chat_messages(prompt, None, system_prompt), MediaInput(None)
     clip, timing = load_clip(row["fingerprint"], frames)

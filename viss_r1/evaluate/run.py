@@ -120,8 +120,8 @@ def ask(condition: Condition, batch: list[dict[str, Any]], generate: Generate, f
     broken clip fails only itself (a ``failed`` row with the error), never its neighbours. An
     unavailable server is no sample's failure: it stops the run, which resumes when rerun."""
     try:
-        requests = [request(condition, row, frames, system_prompt, settings.seed, settings.prompt_format or "r1")
-                    for row in batch]
+        requests = [request(condition, row, frames, system_prompt, settings.seed, settings.prompt_format or "r1",
+                            wording=settings.wording) for row in batch]
         completions = generate([m for m, _ in requests], [media for _, media in requests],
                                replace(settings.decoding, batch_size=len(batch)))
     except ServerUnavailable:
