@@ -12,14 +12,16 @@ import pydantic
 
 from viss_r1.data.frame_cache import FrameEncoding
 from viss_r1.data.ingest import DECODE_TIMEOUT_S
-from viss_r1.data.pretext_samples import PretextSettings
+from viss_r1.data.pretext_samples import PretextSettings, preset_transforms
 from viss_r1.embedded import EMBEDDED_EVAL_DECODING, EMBEDDED_GRPO, EMBEDDED_ROLLOUTS, EMBEDDED_SAMPLING, EMBEDDED_SFT
 from viss_r1.evaluate.config import EvalSettings, ProbeSettings
 from viss_r1.modeling.generation import Decoding
 from viss_r1.modeling.vllm_server import VLLMServer
 from viss_r1.modeling.tiny import TinyModelSpec
+from viss_r1.prompts import PromptWordingName
+from viss_r1.rewards import RewardSettings
 from viss_r1.synthetic import SyntheticConfig
-from viss_r1.train.config import CotAnnotationRunConfig, GRPOSettings, OptimSettings
+from viss_r1.train.config import CotAnnotationRunConfig, GRPOSettings, OptimSettings, SFTLossOn
 from viss_r1.video.sampling import FrameSampling
 
 _ENCODING = FrameEncoding()
@@ -93,44 +95,54 @@ class FrameCacheConfig(dg.Config):
         return FrameEncoding(format=self.encoding, quality=self.jpeg_quality)
 
 
-def min_frames_mismatch(probe_min: int, sampling_min: int, probe_setting: str, sampling_setting: str) -> str:
-    """Why a probe threshold below the sampling's is refused ("" when it is not): a clip the
-    catalog passes with fewer frames than sampling needs would fail later, deep in the frame
-    cache, instead of being quarantined as too short."""
-    if probe_min >= sampling_min:
+def min_frames_mismatch(probe_min: int, sampling, probe_setting: str, sampling_prefix: str) -> str:
+    """Why a probe threshold below what the sampling needs is refused ("" when it is not): a
+    clip the catalog passes with fewer frames than sampling needs would fail later, deep in the
+    frame cache, instead of being quarantined as too short. ``sampling``: the ``Sampling`` run
+    config; in num_frames mode it needs only one temporal patch (a shorter clip gives all its
+    frames, as the release evaluates it), so its min_frames does not apply."""
+    library = sampling.to_library()
+    need = library.fewest_frames
+    if probe_min >= need:
         return ""
-    return (f"{probe_setting} {probe_min} is below {sampling_setting} {sampling_min}: clips with "
-            f"{probe_min}..{sampling_min - 1} frames would pass probing and then fail frame sampling. "
-            f"Raise {probe_setting} to at least {sampling_min} or lower {sampling_setting} to {probe_min}.")
+    if library.num_frames is None:
+        return (f"{probe_setting} {probe_min} is below {sampling_prefix}.min_frames {need}: clips with "
+                f"{probe_min}..{need - 1} frames would pass probing and then fail frame sampling. "
+                f"Raise {probe_setting} to at least {need} or lower {sampling_prefix}.min_frames to {probe_min}.")
+    return (f"{probe_setting} {probe_min} is below {need}, the frame factor {sampling_prefix}.num_frames "
+            f"{library.num_frames} needs at least: clips with {probe_min}..{need - 1} frames would pass probing "
+            f"and then fail frame sampling. Raise {probe_setting} to at least {need}.")
 
 
 def check_data_plane_min_frames(run_config: dict) -> None:
-    """Refuse a run whose video_catalog min_frames is below frame_cache's sampling min_frames.
+    """Refuse a run whose video_catalog min_frames is below what frame_cache's sampling needs.
     The two live in different assets' configs, so the whole run config is read (defaults where
     a value is not given); both assets call this before any work."""
     ops = run_config.get("ops", {})
     catalog = VideoCatalogConfig(**ops.get("video_catalog", {}).get("config", {}))
     cache = FrameCacheConfig(**ops.get("frame_cache", {}).get("config", {}))
-    problem = min_frames_mismatch(catalog.min_frames, cache.sampling.min_frames,
-                                  "video_catalog.config.min_frames", "frame_cache.config.sampling.min_frames")
+    problem = min_frames_mismatch(catalog.min_frames, cache.sampling,
+                                  "video_catalog.config.min_frames", "frame_cache.config.sampling")
     if problem:
         raise dg.Failure(f"run config refused: {problem}")
 
 
 class PretextUseConfig(dg.Config):
-    video_transforms: list[str]
-    image_transforms: list[str]
+    video_transforms: Optional[list[str]] = None   # None: the preset's (PretextSamplesConfig.preset)
+    image_transforms: Optional[list[str]] = None
     sources: list[str] = []   # annotation sources to draw from; empty = all
     draws: int = 1            # rows per record, each with its own transform (SSL-CoT records keep theirs)
 
 
 def _use_default(name: str) -> PretextUseConfig:
     use = _USES[name]
-    return PretextUseConfig(video_transforms=list(use.video_transforms), image_transforms=list(use.image_transforms),
-                            sources=list(use.sources), draws=use.draws)
+    return PretextUseConfig(sources=list(use.sources), draws=use.draws)
 
 
 class PretextSamplesConfig(dg.Config):
+    # Active transforms of each use where its lists are not given: "ours" (every transform of the
+    # modality) or "release" (as the authors' trainers hard-code them: RELEASE_TRANSFORMS).
+    preset: Literal["ours", "release"] = "ours"
     seed: int = _PRETEXT.seed
     arrow_reverse_prob: float = _PRETEXT.arrow_reverse_prob
     sft: PretextUseConfig = _use_default("sft")
@@ -140,12 +152,14 @@ class PretextSamplesConfig(dg.Config):
     def to_library(self) -> PretextSettings:
         from dataclasses import replace
 
-        uses = tuple(
-            replace(use, video_transforms=tuple(getattr(self, use.name).video_transforms),
-                    image_transforms=tuple(getattr(self, use.name).image_transforms),
-                    sources=tuple(getattr(self, use.name).sources), draws=getattr(self, use.name).draws)
-            for use in _PRETEXT.uses
-        )
+        def resolved(use):
+            given = getattr(self, use.name)
+            video, image = preset_transforms(self.preset, use.name)
+            return replace(use, video_transforms=video if given.video_transforms is None else tuple(given.video_transforms),
+                           image_transforms=image if given.image_transforms is None else tuple(given.image_transforms),
+                           sources=tuple(given.sources), draws=given.draws)
+
+        uses = tuple(resolved(use) for use in _PRETEXT.uses)
         return PretextSettings(seed=self.seed, arrow_reverse_prob=self.arrow_reverse_prob, uses=uses)
 
 
@@ -167,7 +181,9 @@ OptimConfig = _mirror(OptimSettings, EMBEDDED_SFT, "OptimConfig",
 
 class SFTModelConfig(dg.Config):
     system_prompt: Optional[str] = None                   # None: the one default system prompt
+    prompt_wording: PromptWordingName = "ours"            # "release": the authors' exact strings
     max_samples: Optional[int] = None
+    loss_on: SFTLossOn = "assistant"                      # the tokens with loss (viss_r1.train.config.SFTLossOn)
     training: OptimConfig = OptimConfig()
 
 
@@ -182,21 +198,33 @@ RolloutConfig = _mirror(GRPOSettings, EMBEDDED_ROLLOUTS, "RolloutConfig",
                         nested={"vllm_server": VLLMServerConfig})
 
 
-class RewardConfig(dg.Config):
-    """Overrides of the stage's reward (viss_r1.rewards.RewardSettings); None keeps the stage's value."""
-
-    transform_weight: Optional[float] = None
-    use_length_bonus: Optional[bool] = None
-    length_window: Optional[list[int]] = None
-    length_bonus: Optional[float] = None
-    gated: Optional[bool] = None
-
+class _Overrides(dg.Config):
     def overrides(self) -> dict:
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
+def _overrides_of(library_config: type, name: str, doc: str) -> type:
+    """A ``dg.Config`` with every field of a library dataclass as an optional override (None keeps
+    the value the library picks, e.g. per stage); tuples become lists, as YAML gives them. Derived,
+    so a new library setting is a run setting at once (``temporal`` once went missing here)."""
+    hints = typing.get_type_hints(library_config)
+    fields = {}
+    for field in dataclasses.fields(library_config):
+        hint = hints[field.name]
+        if typing.get_origin(hint) is tuple:
+            hint = list[typing.get_args(hint)[0]]
+        fields[field.name] = (Optional[hint], None)
+    return pydantic.create_model(name, __base__=_Overrides, __doc__=doc, **fields)
+
+
+RewardConfig = _overrides_of(RewardSettings, "RewardConfig",
+                             "Overrides of the stage's reward (viss_r1.rewards.RewardSettings); None keeps the "
+                             "stage's value. E.g. {temporal: true} (T-GRPO), {use_accuracy: false} (ViSS-R1 ablation).")
+
+
 class GRPOModelConfig(dg.Config):
     system_prompt: Optional[str] = None
+    prompt_wording: PromptWordingName = "ours"            # "release": the authors' exact strings
     max_samples: Optional[int] = None
     rewards: RewardConfig = RewardConfig()
     training: GRPOOptimConfig = GRPOOptimConfig()
@@ -216,11 +244,13 @@ class BenchmarkConfig(FrameCacheConfig):
 
     annotations: str = ""
     media_root: str = ""
-    min_frames: int = EMBEDDED_SAMPLING.min_frames   # fewer decodable frames → counted as missing
+    # Fewer decodable frames → counted as missing. In num_frames mode a shorter video is evaluated
+    # on all its frames, as the release does: set this to the frame factor (2), not num_frames.
+    min_frames: int = EMBEDDED_SAMPLING.min_frames
 
     @pydantic.model_validator(mode="after")
     def _probe_keeps_what_sampling_needs(self) -> "BenchmarkConfig":
-        problem = min_frames_mismatch(self.min_frames, self.sampling.min_frames, "min_frames", "sampling.min_frames")
+        problem = min_frames_mismatch(self.min_frames, self.sampling, "min_frames", "sampling")
         if problem:
             raise ValueError(problem)
         return self
@@ -240,6 +270,7 @@ class EvaluationConfig(dg.Config):
     prompt_format: Optional[str] = None   # "r1" | "viss_r1"; None: the format the model was trained with
     identity_transform: Literal["arrow", "rotate"] = "arrow"   # its question under viss_r1 on unchanged video
     system_prompt: Optional[str] = None
+    prompt_wording: PromptWordingName = "ours"   # "release": the prompts the authors evaluated with
     max_samples: Optional[int] = None   # the first N records (a quick look); None: all
     seed: int = 0                       # transform draws and dropped frames
     # A condition failing on more of its askable samples fails the run; a rerun asks only those.
@@ -249,7 +280,8 @@ class EvaluationConfig(dg.Config):
         return EvalSettings(decoding=self.decoding.to_library(), vllm_server=self.vllm_server.to_library(),
                             probes=self.probes.to_library(),
                             prompt_format=self.prompt_format, identity_transform=self.identity_transform,
-                            system_prompt=self.system_prompt, max_samples=self.max_samples, seed=self.seed,
+                            system_prompt=self.system_prompt, prompt_wording=self.prompt_wording,
+                            max_samples=self.max_samples, seed=self.seed,
                             max_failed_fraction=self.max_failed_fraction)
 
 

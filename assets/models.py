@@ -141,6 +141,8 @@ def sft_asset(name: str, prompt_format: str, description: str) -> dg.AssetsDefin
                     samples=str(artifact_store.local_path(pretext_samples) / "sft.parquet"),
                     frame_shards=shard_files(store, artifact_store.local_path(frame_cache)),
                     prompt_format=prompt_format,
+                    prompt_wording=config.prompt_wording,
+                    loss_on=config.loss_on,
                     system_prompt=config.system_prompt,
                     max_samples=config.max_samples,
                     training=config.training.to_library(),

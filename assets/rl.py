@@ -55,6 +55,7 @@ def grpo_asset(name: str, stage: str, start: str, table: str, description: str) 
                     samples=str(artifact_store.local_path(pretext_samples) / f"{table}.parquet"),
                     frame_shards=shard_files(store, artifact_store.local_path(frame_cache)),
                     system_prompt=config.system_prompt,
+                    prompt_wording=config.prompt_wording,
                     max_samples=config.max_samples,
                     rewards=config.rewards.overrides(),
                     training=config.training.to_library(),

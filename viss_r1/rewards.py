@@ -1,8 +1,9 @@
 """Rewards of ViSS-R1 (METHOD.md §4), equal to the authors' release on the same completions.
 
 A rollout's reward is a sum: accuracy + transform (ViSS-R1 only) + format + length bonus.
-This module reads in that order — extraction, accuracy, format, transform, length bonus, the two
-ablation options (gated combination, T-GRPO), the TRL adapters, and the reward set of each stage:
+This module reads in that order — extraction, accuracy, format, transform, length bonus, the
+ablation options (gated combination, T-GRPO; ``use_accuracy=False`` drops the accuracy term), the
+TRL adapters, and the reward set of each stage:
 
     funcs, weights = stage_rewards("viss_r1")
     GRPOTrainer(..., reward_funcs=funcs, args=GRPOConfig(..., reward_weights=weights))
@@ -235,7 +236,8 @@ def gated_accuracy(accuracy_value: float, transform_right: bool) -> float:
     return 1.0 + accuracy_value if transform_right else min(accuracy_value, 0.7)
 
 
-TEMPORAL_RATIO = 0.8          # Video-R1; the ViSS-R1 release's trainer compares with ratio 1.0
+TEMPORAL_RATIO = 0.8          # Video-R1's trainer (and the release's Pretext-GRPO trainer)
+VISS_R1_TEMPORAL_RATIO = 1.0  # the release's ViSS-R1 trainer: ordered mean >= shuffled mean
 TEMPORAL_BONUS = 0.3
 TEMPORAL_MIN_ACCURACY = 0.1
 
@@ -354,9 +356,9 @@ def length_reward(
 ) -> list[float]:
     """The group-conditional length bonus. Lengths are ``len(completion_ids)``; groups are the
     column ``sample_id``; accuracy is the answer accuracy (the pretext accuracy if ``pretext``).
-    Exact only when every rollout of a group is scored in the same call — TRL scores each process's
-    slice, so a group split across processes is judged on its local part; the GRPO trainer calls
-    ``length_bonus`` itself after gathering whole groups. Bind the stage's window with
+    Exact only when every rollout of a group is in the same call: TRL alone scores each process's
+    slice, judging a group spread over processes in parts; ``VideoGRPOTrainer`` hands every reward
+    function the whole generation batch gathered over processes. Bind the stage's window with
     ``functools.partial`` (TRL still logs it as "length_reward")."""
     if completion_ids is None or len(completion_ids) != len(completions):
         raise ValueError("length_reward needs completion_ids (token ids per completion) to measure lengths")
@@ -378,13 +380,18 @@ def temporal_reward(
     """T-GRPO (Video-R1): ``temporal_bonus`` per group (column ``sample_id``), comparing the
     group's answer accuracies with column ``shuffled_accuracy`` — the mean accuracy of the extra
     rollouts the trainer generated on the same prompt with its frames in random order (None for
-    a prompt without video: no bonus)."""
+    a prompt without video: no bonus). Like ``length_reward``, exact only when the call holds
+    whole groups (the ordered mean is the group's), each with one shuffled reference."""
     accuracies = _answer_accuracies(completions, kwargs, "temporal_reward")
     group_ids = _column(kwargs, "sample_id", len(completions), "temporal_reward")
     shuffled = _column(kwargs, "shuffled_accuracy", len(completions), "temporal_reward")
     rewards = [0.0] * len(completions)
     for group in dict.fromkeys(group_ids):
         members = [i for i, g in enumerate(group_ids) if g == group]
+        references = {shuffled[i] for i in members}
+        if len(references) > 1:  # rollouts of one group sampled against different shuffled rollouts
+            raise ValueError(f"temporal_reward: group {group!r} has shuffled_accuracy {sorted(references, key=str)}; "
+                             "its rollouts must share one reference (shuffled rollouts sampled once per group)")
         if shuffled[members[0]] is None:
             continue
         for i, value in zip(members, temporal_bonus([accuracies[i] for i in members], [shuffled[members[0]]],
@@ -404,13 +411,17 @@ STAGES = ("viss_r1", "pretext_grpo", "video_r1")
 class RewardSettings:
     """What a stage's reward is made of. Defaults are ViSS-R1's; ``for_stage`` gives each stage's."""
 
+    # False: ViSS-R1's ablation without the answer reward (0.5·transform + format). The length bonus
+    # is gated on answer accuracy, so it goes too — as in the release, which zeroes the accuracy
+    # column before its length gate reads it, so its bonus never fires there either.
+    use_accuracy: bool = True
     transform_weight: float = TRANSFORM_WEIGHT          # weight of transform correctness (ViSS-R1)
     use_length_bonus: bool = True                       # the release trains every stage with it
     length_window: tuple[int, int] = VISS_R1_LENGTH_WINDOW  # inclusive token bounds
     length_bonus: float = LENGTH_BONUS                  # added per rewarded rollout
     length_min_accuracy: float = LENGTH_MIN_ACCURACY    # "accurate" means accuracy above this
     gated: bool = False                                 # ablation: gated accuracy × transform
-    temporal: bool = False                              # T-GRPO (video_r1): bonus vs shuffled-frame rollouts
+    temporal: bool = False                              # T-GRPO (video_r1, viss_r1): bonus vs shuffled-frame rollouts
     temporal_ratio: float = TEMPORAL_RATIO              # ordered mean >= ratio × shuffled mean
     temporal_bonus: float = TEMPORAL_BONUS              # added to accurate ordered rollouts
     temporal_min_accuracy: float = TEMPORAL_MIN_ACCURACY
@@ -430,8 +441,11 @@ class RewardSettings:
     def for_stage(cls, stage: str, **overrides: Any) -> RewardSettings:
         """The release's settings for ``stage`` ("viss_r1", "pretext_grpo", "video_r1")."""
         _check_stage(stage)
-        window = VISS_R1_LENGTH_WINDOW if stage == "viss_r1" else VIDEO_R1_LENGTH_WINDOW
-        return replace(cls(length_window=window), **overrides)
+        if stage == "viss_r1":
+            base = cls(length_window=VISS_R1_LENGTH_WINDOW, temporal_ratio=VISS_R1_TEMPORAL_RATIO)
+        else:
+            base = cls(length_window=VIDEO_R1_LENGTH_WINDOW)
+        return replace(base, **overrides)
 
 
 def _check_stage(stage: str) -> None:
@@ -451,14 +465,20 @@ def stage_rewards(stage: str, settings: RewardSettings | None = None) -> StageRe
     viss_r1 — accuracy + 0.5·transform (or the gated combination) + three-tag format + length bonus;
     pretext_grpo — pretext accuracy + two-tag format + length bonus (320–512);
     video_r1 — accuracy + two-tag format + length bonus (320–512).
-    ``settings`` defaults to ``RewardSettings.for_stage(stage)``; T-GRPO (``settings.temporal``,
-    video_r1 only) adds ``temporal_reward``, whose shuffled-frame rollouts the trainer generates."""
+    ``settings`` defaults to ``RewardSettings.for_stage(stage)``. T-GRPO (``settings.temporal``,
+    video_r1 and viss_r1) adds ``temporal_reward``, whose shuffled-frame rollouts the trainer
+    generates. ``use_accuracy=False`` (viss_r1) leaves 0.5·transform + format: the paper's ablation
+    without the answer reward."""
     _check_stage(stage)
     settings = settings or RewardSettings.for_stage(stage)
     if settings.gated and stage != "viss_r1":
         raise ValueError(f"gated rewards combine answer and transform; stage {stage!r} has no transform answer")
+    if not settings.use_accuracy:
+        _check_accuracy_free(stage, settings)
     pairs: list[tuple[Callable[..., Any], float]]
-    if stage == "viss_r1" and settings.gated:
+    if not settings.use_accuracy:
+        pairs = [(transform_reward, settings.transform_weight), (transform_format_reward, 1.0)]
+    elif stage == "viss_r1" and settings.gated:
         pairs = [(gated_reward, 1.0), (transform_format_reward, 1.0)]
     elif stage == "viss_r1":
         pairs = [(accuracy_reward, 1.0), (transform_reward, settings.transform_weight), (transform_format_reward, 1.0)]
@@ -467,14 +487,32 @@ def stage_rewards(stage: str, settings: RewardSettings | None = None) -> StageRe
     else:
         pairs = [(accuracy_reward, 1.0), (format_reward, 1.0)]
     if settings.temporal:
-        if stage != "video_r1":
-            raise ValueError(f"T-GRPO (temporal) is a Video-R1 GRPO reward; stage {stage!r} has no place for it")
+        if stage == "pretext_grpo":
+            # Shuffling the frames changes the pretext label itself (arrow, shuffle): no fair reference.
+            raise ValueError("T-GRPO (temporal) compares answer accuracy on ordered and shuffled frames; "
+                             "stage 'pretext_grpo' has no answer, only the pretext label that shuffling changes. "
+                             "Use it in 'video_r1' or 'viss_r1'")
+        # In viss_r1 the shuffled rollouts see the same ViSS-R1 prompt and the same transformed
+        # frames, permuted. The release permutes the untransformed frames under the plain R1 prompt;
+        # with its one active video transform (arrow) the frames are the same set either way.
         pairs.append((functools.partial(temporal_reward, ratio=settings.temporal_ratio, bonus=settings.temporal_bonus,
                                         min_accuracy=settings.temporal_min_accuracy), 1.0))
-    if settings.use_length_bonus:
+    if settings.use_length_bonus and settings.use_accuracy:
         length = functools.partial(
             length_reward, window=settings.length_window, bonus=settings.length_bonus,
             min_accuracy=settings.length_min_accuracy, pretext=stage == "pretext_grpo",
         )
         pairs.append((length, 1.0))
     return StageRewards([func for func, _ in pairs], [weight for _, weight in pairs])
+
+
+def _check_accuracy_free(stage: str, settings: RewardSettings) -> None:
+    """The reward without the accuracy term is ViSS-R1's ablation (transform + format); whatever is
+    judged on the answer's accuracy has nothing to stand on without it."""
+    if stage != "viss_r1":
+        raise ValueError(f"use_accuracy: false leaves stage {stage!r} with the format reward alone; "
+                         "the accuracy-free ablation is ViSS-R1's (0.5·transform + format)")
+    dependent = [name for name, on in (("gated", settings.gated), ("temporal", settings.temporal)) if on]
+    if dependent:
+        raise ValueError(f"use_accuracy: false with {' and '.join(dependent)}: built on answer accuracy, which is off; "
+                         f"set {', '.join(f'{name}: false' for name in dependent)}")

@@ -123,8 +123,45 @@ def test_t_grpo_scores_ordered_rollouts_against_shuffled_frame_rollouts(tiny_sft
     assert len({row["shuffled_accuracy"] for row in rows}) == 1 and 0.0 <= rows[0]["shuffled_accuracy"] <= 1.0
     trainer.train()
     assert trainer.state.log_history[0]["rewards/temporal_reward/mean"] is not None
-    with pytest.raises(ValueError, match="T-GRPO"):  # a Video-R1 reward: not for the ViSS-R1 stage
-        build_trainer(grpo_config(tiny_sft, tmp_path).model_copy(update={"rewards": {"temporal": True}}))
+    with pytest.raises(ValueError, match="T-GRPO"):  # Pretext-GRPO has no answer to compare
+        build_trainer(grpo_config(tiny_sft, tmp_path, stage="pretext_grpo").model_copy(
+            update={"rewards": {"temporal": True}}))
+
+
+def test_t_grpo_in_the_viss_r1_stage_shuffles_the_transformed_clip_under_the_viss_r1_prompt(
+        tiny_sft, tmp_path, monkeypatch):
+    """The shuffled-frame rollouts of a ViSS-R1 prompt see what its ordered rollouts see — the
+    transformed clip, its frames permuted, and the transform + user question — and are scored on
+    their <answer>; the stage then trains with the temporal reward logged."""
+    import numpy as np
+
+    config = grpo_config(tiny_sft, tmp_path, max_steps=1, grpo={"num_generations": 4})
+    trainer, _, _ = build_trainer(config.model_copy(update={"rewards": {"temporal": True}}))
+    assert trainer.temporal_rollouts == 2 and "temporal_reward" in trainer.reward_func_names
+    rows = [dict(trainer.train_dataset[i]) for i in (0, 0, 0, 0)]
+    assert rows[0]["transform_name"] in ("rotate", "arrow", "shuffle")
+    (request,) = trainer.prompt_requests(rows).values()
+    messages, clip = request
+    asked = []
+
+    def right_then_wrong(conversations, media):
+        asked.append((conversations, media))
+        answer = rows[0]["solution"]
+        return [f"<think>t</think><transform>A</transform>{answer if i == 0 else '<answer>Z</answer>'}"
+                for i in range(len(conversations))]
+
+    monkeypatch.setattr(trainer, "_sample_shuffled", right_then_wrong)
+    trainer._add_shuffled_accuracy(rows)
+    monkeypatch.undo()
+    ((conversations, media),) = asked
+    assert conversations == [messages, messages]
+    assert "Transform question:" in str(messages) and "User Question:" in str(messages)
+    shuffled = media[0].frames
+    order = [next(j for j in range(len(clip.frames)) if np.array_equal(frame, clip.frames[j])) for frame in shuffled]
+    assert sorted(order) == list(range(len(clip.frames))) and order != sorted(order)   # a permutation, not the order
+    assert [row["shuffled_accuracy"] for row in rows] == [0.5] * 4   # one of the two shuffled answers right
+    trainer.train()
+    assert trainer.state.log_history[0]["rewards/temporal_reward/mean"] is not None
 
 
 def test_unsupported_settings_are_refused_with_a_reason(tiny_sft, tmp_path):

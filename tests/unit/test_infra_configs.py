@@ -232,6 +232,7 @@ def test_7b_viss_r1_rl_config_carries_the_recipe():
 
 # Run configs used with another job, and the files their documented command merges before them.
 RUN_CONFIG_JOBS = {"pretext_grpo_qwen2_5_vl_7b.yaml": ("pretext_grpo", ["video_r1_data.yaml"]),
+                   "video_r1_baseline_qwen2_5_vl_7b.yaml": ("video_r1_baseline", []),
                    "evaluate_qwen2_5_vl_7b.yaml": ("evaluate", []),
                    "evaluate_on_vllm.yaml": ("evaluate", ["evaluate_qwen2_5_vl_7b.yaml"])}
 
@@ -299,3 +300,99 @@ def test_7b_pretext_grpo_config_refines_the_data_file():
         assert rollouts.beta == 0.04 and rollouts.kl_penalised("pretext_grpo") and rollouts.num_generations == 8
     launcher = config["resources"]["training_launcher"]["config"]
     assert launcher["launcher_args"] == ["--config_file", "infra/accelerate/8gpu_zero3.yaml"]
+
+
+def test_min_frames_refusals_follow_the_sampling_mode():
+    """In num_frames mode a clip shorter than asked gives all its frames (as the release
+    evaluates it), so the probe may keep anything from one temporal patch (2 frames) up; its
+    min_frames and max_frames no longer set what a clip needs. In fps mode min_frames still does."""
+    import dagster as dg
+
+    from assets.configs import BenchmarkConfig, check_data_plane_min_frames
+
+    fixed = {"num_frames": 32, "min_frames": 32, "max_frames": 32}
+    assert BenchmarkConfig(min_frames=2, sampling=fixed).min_frames == 2
+    with pytest.raises(ValueError, match=r"min_frames 1 is below 2, the frame factor sampling\.num_frames 32 needs "
+                                         r"at least: .* Raise min_frames to at least 2\."):
+        BenchmarkConfig(min_frames=1, sampling=fixed)
+    with pytest.raises(ValueError, match=r"min_frames 2 is below sampling\.min_frames 32"):
+        BenchmarkConfig(min_frames=2, sampling={**fixed, "num_frames": None})
+
+    def run_config(catalog_min: int, sampling: dict) -> dict:
+        return {"ops": {"video_catalog": {"config": {"min_frames": catalog_min}},
+                        "frame_cache": {"config": {"sampling": sampling}}}}
+
+    check_data_plane_min_frames(run_config(2, {"num_frames": 16, "min_frames": 6, "max_frames": 8}))
+    with pytest.raises(dg.Failure, match=r"video_catalog\.config\.min_frames 1 is below 2, the frame factor "
+                                         r"frame_cache\.config\.sampling\.num_frames 16 needs at least"):
+        check_data_plane_min_frames(run_config(1, {"num_frames": 16}))
+
+
+VIDEO_R1_7B = INFRA / "configs" / "video_r1_baseline_qwen2_5_vl_7b.yaml"
+
+
+def test_7b_video_r1_baseline_carries_video_r1s_recipe():
+    """Video-R1's scripts: plain-CoT SFT on Video-R1-COT-165k (lr 1e-6, 1 epoch, batch 8, ZeRO-2),
+    then GRPO with T-GRPO on Video-R1-260k (4 prompts × 8 rollouts a step, 1,200 steps, lr 1e-6
+    cosine, wd 0.01, clip 5, β 0.04 in the loss, 768-token completions), 16 frames at 128·28·28 px."""
+    import dagster as dg
+
+    from pipelines.definitions import defs
+    from viss_r1.rewards import RewardSettings, stage_rewards
+    from viss_r1.train.config import GRPOSettings
+
+    run_config = read(VIDEO_R1_7B)
+    assert dg.validate_run_config(defs.resolve_job_def("video_r1_baseline"), run_config)
+    ops = run_config["ops"]
+    sampling = ops["frame_cache"]["config"]["sampling"]
+    assert (sampling["fps"], sampling["min_frames"], sampling["max_frames"]) == (2.0, 4, 16)
+    assert sampling["min_pixels"] == sampling["max_pixels"] == 128 * 28 * 28
+    assert ops["video_catalog"]["config"]["min_frames"] == sampling["min_frames"]
+    assert ops["base_model"]["config"] == {"model": "Qwen/Qwen2.5-VL-7B-Instruct",
+                                           "revision": "cc594898137f460bfe9f0759e9844b3ce807cfb5"}
+    sources = {s["name"]: Path(s["annotations"]).name for s in ops["video_sources"]["config"]["sources"]}
+    assert sources == {"video_r1_cot_165k": "Video-R1-COT-165k.json", "video_r1_260k": "Video-R1-260k.json"}
+    uses = ops["pretext_samples"]["config"]
+    assert uses["sft"] == {"sources": ["video_r1_cot_165k"], "draws": 1}
+    assert uses["pretext_grpo"]["sources"] == ["video_r1_260k"]   # the table grpo_baseline_model reads
+
+    launcher = run_config["resources"]["training_launcher"]["config"]
+    assert launcher["launcher"] == "accelerate"
+    sft = OptimSettings.model_validate(ops["cot_sft_model"]["config"]["training"])
+    sft_processes = accelerate_config(Path(launcher_accelerate_file(run_config)).name).num_processes
+    assert sft_processes * sft.per_device_train_batch_size * sft.gradient_accumulation_steps == 8
+    assert (sft.learning_rate, sft.num_train_epochs, sft.max_steps, sft.max_grad_norm) == (1e-6, 1.0, -1, 5.0)
+    assert sft.bf16 and sft.activation_checkpointing and DEEPSPEED_FILES[Path(sft.deepspeed).name] == 2
+
+    rl = ops["grpo_baseline_model"]["config"]
+    optim, rollouts = OptimSettings.model_validate(rl["training"]), GRPOSettings.model_validate(rl["rollouts"])
+    grpo_args = launcher["stage_launcher_args"]["viss_r1.train.grpo"]
+    zero3 = accelerate_config(Path(grpo_args[grpo_args.index("--config_file") + 1]).name)
+    assert optim.deepspeed == zero3.deepspeed_config["deepspeed_config_file"]
+    assert DEEPSPEED_FILES[Path(optim.deepspeed).name] == 3
+    processes = int(grpo_args[grpo_args.index("--num_processes") + 1])
+    assert processes * optim.per_device_train_batch_size * optim.gradient_accumulation_steps == 4
+    assert (optim.learning_rate, optim.lr_scheduler_type, optim.weight_decay, optim.max_grad_norm) == (1e-6, "cosine", 0.01, 5.0)
+    assert optim.max_steps == 1200 and optim.bf16
+    assert (rollouts.num_generations, rollouts.temperature, rollouts.top_p, rollouts.max_completion_length) == (8, 1.0, 0.95, 768)
+    assert rollouts.beta == 0.04 and rollouts.kl_penalised("video_r1") and rollouts.loss_type == "grpo"
+    # T-GRPO on, as Video-R1 runs it: the temporal reward with its 0.8 ratio, the 320–512 length window.
+    assert rl["rewards"] == {"temporal": True}
+    settings = RewardSettings.for_stage("video_r1", **rl["rewards"])
+    funcs, _ = stage_rewards("video_r1", settings)
+    assert "temporal_reward" in [getattr(f, "func", f).__name__ for f in funcs]
+    assert (settings.temporal_ratio, settings.temporal_bonus, settings.length_window) == (0.8, 0.3, (320, 512))
+
+
+def test_7b_configs_use_the_release_transform_sets():
+    """The ViSS-R1 and Pretext-GRPO 7B runs draw the transforms the release's trainers apply."""
+    from assets.configs import PretextSamplesConfig
+
+    viss = PretextSamplesConfig(**read(SFT_7B)["ops"]["pretext_samples"]["config"]).to_library()
+    pretext_file = deep_merge(read(INFRA / "configs" / "video_r1_data.yaml"),
+                              read(INFRA / "configs" / "pretext_grpo_qwen2_5_vl_7b.yaml"))
+    pretext = PretextSamplesConfig(**pretext_file["ops"]["pretext_samples"]["config"]).to_library()
+    active = lambda settings: {u.name: (u.video_transforms, u.image_transforms) for u in settings.uses}  # noqa: E731
+    assert active(viss)["viss_r1_rl"] == (("arrow",), ("puzzle",))
+    assert active(viss)["sft"] == (("rotate", "arrow", "shuffle"), ("rotate", "flip", "puzzle"))
+    assert active(pretext)["pretext_grpo"] == (("rotate", "arrow", "shuffle"), ("flip",))

@@ -90,3 +90,35 @@ def test_several_draws_give_each_record_every_transform_in_turn():
     annotated[0].update(trans_opt="arrow", trans_ans="A")
     table, _ = build_use_table(annotated, use, PretextSettings())
     assert [(r["sample_id"], r["transform_name"], r["transform_letter"]) for r in table] == [("sft/train/0", "arrow", "A")]
+
+
+def test_release_preset_draws_what_each_release_trainer_applies():
+    """`preset: release`: SSL-CoT data over all three of the modality, Pretext-GRPO all video
+    transforms but only flip on images, ViSS-R1 RL arrow only; a use's own list wins over the
+    preset; no preset given is the embedded default, unchanged."""
+    from assets.configs import PretextSamplesConfig
+    from viss_r1.data.pretext_samples import RELEASE_TRANSFORMS, preset_transforms
+
+    assert RELEASE_TRANSFORMS == {
+        "sft": (("rotate", "arrow", "shuffle"), ("rotate", "flip", "puzzle")),
+        "pretext_grpo": (("rotate", "arrow", "shuffle"), ("flip",)),
+        "viss_r1_rl": (("arrow",), ("puzzle",)),
+    }
+    settings = PretextSamplesConfig(preset="release").to_library()
+    uses = {use.name: use for use in settings.uses}
+    records = rows(60) + [{**r, "record_index": 100 + r["record_index"]} for r in rows(60, data_type="image")]
+    grpo, _ = build_use_table(records, uses["pretext_grpo"], settings)
+    assert {r["transform_name"] for r in grpo if r["data_type"] == "image"} == {"flip"}
+    assert {r["transform_name"] for r in grpo if r["data_type"] == "video"} == {"rotate", "arrow", "shuffle"}
+    rl, _ = build_use_table(records, uses["viss_r1_rl"], settings)
+    assert {r["transform_name"] for r in rl} == {"arrow"} and len(rl) == 60
+    sft, _ = build_use_table(records, uses["sft"], settings)
+    assert {r["transform_name"] for r in sft if r["data_type"] == "image"} == {"rotate", "flip", "puzzle"}
+
+    own = PretextSamplesConfig(preset="release", viss_r1_rl={"video_transforms": ["rotate", "shuffle"]}).to_library()
+    (rl_use,) = [use for use in own.uses if use.name == "viss_r1_rl"]
+    assert (rl_use.video_transforms, rl_use.image_transforms) == (("rotate", "shuffle"), ("puzzle",))
+    assert PretextSamplesConfig().to_library() == PretextSettings()
+    assert preset_transforms("ours", "viss_r1_rl") == (("rotate", "arrow", "shuffle"), ("rotate", "flip", "puzzle"))
+    with pytest.raises(ValueError, match="transform preset 'paper': choose from ours, release"):
+        preset_transforms("paper", "sft")

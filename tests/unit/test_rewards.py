@@ -401,8 +401,8 @@ def test_stage_reward_options():
     temporal = stage_rewards("video_r1", RewardSettings.for_stage("video_r1", temporal=True, temporal_ratio=1.0))
     assert _names(temporal.funcs) == ["accuracy_reward", "format_reward", "temporal_reward", "length_reward"]
     assert temporal.funcs[2].keywords == {"ratio": 1.0, "bonus": 0.3, "min_accuracy": 0.1}
-    with pytest.raises(ValueError, match="T-GRPO"):
-        stage_rewards("viss_r1", RewardSettings.for_stage("viss_r1", temporal=True))
+    with pytest.raises(ValueError, match="T-GRPO"):   # shuffling changes the pretext label itself
+        stage_rewards("pretext_grpo", RewardSettings.for_stage("pretext_grpo", temporal=True))
     gated = stage_rewards("viss_r1", RewardSettings.for_stage("viss_r1", gated=True))
     assert _names(gated.funcs) == ["gated_reward", "transform_format_reward", "length_reward"]
     assert gated.weights == [1.0, 1.0, 1.0]
@@ -428,3 +428,62 @@ def test_viss_r1_weighted_sum_of_a_perfect_group():
                 for f in funcs]
     totals = [sum(w * rewards[i] for w, rewards in zip(weights, per_func)) for i in range(2)]
     assert totals == [EXACT(2.7), EXACT(2.7)]
+
+
+def _weighted_totals(funcs, weights, completions, columns, lengths) -> list[float]:
+    per_func = [f(prompts=[None] * len(completions), completions=completions,
+                  completion_ids=[[0] * n for n in lengths], **columns, **TRL_EXTRAS) for f in funcs]
+    return [sum(w * rewards[i] for w, rewards in zip(weights, per_func)) for i in range(len(completions))]
+
+
+def test_reward_without_accuracy_is_half_transform_plus_format():
+    """The paper's ablation: right and wrong answers score alike; no length bonus (it is gated on
+    accuracy), though every rollout is accurate enough and 400 tokens long."""
+    settings = RewardSettings.for_stage("viss_r1", use_accuracy=False)
+    funcs, weights = stage_rewards("viss_r1", settings)
+    assert _names(funcs) == ["transform_reward", "transform_format_reward"] and weights == [0.5, 1.0]
+    completions = [reply("B", transform="A"), reply("D", transform="A"), reply("B", transform="C"),
+                   "<think>r</think><answer>B</answer>", reply("B", transform="A") + " trailing"]
+    columns = {"solution": ["<answer>B</answer>"] * 5, "problem_type": ["multiple choice"] * 5,
+               "transform_letter": ["A"] * 5, "sample_id": ["s"] * 5}
+    assert _weighted_totals(funcs, weights, completions, columns, [400] * 5) == [
+        EXACT(1.5), EXACT(1.5), EXACT(1.0), EXACT(0.0), EXACT(0.5)]
+    # The full reward of the same rollouts, for contrast: accuracy and the length bonus count there.
+    full = stage_rewards("viss_r1")
+    assert _weighted_totals(*full, completions, columns, [400] * 5) == [
+        EXACT(2.7), EXACT(1.5), EXACT(2.2), EXACT(1.2), EXACT(1.7)]
+
+
+def test_reward_without_accuracy_is_refused_where_nothing_would_stand_on_it():
+    with pytest.raises(ValueError, match="stage 'video_r1' with the format reward alone"):
+        stage_rewards("video_r1", RewardSettings.for_stage("video_r1", use_accuracy=False))
+    with pytest.raises(ValueError, match="stage 'pretext_grpo' with the format reward alone"):
+        stage_rewards("pretext_grpo", RewardSettings.for_stage("pretext_grpo", use_accuracy=False))
+    with pytest.raises(ValueError, match="with temporal: .*set temporal: false"):
+        stage_rewards("viss_r1", RewardSettings.for_stage("viss_r1", use_accuracy=False, temporal=True))
+    with pytest.raises(ValueError, match="with gated: .*set gated: false"):
+        stage_rewards("viss_r1", RewardSettings.for_stage("viss_r1", use_accuracy=False, gated=True))
+
+
+def test_t_grpo_in_the_viss_r1_stage_uses_the_release_ratio():
+    """The release's ViSS-R1 trainer adds T-GRPO's 0.3 when the ordered mean accuracy is at least
+    the shuffled one (ratio 1.0; Video-R1: 0.8)."""
+    settings = RewardSettings.for_stage("viss_r1", temporal=True)
+    funcs, weights = stage_rewards("viss_r1", settings)
+    assert _names(funcs) == ["accuracy_reward", "transform_reward", "transform_format_reward", "temporal_reward",
+                             "length_reward"]
+    assert weights == [1.0, 0.5, 1.0, 1.0, 1.0]
+    assert funcs[3].keywords == {"ratio": 1.0, "bonus": 0.3, "min_accuracy": 0.1}
+    assert RewardSettings.for_stage("video_r1", temporal=True).temporal_ratio == 0.8
+    completions = [reply("B", transform="A"), reply("B", transform="C"), reply("D", transform="A"), reply("B", transform="A")]
+    columns = {"solution": ["<answer>B</answer>"] * 4, "problem_type": ["multiple choice"] * 4,
+               "transform_letter": ["A"] * 4, "sample_id": ["p", "p", "p", "q"],
+               # p: ordered mean 2/3 ≥ 1.0 × 0.6 → +0.3 to its right answers; q: 1.0 ≥ 1.0 × 1.0 → +0.3
+               "shuffled_accuracy": [0.6, 0.6, 0.6, 1.0]}
+    # 1 + 0.5 + 1 + 0.3 + 0.2 · 1 + 0 + 1 + 0.3 + 0.2 · wrong answer · q alone: no length bonus
+    assert _weighted_totals(funcs, weights, completions, columns, [400, 400, 400, 100]) == [
+        EXACT(3.0), EXACT(2.5), EXACT(1.5), EXACT(2.8)]
+    # Under Video-R1's 0.8 a group 0.1 below its shuffled mean still earns the bonus; under 1.0 not.
+    below = {**columns, "shuffled_accuracy": [0.7, 0.7, 0.7, 1.0]}
+    assert temporal_reward(completions=completions, **below) == EXACT([0.3, 0.3, 0.0, 0.3])
+    assert funcs[3](completions=completions, **below) == EXACT([0.0, 0.0, 0.0, 0.3])

@@ -36,6 +36,31 @@ TRANSFORM_ALIASES = {
 }
 
 
+# Which transforms each use draws from, as (video, image) names. "ours" (the default): every
+# transform of the modality. "release": what the authors' code hard-codes per stage (METHOD.md §6, an
+# ablation leftover) — the SSL-CoT data was drawn by preprocess_SFT/utils.py over all three of the
+# modality; the ViSS-R1 RL trainer (grpo_trainer.py) applies only arrow to videos and puzzle to
+# images; the Pretext-GRPO trainer (grpo_trainer_pretext.py) all three to videos, only flip to images.
+RELEASE_TRANSFORMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "sft": (("rotate", "arrow", "shuffle"), ("rotate", "flip", "puzzle")),
+    "pretext_grpo": (("rotate", "arrow", "shuffle"), ("flip",)),
+    "viss_r1_rl": (("arrow",), ("puzzle",)),
+}
+TRANSFORM_PRESETS: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    "ours": {use: (VIDEO_TRANSFORMS, IMAGE_TRANSFORMS) for use in RELEASE_TRANSFORMS},
+    "release": RELEASE_TRANSFORMS,
+}
+
+
+def preset_transforms(preset: str, use: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(video, image) transform names of ``use`` under ``preset`` ("ours" or "release")."""
+    if preset not in TRANSFORM_PRESETS:
+        raise ValueError(f"transform preset {preset!r}: choose from {', '.join(TRANSFORM_PRESETS)}")
+    if use not in TRANSFORM_PRESETS[preset]:
+        raise ValueError(f"transform preset {preset!r} has no use {use!r}; its uses: {', '.join(TRANSFORM_PRESETS[preset])}")
+    return TRANSFORM_PRESETS[preset][use]
+
+
 @dataclass(frozen=True)
 class PretextUse:
     name: str

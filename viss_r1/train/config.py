@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from viss_r1.modeling.vllm_server import VLLMServer
+from viss_r1.prompts import PromptWording, PromptWordingName
 
 
 class _Strict(BaseModel):
@@ -48,6 +49,38 @@ class OptimSettings(_Strict):
     logging_steps: int = 1
     seed: int = 42
     dataloader_num_workers: int = 0
+    # The LR schedule's horizon, apart from where training stops (max_steps / num_train_epochs):
+    # the release decays its cosine over one epoch of the data and stopped its RL run near step
+    # 2,000, where the rate is still ≈1e-6 (METHOD.md §6). None: the stop point. Warmup given as
+    # a fraction is a fraction of the horizon. (viss_r1.train.schedule)
+    schedule_horizon_steps: int | None = Field(default=None, gt=0)
+    schedule_horizon_epochs: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_horizon(self) -> "OptimSettings":
+        if self.schedule_horizon_steps is not None and self.schedule_horizon_epochs is not None:
+            raise ValueError(f"schedule_horizon_steps ({self.schedule_horizon_steps}) and schedule_horizon_epochs "
+                             f"({self.schedule_horizon_epochs}) are both set: give the LR schedule's horizon one way")
+        return self
+
+    def trainer_fields(self, *exclude: str) -> dict[str, Any]:
+        """The fields that are transformers ``TrainingArguments`` as they are named there (the
+        horizon is ours: the trainer's ``create_scheduler`` reads it, ``viss_r1.train.schedule``)."""
+        return self.model_dump(exclude={"deepspeed", "freeze_vision_tower", "schedule_horizon_steps",
+                                         "schedule_horizon_epochs", *exclude})
+
+
+# What the SFT loss is computed on:
+# - "assistant": the assistant turn only (its text and closing <|im_end|>);
+# - "all_but_padding_and_vision": every token (system and user prompt included) except padding
+#   and every vision token (<|vision_start|>, <|vision_end|>, <|vision_pad|>, <|image_pad|>,
+#   <|video_pad|>): what METHOD.md §6 describes;
+# - "all_but_padding_and_image_pad": what the release's sft_video.py collate_fn really masks on
+#   Qwen2.5-VL: the pad token and `processor.image_token` only. Its list [151652, 151653, 151656]
+#   (vision start/end, video pad) is taken only for a Qwen2VLProcessor, which Qwen2_5_VLProcessor
+#   is not (it subclasses ProcessorMixin), so video placeholders and vision start/end are trained.
+SFTLossOn = Literal["assistant", "all_but_padding_and_vision", "all_but_padding_and_image_pad"]
+SFT_LOSS_ON: tuple[str, ...] = get_args(SFTLossOn)
 
 
 class SFTRunConfig(_Strict):
@@ -60,7 +93,10 @@ class SFTRunConfig(_Strict):
     frame_shards: list[Path]                 # frame-cache shard files holding the samples' clips
     prompt_format: Literal["viss_r1", "r1"] = "viss_r1"  # SSL-CoT (ViSS-R1) or plain CoT (Video-R1)
     system_prompt: str | None = None         # None: viss_r1.prompts.DEFAULT_SYSTEM_PROMPT
+    # "release": the authors' sft_video.py strings and system prompts (viss_r1.release_prompts)
+    prompt_wording: PromptWordingName = "ours"
     max_samples: int | None = None
+    loss_on: SFTLossOn = "assistant"         # which tokens carry the loss (SFTLossOn above)
     training: OptimSettings = Field(default_factory=OptimSettings)
     mlflow: MlflowTarget | None = None
 
@@ -68,6 +104,10 @@ class SFTRunConfig(_Strict):
     def transform_media(self) -> bool:
         """SSL-CoT trains on transformed media; plain CoT on the original clips."""
         return self.prompt_format == "viss_r1"
+
+    @property
+    def wording(self) -> PromptWording:
+        return PromptWording(self.prompt_wording, "sft")
 
 
 class GRPOSettings(_Strict):
@@ -115,6 +155,8 @@ class GRPORunConfig(_Strict):
     samples: str                             # Parquet table of pretext-sample rows
     frame_shards: list[Path]
     system_prompt: str | None = None
+    # "release": the authors' strings of grpo.py, grpo_trainer.py, grpo_trainer_pretext.py
+    prompt_wording: PromptWordingName = "ours"
     max_samples: int | None = None
     rewards: dict[str, Any] = Field(default_factory=dict)  # RewardSettings fields over the stage's
     training: OptimSettings = Field(default_factory=OptimSettings)
@@ -129,6 +171,10 @@ class GRPORunConfig(_Strict):
     def transform_media(self) -> bool:
         return self.stage != "video_r1"
 
+    @property
+    def wording(self) -> PromptWording:
+        return PromptWording(self.prompt_wording, "grpo")
+
 
 class CotAnnotationRunConfig(_Strict):
     """One SSL-CoT re-annotation run (``python -m viss_r1.data.cot_annotation``)."""
@@ -137,6 +183,9 @@ class CotAnnotationRunConfig(_Strict):
     samples: str                        # pretext-sample table (SFT use): record + transform spec
     frame_shards: list[Path]
     output_dir: str
+    # hinted (the release's anno_sft_72b.py): the annotator is shown the true transform and answer
+    # and writes the reasoning that reaches them; blind: our ViSS-R1 prompt, nothing shown.
+    prompt: Literal["hinted", "blind"] = "hinted"
     min_answer_accuracy: float = 1.0    # kept only if the answer scores at least this (free-form: ROUGE)
     max_samples: int | None = None
     max_new_tokens: int = 1024

@@ -3,6 +3,8 @@
 One process trains one stage of one arm (METHOD.md §1, §5, §6):
 - ``viss_r1``      transformed video; transform question + user question; rewards accuracy +
                    0.5·transform + three-tag format + length bonus; KL logged, not in the loss;
+                   ablations ``rewards: {use_accuracy: false}`` (transform + format), ``{temporal:
+                   true}`` (T-GRPO on the same prompt and transformed clip, frames shuffled);
 - ``pretext_grpo`` Pretext-GRPO stage I: transformed video/image, pretext question only, β 0.04;
 - ``video_r1``     ordinary GRPO on the original media (the Video-R1 baseline, and Pretext-GRPO's
                    stage II), β 0.04; ``rewards: {temporal: true}`` adds T-GRPO.
@@ -46,17 +48,22 @@ def trainer_arguments(config: GRPORunConfig, reward_weights: list[float]):
     import torch
     from trl import GRPOConfig
 
+    from viss_r1.modeling.generation import NEUTRAL_GENERATION
+
     optim, grpo = config.training, config.grpo
     cpu_only = not (torch.cuda.is_available() or torch.backends.mps.is_available())
     return GRPOConfig(
         output_dir=str(Path(config.output_dir) / CHECKPOINT_DIR),
-        **optim.model_dump(exclude={"deepspeed", "freeze_vision_tower", "activation_checkpointing",
-                                    "per_device_train_batch_size"}),
+        **optim.trainer_fields("activation_checkpointing", "per_device_train_batch_size"),
         gradient_checkpointing=optim.activation_checkpointing,
         per_device_train_batch_size=optim.per_device_train_batch_size * grpo.num_generations,
         deepspeed=optim.deepspeed,
         # TRL's own use_vllm stays off: its vLLM paths take images only (server rollouts: ours)
         **grpo.model_dump(exclude={"kl_in_loss", "rollout_table_steps", "use_vllm", "vllm_server", "vllm_sync_dir"}),
+        # Every sampling parameter explicit, so a checkpoint's generation_config.json changes none
+        # (TRL already passes temperature, top_p, top_k 0, repetition_penalty 1.0, do_sample and
+        # max_new_tokens; generate() fills any field left None from the checkpoint).
+        generation_kwargs=dict(NEUTRAL_GENERATION),
         reward_weights=reward_weights,
         save_strategy="steps",
         logging_strategy="steps",
@@ -85,9 +92,10 @@ def build_trainer(config: GRPORunConfig, pipes: Any | None = None, callbacks: Se
 
     from viss_r1.data.frame_cache import FrameCacheReader
     from viss_r1.modeling.generation import row_request
-    from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT, build_prompt, chat_messages
+    from viss_r1.prompts import build_prompt, chat_messages, system_prompt_for
     from viss_r1.rewards import stage_rewards
     from viss_r1.train.policy import load_policy
+    from viss_r1.train.schedule import with_schedule_horizon
     from viss_r1.train.video_grpo import VideoGRPOTrainer
 
     settings = reward_settings(config)
@@ -97,20 +105,22 @@ def build_trainer(config: GRPORunConfig, pipes: Any | None = None, callbacks: Se
                                    config.model_revision)
     rollouts = server_rollouts(config, processor.tokenizer)
     rows = load_rows(config)
-    system = config.system_prompt or DEFAULT_SYSTEM_PROMPT
+    system = system_prompt_for(config.prompt_format, config.wording, config.system_prompt)
     frames = FrameCacheReader(config.frame_shards)
     by_id = {row["sample_id"]: row for row in rows}
 
     def prompt_request(row):
-        return row_request(by_id[row["sample_id"]], frames, config.prompt_format, system, config.transform_media)
+        return row_request(by_id[row["sample_id"]], frames, config.prompt_format, system, config.transform_media,
+                           wording=config.wording)
 
     # The dataset holds the prompt text (TRL needs a conversational "prompt") and the per-sample
     # columns; frames are read from the frame cache when a batch is encoded.
     dataset = datasets.Dataset.from_list([
-        {"prompt": chat_messages(build_prompt(config.prompt_format, row), row["data_type"], system),
+        {"prompt": chat_messages(build_prompt(config.prompt_format, row, config.wording), row["data_type"], system),
          **{k: row.get(k) for k in ROW_COLUMNS}} for row in rows])
     reporter = StepReporter(config.mlflow, pipes)
-    trainer = VideoGRPOTrainer(
+    # The LR schedule spans training.schedule_horizon_* when set, not the stop point.
+    trainer = with_schedule_horizon(VideoGRPOTrainer)(
         model=model, reward_funcs=rewards.funcs, args=arguments, train_dataset=dataset,
         processing_class=processor, callbacks=[reporter, *callbacks], prompt_request=prompt_request,
         kl_in_loss=config.grpo.kl_penalised(config.stage), pretext_tag=PRETEXT_TAG[config.stage],
@@ -118,6 +128,7 @@ def build_trainer(config: GRPORunConfig, pipes: Any | None = None, callbacks: Se
         # T-GRPO: half as many shuffled-frame rollouts as ordered ones (Video-R1)
         temporal_rollouts=max(1, config.grpo.num_generations // 2) if settings.temporal else 0,
         rollouts=rollouts)
+    trainer.set_schedule_horizon(config.training.schedule_horizon_steps, config.training.schedule_horizon_epochs)
     return trainer, reporter, rows
 
 

@@ -15,8 +15,17 @@ weighting, importance sampling, logging) as TRL has it:
   included (METHOD.md §9).
 
 ``temporal_rollouts=k`` is Video-R1's T-GRPO: before scoring, k extra rollouts per video prompt
-are generated on its frames in a random order, and their mean accuracy goes to the rewards as
-column ``shuffled_accuracy`` (``viss_r1.rewards.temporal_reward``).
+are generated on its frames in a random order, with the main rollouts' generation config, and
+their mean accuracy goes to the rewards as column ``shuffled_accuracy``
+(``viss_r1.rewards.temporal_reward``).
+
+Groups across processes: ``per_device_train_batch_size`` counts completions in TRL; when it is not
+a whole number of groups (our run config always gives whole groups, a ``GRPOConfig`` made by hand
+may not), one prompt's G rollouts are spread over processes (METHOD.md §9). TRL scores each
+process's slice alone; ``_calculate_rewards`` is overridden to score the whole generation batch,
+gathered over processes, so the group-conditional rewards (length bonus, T-GRPO) see whole groups.
+A group's shuffled-frame rollouts are sampled once, by the process holding its first rollout, and
+shared; the rollout table holds every process's rollouts.
 
 ``rollouts=ServerRollouts(...)`` generates on a vLLM server instead of with transformers
 (``viss_r1.train.server_rollouts``: ``_generate_single_turn`` is overridden for that).
@@ -31,6 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import torch
+from accelerate.utils import gather_object
 from trl import GRPOTrainer
 
 from viss_r1.modeling.tiny import VISION_TOKENS
@@ -170,78 +180,128 @@ class VideoGRPOTrainer(GRPOTrainer):
         self.server_rollouts.sync_weights(self)
         return self.server_rollouts.generate(self, self._batch_rows, self._batch_requests), None
 
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        """Every process scores the whole generation batch, so a group spread over processes is
+        judged whole by the group-conditional rewards (length bonus, T-GRPO).
+
+        TRL scores each process's slice and gathers the scores. Here the rows, prompts and
+        completions are gathered first, in rank order — the order of TRL's gathered rewards and of
+        its per-process advantage slices. TRL's own gather then returns one copy per process, and
+        rank 0's is kept, so the processes agree even on a reward that is not deterministic.
+        (A reward function logging through ``log_extra``/``log_metric`` would log every rollout
+        once per process; ours log nothing.)"""
+        if self.accelerator.num_processes == 1:
+            return super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        whole = [gather_object(list(part)) for part in (inputs, prompts, completions, completion_ids_list)]
+        return super()._calculate_rewards(*whole)[:len(whole[0])]
+
+    def _group_starts(self, count: int) -> list[int]:
+        """Local indices of the rows that begin a group. TRL hands process p rows
+        [p·count, (p+1)·count) of the generation batch, whose groups are G consecutive rows."""
+        group_size = self.num_generations if self.model.training else self.num_generations_eval
+        offset = self.accelerator.process_index * count
+        return [i for i in range(count) if (offset + i) % group_size == 0]
+
     def _add_shuffled_accuracy(self, rows, requests: PromptRequests | None = None) -> None:
         """T-GRPO's reference: per video prompt, the mean accuracy of ``temporal_rollouts``
-        rollouts on its frames in a random order (the timing metadata stays that of the clip)."""
+        rollouts on its frames in a random order (the timing metadata stays that of the clip).
+        A group is sampled once, by the process holding its first rollout; every process then
+        gets every group's value, so all G rollouts are compared with the same reference."""
+        requests = self.prompt_requests(rows) if requests is None else requests
+        owned = {prompt_key(rows[i]): rows[i] for i in self._group_starts(len(rows))}
+        shared: dict[Any, float] = {}
+        for scores in gather_object([self._shuffled_accuracies(owned, requests)]):  # one dict per process
+            shared.update(scores)
+        for row in rows:
+            row["shuffled_accuracy"] = shared.get(prompt_key(row))
+
+    def _shuffled_accuracies(self, prompts: Mapping[Any, Mapping[str, Any]],
+                             requests: PromptRequests) -> dict[Any, float]:
+        """Mean accuracy of ``temporal_rollouts`` shuffled-frame rollouts per video prompt of
+        ``prompts`` (by prompt key). Each process draws its own permutations, and samples from its
+        own random stream (TRL seeds it per process), so two processes never shuffle or sample
+        alike; every process calls this, with or without prompts (``_sample_shuffled``)."""
         import numpy as np
 
-        from viss_r1.modeling.generation import Decoding, generate_completions
         from viss_r1.rewards import accuracy, extract_answer
 
-        requests = self.prompt_requests(rows) if requests is None else requests
-        prompts: dict[Any, Mapping[str, Any]] = {}
-        for row in rows:
-            prompts.setdefault(prompt_key(row), row)
-        rng = np.random.default_rng([self.args.seed, self.state.global_step])
+        rng = np.random.default_rng([self.args.seed, self.state.global_step, self.accelerator.process_index])
         conversations, media, owners = [], [], []
-        for sample_id in prompts:
-            messages, clip = requests[sample_id]
+        for key, row in prompts.items():
+            messages, clip = requests[key]
             if clip.data_type != "video":
                 continue
             order = rng.permutation(len(clip.frames))
             shuffled = MediaInput("video", clip.frames[order], clip.video_metadata)
             conversations += [messages] * self.temporal_rollouts
             media += [shuffled] * self.temporal_rollouts
-            owners += [sample_id] * self.temporal_rollouts
+            owners += [key] * self.temporal_rollouts
         scores: dict[Any, list[float]] = {}
-        if conversations:
-            model = self.accelerator.unwrap_model(self.model)
-            was_training = model.training
-            decoding = Decoding(max_new_tokens=self.max_completion_length, temperature=self.temperature,
-                                top_p=self.top_p, do_sample=True, batch_size=len(conversations),
-                                seed=int(rng.integers(2**31)))
-            completions = generate_completions(model, self.processing_class, conversations, media, decoding)
-            model.train(was_training)
-            for sample_id, completion in zip(owners, completions):
-                row = prompts[sample_id]
-                scores.setdefault(sample_id, []).append(accuracy(
-                    extract_answer(completion["text"]), extract_answer(row["solution"]), row["problem_type"]))
-        for row in rows:
-            values = scores.get(prompt_key(row))
-            row["shuffled_accuracy"] = sum(values) / len(values) if values else None
+        for key, text in zip(owners, self._sample_shuffled(conversations, media)):
+            row = prompts[key]
+            scores.setdefault(key, []).append(accuracy(
+                extract_answer(text), extract_answer(row["solution"]), row["problem_type"]))
+        return {key: sum(values) / len(values) for key, values in scores.items()}
+
+    def _sample_shuffled(self, conversations: Sequence[list[dict[str, Any]]], media: Sequence[MediaInput]) -> list[str]:
+        """One completion per conversation, sampled as the main rollouts are: TRL's
+        ``generation_config`` (temperature, top_p, top_k, min_p, repetition_penalty, max_new_tokens,
+        do_sample, the suppressed vision tokens) passed whole, so a checkpoint's
+        ``generation_config.json`` cannot change them (METHOD.md §9), and the model unwrapped as
+        TRL unwraps it (ZeRO-3 gathers its weights on every process: each one enters, even with
+        nothing to sample)."""
+        from trl.models.utils import unwrap_model_for_generation
+
+        from viss_r1.modeling.video_inputs import forward_kwargs, model_inputs
+
+        with (unwrap_model_for_generation(self.model_wrapped, self.accelerator,
+                                          gather_deepspeed3_params=self.args.ds3_gather_for_generation,
+                                          generation_kwargs=self.generation_kwargs,
+                                          gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs)
+              as model, torch.no_grad()):
+            if not conversations:
+                return []
+            texts = [self.processing_class.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
+                     for c in conversations]
+            batch = forward_kwargs(model_inputs(self.processing_class, texts, media, padding_side="left"))
+            batch = {name: value.to(model.device) for name, value in batch.items()}
+            for name in ("pixel_values_videos", "pixel_values"):
+                if name in batch:
+                    batch[name] = batch[name].to(model.dtype)
+            out = model.generate(**batch, generation_config=self.generation_config)
+        return self.processing_class.batch_decode(out[:, batch["input_ids"].size(1):], skip_special_tokens=True)
 
     def _record_rollouts(self, rows, output) -> None:
-        """Pretext accuracy per transform (a metric) and the rollouts kept for the sample table."""
+        """The rollouts of the whole generation batch, gathered over processes in rank order, for
+        the sample table, and the pretext accuracy per transform over them (a metric)."""
         from viss_r1.rewards import extract_answer, extract_transform
 
         mode = "train" if self.model.training else "eval"
         ids = output["completion_ids"].masked_fill(output["completion_mask"] == 0, self._tokenizer.pad_token_id)
         texts = self.processing_class.batch_decode(ids, skip_special_tokens=True)
-        stage_answer = extract_transform if self.pretext_tag == "transform" else extract_answer
-        by_transform: dict[str, list[float]] = {}
-        for row, text in zip(rows, texts):
-            if self.pretext_tag and row.get("transform_letter"):
-                by_transform.setdefault(row["transform_name"], []).append(
-                    float(stage_answer(text) == row["transform_letter"]))
-        for name, hits in sorted(by_transform.items()):
-            self._metrics[mode][f"pretext/{name}/accuracy"].append(sum(hits) / len(hits))
-        self._rollouts = [
+        self._rollouts = gather_object([
             {"sample_id": row.get("sample_id"), "transform": row.get("transform_name"),
              "transform_letter": row.get("transform_letter"), "solution": row.get("solution"),
              "completion": text, "advantage": float(advantage)}
-            for row, text, advantage in zip(rows, texts, output["advantages"].tolist())]
+            for row, text, advantage in zip(rows, texts, output["advantages"].tolist())])
+        stage_answer = extract_transform if self.pretext_tag == "transform" else extract_answer
+        by_transform: dict[str, list[float]] = {}
+        for rollout in self._rollouts:
+            if self.pretext_tag and rollout["transform_letter"]:
+                by_transform.setdefault(rollout["transform"], []).append(
+                    float(stage_answer(rollout["completion"]) == rollout["transform_letter"]))
+        for name, hits in sorted(by_transform.items()):
+            self._metrics[mode][f"pretext/{name}/accuracy"].append(sum(hits) / len(hits))
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         super().log(logs, start_time)
         step = self.state.global_step
         if (self.rollout_sink is not None and self.rollout_table_steps and step % self.rollout_table_steps == 0
                 and self._rollouts and self.accelerator.is_main_process and "loss" in logs):
-            # TRL keeps the rewards of the last generation batch gathered over processes, in rank
-            # order: the main process's rollouts are the first slice of that block.
-            block = len(self._rollouts) * self.accelerator.num_processes
+            # TRL keeps the rewards of the last generation batch gathered over processes in rank
+            # order: the order of the gathered rollouts.
             for name, values in self._logs["rewards"].items():
-                mine = list(values)[-block:][:len(self._rollouts)]
-                for rollout, value in zip(self._rollouts, mine):
+                for rollout, value in zip(self._rollouts, list(values)[-len(self._rollouts):]):
                     rollout[f"reward/{name}"] = value
             self.rollout_sink(step, self._rollouts)
 

@@ -1,0 +1,56 @@
+"""The README's `rewards: {temporal: true}` from the CLI: the Video-R1 baseline job, small, with
+T-GRPO switched on in its run config; the GRPO stage logs the temporal reward to MLflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from .embedded_job import DAGSTER, REPO
+
+# The video_r1_baseline job, small: 24 + 6 clips, 8 SFT steps, 2 GRPO steps, short answers.
+EVAL_OPS = ["eval__base_model__synthetic", "eval__grpo_baseline_model__synthetic"]
+STEPS = 2
+SMALL_T_GRPO_RUN = {"ops": {
+    "video_sources": {"config": {"synthetic": {"num_train": 24, "num_eval": 6}}},
+    "cot_sft_model": {"config": {"training": {"max_steps": 8}}},
+    "grpo_baseline_model": {"config": {"rewards": {"temporal": True}, "training": {"max_steps": STEPS},
+                                       "rollouts": {"max_completion_length": 48}}},
+    **{op: {"config": {"decoding": {"max_new_tokens": 48}}} for op in EVAL_OPS},
+}}
+
+
+@pytest.mark.slow
+def test_t_grpo_from_the_run_config_logs_the_temporal_reward(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    state = tmp_path / "state"
+    home = state / "dagster_home"
+    home.mkdir(parents=True)
+    shutil.copy(REPO / "infra" / "dagster.yaml", home / "dagster.yaml")
+    run_config = tmp_path / "t_grpo.yaml"
+    run_config.write_text(yaml.safe_dump(SMALL_T_GRPO_RUN))
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "VISS_R1_ARTIFACT_ROOT")}
+    env.update(DAGSTER_HOME=str(home), VISS_R1_STATE_DIR=str(state), DAGSTER_CLI_JOB_EXECUTE_MODULE_NAME="pipelines")
+    done = subprocess.run([DAGSTER, "job", "execute", "-j", "video_r1_baseline", "-c", str(run_config)], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=1500)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and "RUN_SUCCESS" in output, output[-4000:]
+
+    (result_file,) = (state / "artifacts").glob("grpo_baseline_model/*/result.json")
+    result = json.loads(result_file.read_text())
+    assert result["stage"] == "video_r1" and result["global_step"] == STEPS and result["kl_in_loss"] is True
+    client = MlflowClient(f"sqlite:///{state / 'mlflow.db'}")
+    (experiment,) = [e for e in client.search_experiments() if e.name.endswith("video_r1_baseline")]
+    (run,) = client.search_runs([experiment.experiment_id], "tags.`viss_r1.stage` = 'grpo_baseline_model'")
+    temporal = client.get_metric_history(run.info.run_id, "rl/reward/temporal_bonus")
+    assert len(temporal) == STEPS and all(0.0 <= m.value <= 0.3 for m in temporal), temporal
+    for name in ("rl/reward", "rl/reward/accuracy", "rl/reward/format", "rl/reward/length_bonus", "rl/kl"):
+        assert len(client.get_metric_history(run.info.run_id, name)) == STEPS, name
+    # The stage's params carry the switch; the other reward settings stay the stage's (null).
+    assert run.data.params["rewards.temporal"] == "true" and run.data.params["rewards.gated"] == "null"
