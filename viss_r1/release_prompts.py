@@ -81,7 +81,8 @@ R1_TYPE_TEMPLATE = {
 # ---------------------------------------------------------------- ViSS-R1 prompt
 # src/r1-v/src/open_r1/trainer/grpo_trainer.py, compute_loss QUESTION_TEMPLATE; the same string
 # in sft_video.py (prepare_SSL_dataset) and eval_bench_ssl_parallel.py. Note "let’s" (U+2019).
-VISS_R1_TEMPLATE = (
+# The opening both the ViSS-R1 prompt and the hinted annotation prompt share, word for word.
+_TWO_QUESTIONS_INTRO = (
     "You will be given an image or video that has been transformed in some way, along with two progressive questions:\n"
     "1. Transformation Identification: Based on the visual content, identify the type of transformation applied to the image or video.\n"
     "2. User Question: On the basis of the restored (inverse-transformed) image or video, answer the real user's question. You need to think even more deeply about the user question.\n"
@@ -90,6 +91,9 @@ VISS_R1_TEMPLATE = (
     "Put your detailed thought process inside <think>...</think> tags. Place your final transformation identification inside <transform>...</transform> tags. Place your final answer to the user question inside <answer>...</answer> tags. For example: <think> ... </think><transform> ... </transform><answer> ... </answer>.\n"
     "Important:\n"
     "- Your reasoning and answer must be based on the visual information from the input image or video.\n"
+)
+VISS_R1_TEMPLATE = (
+    _TWO_QUESTIONS_INTRO +
     "- For answering the Transform Question, provide only the single option letter (e.g., A, B, etc.) within the <transform> </transform> tags.\n"
     "- For answering the User Question, {Type_template}\n"
     "Transform question: {Trans_question}\n"
@@ -110,14 +114,7 @@ VISS_R1_TYPE_TEMPLATE = {
 # preprocess_SFT/anno_sft_72b.py, update_ssl_messgae SSL_THINKING_TEMPLATE: the annotator is shown
 # the true transform ("<transform>B</transform>") and the true solution ("<answer>…</answer>").
 HINTED_ANNOTATION_TEMPLATE = (
-    "You will be given an image or video that has been transformed in some way, along with two progressive questions:\n"
-    "1. Transformation Identification: Based on the visual content, identify the type of transformation applied to the image or video.\n"
-    "2. User Question: On the basis of the restored (inverse-transformed) image or video, answer the real user's question. You need to think even more deeply about the user question.\n"
-    "Please think through both questions step by step, as a human would. Carefully analyze the visual content and reason in detail. "
-    "Your thought process should include natural inner dialogue such as 'let me think,' 'hmm,' 'wait,' 'oh, I see,' 'let\u2019s break it down,' etc., and show self-reflection or verification as you work through each problem. "
-    "Put your detailed thought process inside <think>...</think> tags. Place your final transformation identification inside <transform>...</transform> tags. Place your final answer to the user question inside <answer>...</answer> tags. For example: <think> ... </think><transform> ... </transform><answer> ... </answer>.\n"
-    "Important:\n"
-    "- Your reasoning and answer must be based on the visual information from the input image or video.\n"
+    _TWO_QUESTIONS_INTRO +
     "- Do not mention or refer to any 'ground truth', 'reference answer' or similar terms in your output.\n"
     "- Your transformation identification must exactly match the provided Ground Truth Transform, and your answer to the user question must exactly match the provided Ground Truth Answer.\n"
     "Transform question: {Trans_question}\n"
