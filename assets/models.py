@@ -20,7 +20,7 @@ from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files
 from viss_r1.modeling import checkpoint_identity
-from viss_r1.train.config import MlflowTarget, SFTRunConfig, write_config
+from viss_r1.train.config import FINAL_DIR, RESULT_FILE, MlflowTarget, SFTRunConfig, write_config
 
 GROUP = "models"
 MODEL_DIR = "model"
@@ -166,9 +166,6 @@ def sft_asset(name: str, prompt_format: str, description: str) -> dg.AssetsDefin
     return _sft
 
 
-# What viss_r1.train.runner writes (its FINAL_DIR, RESULT_FILE); spelled here because importing
-# the runner would import transformers into the Dagster process.
-FINAL_DIR, RESULT_FILE = "final", "result.json"
 
 
 def finished_training(context: dg.AssetExecutionContext, work: Path) -> dict | None:

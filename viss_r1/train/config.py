@@ -83,6 +83,14 @@ SFTLossOn = Literal["assistant", "all_but_padding_and_vision", "all_but_padding_
 SFT_LOSS_ON: tuple[str, ...] = get_args(SFTLossOn)
 
 
+# What a training run leaves in its output_dir (viss_r1.train.runner writes it; the training
+# assets read it without importing the trainer's dependencies): checkpoints while it runs, then the
+# final model and, written last, the result.
+CHECKPOINT_DIR = "checkpoints"
+FINAL_DIR = "final"
+RESULT_FILE = "result.json"
+
+
 class SFTRunConfig(_Strict):
     """One SFT run: the model to start from, the samples, how to present them, how to train."""
 

@@ -16,12 +16,9 @@ from typing import Any, Callable
 
 from transformers import TrainerCallback
 
-from viss_r1.train.config import load_config
+from viss_r1.train.config import CHECKPOINT_DIR, FINAL_DIR, RESULT_FILE, load_config
 from viss_r1.train.reporting import end_distributed, is_main_process, pipes_session
 
-FINAL_DIR = "final"
-CHECKPOINT_DIR = "checkpoints"
-RESULT_FILE = "result.json"
 
 
 class StepClock(TrainerCallback):

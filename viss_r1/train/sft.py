@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from viss_r1.train.config import SFTRunConfig
+from viss_r1.train.config import CHECKPOINT_DIR, FINAL_DIR, SFTRunConfig
 from viss_r1.train.reporting import StepReporter
-from viss_r1.train.runner import CHECKPOINT_DIR, FINAL_DIR, command_line, train_resumable, write_result
+from viss_r1.train.runner import command_line, train_resumable, write_result
 
 
 def trainer_arguments(config: SFTRunConfig):
