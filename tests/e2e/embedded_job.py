@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 
 
-def run_job(env: dict) -> str:
-    """``dagster job execute -j full_viss_r1``; returns what it printed."""
-    done = subprocess.run([DAGSTER, "job", "execute", "-j", "full_viss_r1"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=1800)
+def run_job(env: dict, job: str = "full_viss_r1", run_config: Path | None = None, timeout: int = 1800) -> str:
+    """``dagster job execute -j JOB [-c RUN_CONFIG]``; returns what it printed."""
+    command = [DAGSTER, "job", "execute", "-j", job] + (["-c", str(run_config)] if run_config else [])
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
     assert "RUN_SUCCESS" in output
     return output
+
+
+def job_environment(tmp_path: Path, instance_file: str, run_config: dict) -> tuple[Path, dict, Path]:
+    """A fresh state folder under ``tmp_path`` with ``infra/<instance_file>`` as Dagster's instance,
+    the environment a CLI run uses there (local artifacts and MLflow), and the run config written
+    to a file: ``(state, env, run_config_file)``."""
+    state = tmp_path / "state"
+    home = state / "dagster_home"
+    home.mkdir(parents=True)
+    shutil.copy(REPO / "infra" / instance_file, home / "dagster.yaml")
+    config_file = tmp_path / "run_config.yaml"
+    config_file.write_text(yaml.safe_dump(run_config))
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "VISS_R1_ARTIFACT_ROOT")}
+    env.update(DAGSTER_HOME=str(home), VISS_R1_STATE_DIR=str(state), DAGSTER_CLI_JOB_EXECUTE_MODULE_NAME="pipelines")
+    return state, env, config_file
 
 
 # Screenshots the browser test took this session; tests/e2e/conftest.py lists them at the end.

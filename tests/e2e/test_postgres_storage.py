@@ -4,14 +4,9 @@ minutes: the same stages and assets as the README's run, fewer clips and steps."
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-
 import pytest
-import yaml
 
-from .embedded_job import DAGSTER, REPO
+from .embedded_job import job_environment, run_job
 from .postgres_server import postgres_server
 
 # Every stage of full_viss_r1, smaller: 24 + 6 clips, 8 SFT steps, 2 RL steps, short answers.
@@ -24,27 +19,13 @@ SMALL_RUN = {"ops": {
 }}
 
 
-def execute(env: dict, run_config) -> str:
-    done = subprocess.run([DAGSTER, "job", "execute", "-j", "full_viss_r1", "-c", str(run_config)], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=1200)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0 and "RUN_SUCCESS" in output, output[-4000:]
-    return output
-
-
 @pytest.mark.slow
 def test_the_embedded_job_runs_with_dagster_storage_in_postgresql(tmp_path):
-    state = tmp_path / "state"
+    state, env, run_config = job_environment(tmp_path, "dagster-postgres.yaml", SMALL_RUN)
     home = state / "dagster_home"
-    home.mkdir(parents=True)
-    shutil.copy(REPO / "infra" / "dagster-postgres.yaml", home / "dagster.yaml")
-    run_config = tmp_path / "small.yaml"
-    run_config.write_text(yaml.safe_dump(SMALL_RUN))
     with postgres_server() as postgres:
-        env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "VISS_R1_ARTIFACT_ROOT")}
-        env.update(postgres.env(), DAGSTER_HOME=str(home), VISS_R1_STATE_DIR=str(state),
-                   DAGSTER_CLI_JOB_EXECUTE_MODULE_NAME="pipelines")
-        first = execute(env, run_config)
+        env.update(postgres.env())
+        first = run_job(env, run_config=run_config, timeout=1200)
         assert "building artifact" in first
         assert postgres.query("select status from runs") == "SUCCESS"
         materialized = postgres.query("select count(distinct asset_key) from event_logs "
@@ -53,7 +34,7 @@ def test_the_embedded_job_runs_with_dagster_storage_in_postgresql(tmp_path):
         assert int(materialized) >= 13 and materialized == job_assets, (materialized, job_assets)
 
         # The leaderboard finds each evaluation's newest score through the instance: here, PostgreSQL.
-        second = execute(env, run_config)
+        second = run_job(env, run_config=run_config, timeout=1200)
         assert second.count("exists, reusing it") == 12 and "building artifact" not in second
         assert postgres.query("select string_agg(status, ',') from runs") == "SUCCESS,SUCCESS"
     # Nothing went to SQLite (Dagster still keeps step logs under DAGSTER_HOME/storage).

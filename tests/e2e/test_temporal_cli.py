@@ -4,14 +4,10 @@ T-GRPO switched on in its run config; the GRPO stage logs the temporal reward to
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 
 import pytest
-import yaml
 
-from .embedded_job import DAGSTER, REPO
+from .embedded_job import job_environment, run_job
 
 # The video_r1_baseline job, small: 24 + 6 clips, 8 SFT steps, 2 GRPO steps, short answers.
 EVAL_OPS = ["eval__base_model__synthetic", "eval__grpo_baseline_model__synthetic"]
@@ -29,18 +25,8 @@ SMALL_T_GRPO_RUN = {"ops": {
 def test_t_grpo_from_the_run_config_logs_the_temporal_reward(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    state = tmp_path / "state"
-    home = state / "dagster_home"
-    home.mkdir(parents=True)
-    shutil.copy(REPO / "infra" / "dagster.yaml", home / "dagster.yaml")
-    run_config = tmp_path / "t_grpo.yaml"
-    run_config.write_text(yaml.safe_dump(SMALL_T_GRPO_RUN))
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "VISS_R1_ARTIFACT_ROOT")}
-    env.update(DAGSTER_HOME=str(home), VISS_R1_STATE_DIR=str(state), DAGSTER_CLI_JOB_EXECUTE_MODULE_NAME="pipelines")
-    done = subprocess.run([DAGSTER, "job", "execute", "-j", "video_r1_baseline", "-c", str(run_config)], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=1500)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0 and "RUN_SUCCESS" in output, output[-4000:]
+    state, env, run_config = job_environment(tmp_path, "dagster.yaml", SMALL_T_GRPO_RUN)
+    run_job(env, "video_r1_baseline", run_config, timeout=1500)
 
     (result_file,) = (state / "artifacts").glob("grpo_baseline_model/*/result.json")
     result = json.loads(result_file.read_text())
