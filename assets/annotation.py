@@ -19,6 +19,7 @@ from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
 from viss_r1.data.cot_annotation import KEPT_FILE, REJECTED_FILE, SUMMARY_FILE
 from viss_r1.data.frame_cache import shard_files
+from viss_r1.data.pretext_samples import COT_TABLE
 from viss_r1.train.config import write_config
 
 
@@ -43,7 +44,7 @@ def cot_annotations(
         # the samples not judged yet (hours of annotator time at the release's scale).
         work = building.work_dir()
         run_config = config.to_library(
-            samples=str(artifact_store.local_path(pretext_samples) / "sft.parquet"),
+            samples=str(artifact_store.local_path(pretext_samples) / f"{COT_TABLE}.parquet"),
             frame_shards=shard_files(artifact_store.store(), artifact_store.local_path(frame_cache)),
             output_dir=str(work))
         config_file = write_config(run_config, work / "annotate.yaml")

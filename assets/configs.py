@@ -12,7 +12,13 @@ import pydantic
 
 from viss_r1.data.frame_cache import FrameEncoding
 from viss_r1.data.ingest import DECODE_TIMEOUT_S
-from viss_r1.data.pretext_samples import PretextSettings, preset_transforms
+from viss_r1.data.pretext_samples import (
+    COT_TABLE,
+    QUESTIONS_TABLE,
+    VIDEO_QUESTIONS_TABLE,
+    PretextSettings,
+    preset_transforms,
+)
 from viss_r1.embedded import EMBEDDED_EVAL_DECODING, EMBEDDED_GRPO, EMBEDDED_ROLLOUTS, EMBEDDED_SAMPLING, EMBEDDED_SFT
 from viss_r1.evaluate.config import EvalSettings, ProbeSettings
 from viss_r1.modeling.generation import Decoding
@@ -145,9 +151,9 @@ class PretextSamplesConfig(dg.Config):
     preset: Literal["ours", "release"] = "ours"
     seed: int = _PRETEXT.seed
     arrow_reverse_prob: float = _PRETEXT.arrow_reverse_prob
-    sft: PretextUseConfig = _use_default("sft")
-    pretext_grpo: PretextUseConfig = _use_default("pretext_grpo")
-    viss_r1_rl: PretextUseConfig = _use_default("viss_r1_rl")
+    cot: PretextUseConfig = _use_default(COT_TABLE)
+    questions: PretextUseConfig = _use_default(QUESTIONS_TABLE)
+    video_questions: PretextUseConfig = _use_default(VIDEO_QUESTIONS_TABLE)
 
     def to_library(self) -> PretextSettings:
         from dataclasses import replace
@@ -207,13 +213,12 @@ def _overrides_of(library_config: type, name: str, doc: str) -> type:
     """A ``dg.Config`` with every field of a library dataclass as an optional override (None keeps
     the value the library picks, e.g. per stage); tuples become lists, as YAML gives them. Derived,
     so a new library setting is a run setting at once (``temporal`` once went missing here)."""
-    hints = typing.get_type_hints(library_config)
     fields = {}
-    for field in dataclasses.fields(library_config):
-        hint = hints[field.name]
+    for field, info in library_config.model_fields.items():
+        hint = info.annotation
         if typing.get_origin(hint) is tuple:
             hint = list[typing.get_args(hint)[0]]
-        fields[field.name] = (Optional[hint], None)
+        fields[field] = (Optional[hint], None)
     return pydantic.create_model(name, __base__=_Overrides, __doc__=doc, **fields)
 
 

@@ -1,4 +1,4 @@
-"""Datasets: pretext-sample tables for each training use (SFT, Pretext-GRPO, ViSS-R1 RL)."""
+"""Datasets: the pretext-sample tables the training stages draw from (viss_r1.data.pretext_samples)."""
 
 
 import base64
@@ -16,7 +16,13 @@ from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import INDEX_FILE, open_frame_cache
 from viss_r1.data.frame_strip import frame_strip
 from viss_r1.data.loader import load_pretext_clip
-from viss_r1.data.pretext_samples import build_use_table, label_balance, records_with_clips
+from viss_r1.data.pretext_samples import (
+    QUESTIONS_TABLE,
+    VIDEO_QUESTIONS_TABLE,
+    build_use_table,
+    label_balance,
+    records_with_clips,
+)
 from viss_r1.data.tables import write_table
 
 GROUP = "datasets"
@@ -80,17 +86,17 @@ def pretext_samples(
             f"![transformed clips](data:image/png;base64,{base64.b64encode(strip.read_bytes()).decode()})"),
         "frame_strip_path": dg.MetadataValue.path(str(strip)),
     }
-    table = built.folder / "viss_r1_rl.parquet"
+    table = built.folder / f"{VIDEO_QUESTIONS_TABLE}.parquet"
     preview = pl.read_parquet(table).select("sample_id", "problem_type", "transform_name", "transform_letter").head(8)
     metadata["preview"] = markdown_table(preview.to_dicts())
     return output(built, metadata)
 
 
 def _write_strip(artifact_store, frame_cache: ArtifactRef, folder: Path, clips: int = 4) -> None:
-    """A frame strip of the first few ViSS-R1 RL samples, transformed as the model sees them."""
-    table = pl.read_parquet(folder / "viss_r1_rl.parquet")
+    """A frame strip of the first few video questions, transformed as the model sees them."""
+    table = pl.read_parquet(folder / f"{VIDEO_QUESTIONS_TABLE}.parquet")
     if table.is_empty():
-        table = pl.read_parquet(folder / "pretext_grpo.parquet")
+        table = pl.read_parquet(folder / f"{QUESTIONS_TABLE}.parquet")
     reader = open_frame_cache(artifact_store.store(), artifact_store.local_path(frame_cache))
     shown = []
     for row in table.head(clips).to_dicts():

@@ -31,6 +31,7 @@ from viss_r1.evaluate.benchmarks import BENCHMARKS, BenchmarkSpec
 from viss_r1.evaluate.config import EvalRunConfig
 from viss_r1.evaluate.leaderboard import chart, collect_scores, leaderboard_table, to_markdown
 from viss_r1.evaluate.scores import score_metrics
+from viss_r1.stages import StageSpec, stage_making
 from viss_r1.train.config import write_config
 
 GROUP = "evaluation"
@@ -38,14 +39,7 @@ RECORDS_FILE = "records.parquet"
 # Written into an evaluation's work folder once its process succeeded: a rerun whose publish
 # failed publishes those scores instead of evaluating again.
 EVALUATION_FINISHED = "evaluation_finished"
-# Every model asset that can be scored, in the leaderboard's row order (the paper's arms first).
-MODELS_UNDER_EVALUATION = ("base_model", "sft_model", "viss_r1_model", "grpo_baseline_model",
-                           "pretext_grpo_stage2_model", "checkpoint")
 NOT_CONFIGURED = "not configured"
-# The prompt a model is asked in when the run config leaves it open: the one it was trained on.
-# The SSL-CoT and ViSS-R1 models only ever saw ViSS-R1 prompts; everything else is asked as
-# Video-R1 evaluates (base, baseline, Pretext-GRPO stage II, any checkpoint).
-TRAINED_PROMPT_FORMAT = {"sft_model": "viss_r1", "viss_r1_model": "viss_r1"}
 
 BENCHMARK_CODE = code_version("viss_r1.data.records", "viss_r1.data.ingest", "viss_r1.data.pretext_samples",
                               "viss_r1.data.tables", packages=("decord", "pillow", "pyvips", "pyvips-binary"))
@@ -157,8 +151,10 @@ def benchmark_asset(spec: BenchmarkSpec) -> dg.AssetsDefinition:
     return _from_file
 
 
-def evaluation_asset(model: str, spec: BenchmarkSpec) -> dg.AssetsDefinition:
-    """Scores ``model`` on ``spec`` under every configured condition, out of process."""
+def evaluation_asset(model: str, spec: BenchmarkSpec, prompt_format: str = "r1") -> dg.AssetsDefinition:
+    """Scores ``model`` on ``spec`` under every configured condition, out of process; asked in
+    ``prompt_format`` when the run config leaves it open (the format the model was trained on:
+    ``viss_r1.stages.StageSpec.evaluation_prompt_format``)."""
 
     @dg.asset(key=eval_asset_key(model, spec.name), group_name=GROUP, pool="gpu", code_version=EVAL_CODE,
               ins={"model_ref": dg.AssetIn(model), "benchmark": dg.AssetIn(benchmark_asset_name(spec))},
@@ -179,7 +175,7 @@ def evaluation_asset(model: str, spec: BenchmarkSpec) -> dg.AssetsDefinition:
         sampling = store.manifest(benchmark.asset, benchmark.key)["summary"]["sampling"]
         settings = config.to_library()
         if settings.prompt_format is None:
-            settings = settings.model_copy(update={"prompt_format": TRAINED_PROMPT_FORMAT.get(model, "r1")})
+            settings = settings.model_copy(update={"prompt_format": prompt_format})
 
         def build(building: Building) -> None:
             work = building.work_dir()   # finished samples survive a crash: a rerun resumes
@@ -243,21 +239,39 @@ def evaluation_metadata(folder: Path, spec: BenchmarkSpec) -> dict:
 
 
 benchmark_assets = [benchmark_asset(spec) for spec in BENCHMARKS.values()]
-evaluation_assets = [evaluation_asset(model, spec) for model in MODELS_UNDER_EVALUATION for spec in BENCHMARKS.values()]
 
 
-@dg.asset(group_name=GROUP, code_version=code_version("viss_r1.evaluate.leaderboard", packages=("duckdb",)),
-          deps=[eval_asset_key(model, spec.name) for model in MODELS_UNDER_EVALUATION for spec in BENCHMARKS.values()])
-def leaderboard(
-    context: dg.AssetExecutionContext,
-    artifact_store: ArtifactStoreResource,
-    mlflow_tracking: MlflowTracking,
-) -> dg.Output[ArtifactRef]:
-    """Models × benchmarks like the paper's Table 1, plus robustness columns, from the newest
-    result of every (model, benchmark) asset — whichever job made it — queried with DuckDB."""
+def evaluation_assets(models: tuple[str, ...], stages: dict[str, StageSpec]) -> list[dg.AssetsDefinition]:
+    """Every model scored on every benchmark, each asked in the prompt it was trained on."""
+    def prompt_format(model: str) -> str:
+        stage = stage_making(model, stages)
+        return stage.evaluation_prompt_format if stage else "r1"   # the base model, a checkpoint: Video-R1's
+    return [evaluation_asset(model, spec, prompt_format(model)) for model in models for spec in BENCHMARKS.values()]
+
+
+def leaderboard_asset(models: tuple[str, ...]) -> dg.AssetsDefinition:
+    """The leaderboard over ``models`` (in its row order) × every benchmark."""
+
+    @dg.asset(name="leaderboard", group_name=GROUP,
+              code_version=code_version("viss_r1.evaluate.leaderboard", packages=("duckdb",)),
+              deps=[eval_asset_key(model, spec.name) for model in models for spec in BENCHMARKS.values()])
+    def _leaderboard(
+        context: dg.AssetExecutionContext,
+        artifact_store: ArtifactStoreResource,
+        mlflow_tracking: MlflowTracking,
+    ) -> dg.Output[ArtifactRef]:
+        """Models × benchmarks like the paper's Table 1, plus robustness columns, from the newest
+        result of every (model, benchmark) asset — whichever job made it — queried with DuckDB."""
+        return _build_leaderboard(context, artifact_store, mlflow_tracking, models)
+
+    return _leaderboard
+
+
+def _build_leaderboard(context: dg.AssetExecutionContext, artifact_store: ArtifactStoreResource,
+                       mlflow_tracking: MlflowTracking, models: tuple[str, ...]) -> dg.Output[ArtifactRef]:
     store = artifact_store.store()
     results = {}
-    for model in MODELS_UNDER_EVALUATION:
+    for model in models:
         for spec in BENCHMARKS.values():
             key = eval_asset_key(model, spec.name)
             event = context.instance.get_latest_materialization_event(key)
@@ -267,7 +281,7 @@ def leaderboard(
 
     def build(building: Building) -> None:
         scores = collect_scores([store.local_path(ref) / "scores.parquet" for ref in results.values()])
-        table = leaderboard_table(scores, MODELS_UNDER_EVALUATION)
+        table = leaderboard_table(scores, models)
         scores.write_parquet(building.folder / "scores.parquet")
         table.write_parquet(building.folder / "leaderboard.parquet")
         (building.folder / "leaderboard.md").write_text(to_markdown(table))
@@ -278,7 +292,8 @@ def leaderboard(
         run.log_table(pl.read_parquet(folder / "leaderboard.parquet").to_dict(as_series=False), "leaderboard.json")
 
     built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
-                           config={}, inputs=results, build=build, log_files=("leaderboard.png",), log_run=log_run)
+                           config={"models": list(models)}, inputs=results, build=build, log_files=("leaderboard.png",),
+                           log_run=log_run)
     markdown = (built.folder / "leaderboard.md").read_text()
     context.log.info(f"leaderboard ({len(results)} results):\n{markdown}")
     return output(built, {"leaderboard": dg.MetadataValue.md(markdown), "results": len(results),

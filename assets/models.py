@@ -19,12 +19,13 @@ from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLaun
 from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files
+from viss_r1.data.pretext_samples import TABLES
 from viss_r1.modeling import checkpoint_identity
+from viss_r1.stages import BASE_MODEL, CHECKPOINT, StageSpec
 from viss_r1.train.config import FINAL_DIR, RESULT_FILE, MlflowTarget, SFTRunConfig, write_config
 
 GROUP = "models"
 MODEL_DIR = "model"
-PRETEXT_TABLES = ("sft", "pretext_grpo", "viss_r1_rl")
 
 
 def model_location(artifact_store: ArtifactStoreResource, ref: ArtifactRef) -> str:
@@ -50,7 +51,7 @@ def checkpoint_digest(model: str, revision: str | None) -> str:
         raise dg.Failure(str(error)) from None
 
 
-@dg.asset(group_name=GROUP, code_version=code_version(
+@dg.asset(name=BASE_MODEL, group_name=GROUP, code_version=code_version(
     "viss_r1.modeling.tiny", "viss_r1.modeling.corpus", packages=("torch", "transformers", "tokenizers")))
 def base_model(
     context: dg.AssetExecutionContext,
@@ -72,7 +73,7 @@ def base_model(
         from viss_r1.modeling.tiny import build_tiny_model
 
         folder = artifact_store.local_path(pretext_samples)
-        rows = [row for name in PRETEXT_TABLES for row in pl.read_parquet(folder / f"{name}.parquet").to_dicts()]
+        rows = [row for name in TABLES for row in pl.read_parquet(folder / f"{name}.parquet").to_dicts()]
         building.summary.update(build_tiny_model(building.folder / MODEL_DIR, tokenizer_corpus(rows),
                                                  config.tiny.to_library()))
         building.summary["corpus_rows"] = len(rows)
@@ -91,7 +92,8 @@ def reference_build(model: str, revision: str | None):
     return build
 
 
-@dg.asset(group_name=GROUP, code_version=code_version("assets.models", "viss_r1.modeling.checkpoint_identity"))
+@dg.asset(name=CHECKPOINT, group_name=GROUP,
+          code_version=code_version("assets.models", "viss_r1.modeling.checkpoint_identity"))
 def checkpoint(
     context: dg.AssetExecutionContext,
     config: CheckpointConfig,
@@ -111,36 +113,36 @@ SFT_CODE = code_version("viss_r1.train.sft",
                         packages=("torch", "transformers", "trl", "accelerate", "deepspeed", "tokenizers"))
 
 
-def sft_asset(name: str, prompt_format: str, description: str) -> dg.AssetsDefinition:
-    """An SFT stage from ``base_model``: ``viss_r1`` SSL-CoT (transformed clips, three tags) or
-    ``r1`` plain CoT (original clips; the Video-R1 baseline). Trains out of process through the
-    training launcher; step metrics go to the asset's MLflow run; the checkpoint is logged as a
-    model."""
+def sft_asset(stage: StageSpec) -> dg.AssetsDefinition:
+    """The asset of an SFT stage (SSL-CoT or plain CoT, ``viss_r1.stages``). Trains out of process
+    through the training launcher; step metrics go to the asset's MLflow run; the checkpoint is
+    logged as a model."""
 
-    @dg.asset(name=name, group_name=GROUP, pool="gpu", code_version=SFT_CODE, description=description)
+    @dg.asset(name=stage.model, group_name=GROUP, pool="gpu", code_version=SFT_CODE, description=stage.description,
+              ins={"start_model": dg.AssetIn(stage.start)})
     def _sft(
         context: dg.AssetExecutionContext,
         config: SFTModelConfig,
-        base_model: ArtifactRef,
+        start_model: ArtifactRef,
         pretext_samples: ArtifactRef,
         frame_cache: ArtifactRef,
         artifact_store: ArtifactStoreResource,
         mlflow_tracking: MlflowTracking,
         training_launcher: TrainingLauncher,
     ) -> dg.Output[ArtifactRef]:
-        inputs = {"base_model": base_model, "pretext_samples": pretext_samples, "frame_cache": frame_cache}
+        inputs = {stage.start: start_model, "pretext_samples": pretext_samples, "frame_cache": frame_cache}
 
         def build(building: Building) -> None:
             work = building.work_dir()   # checkpoints survive a crash: a rerun resumes
             store = artifact_store.store()
             if finished_training(context, work) is None:
                 run_config = SFTRunConfig(
-                    model=model_location(artifact_store, base_model),
-                    model_revision=model_revision(artifact_store, base_model),
+                    stage=stage,
+                    model=model_location(artifact_store, start_model),
+                    model_revision=model_revision(artifact_store, start_model),
                     output_dir=str(work),
-                    samples=str(artifact_store.local_path(pretext_samples) / "sft.parquet"),
+                    samples=str(artifact_store.local_path(pretext_samples) / f"{stage.samples}.parquet"),
                     frame_shards=shard_files(store, artifact_store.local_path(frame_cache)),
-                    prompt_format=prompt_format,
                     prompt_wording=config.prompt_wording,
                     loss_on=config.loss_on,
                     system_prompt=config.system_prompt,
@@ -154,7 +156,7 @@ def sft_asset(name: str, prompt_format: str, description: str) -> dg.AssetsDefin
                                                      "last_loss", "tokens_seen", "seconds"))
 
         built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
-                               config={**config.model_dump(), "prompt_format": prompt_format}, inputs=inputs,
+                               config={**config.model_dump(), "stage": stage.model_dump(mode="json")}, inputs=inputs,
                                build=build)
         result = json.loads((built.folder / "result.json").read_text())
         return output(built, {
@@ -196,10 +198,6 @@ def publish_training(building: Building, work: Path, store, summary_keys: tuple[
     building.remove_after_publish(work)
 
 
-sft_model = sft_asset("sft_model", "viss_r1",
-                      "SSL-CoT SFT, ViSS-R1's warm start: transformed clips, <think><transform><answer>.")
-cot_sft_model = sft_asset("cot_sft_model", "r1",
-                          "Plain-CoT SFT, the Video-R1 baseline's warm start: original clips, <think><answer>.")
 
 
 def _curve_table(points: list[list[float]], name: str, rows: int = 12) -> str:

@@ -1,10 +1,5 @@
-"""RL stages of the three arms (METHOD.md §1, §5, §6), each a GRPO run out of process:
-
-- ViSS-R1:       sft_model → viss_r1_model (transform + user question; KL logged, not in the loss)
-- Pretext-GRPO:  base_model → pretext_grpo_model (stage I, pretext only, β 0.04)
-                 → pretext_grpo_stage2_model (stage II: ordinary GRPO on the real questions)
-- Video-R1:      cot_sft_model → grpo_baseline_model (β 0.04)
-"""
+"""The GRPO stages of the arms (METHOD.md §1, §5, §6), each a training run out of process; one
+asset per GRPO stage of ``viss_r1.stages``, which says what each trains from and on."""
 
 import json
 from pathlib import Path
@@ -18,6 +13,7 @@ from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLaun
 from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files
+from viss_r1.stages import StageSpec
 from viss_r1.train.config import GRPORunConfig, MlflowTarget, write_config
 
 GRPO_CODE = code_version("viss_r1.train.grpo", packages=("torch", "transformers", "trl", "accelerate", "deepspeed",
@@ -25,12 +21,12 @@ GRPO_CODE = code_version("viss_r1.train.grpo", packages=("torch", "transformers"
 SUMMARY = ("stage", "global_step", "prompts", "train_loss", "first_reward", "last_reward", "kl_in_loss", "seconds")
 
 
-def grpo_asset(name: str, stage: str, start: str, table: str, description: str) -> dg.AssetsDefinition:
-    """A GRPO stage that starts from the model asset ``start`` and trains on the pretext-sample
-    table ``table`` (``viss_r1_rl``: videos; ``pretext_grpo``: every medium)."""
+def grpo_asset(stage: StageSpec) -> dg.AssetsDefinition:
+    """The asset of a GRPO stage: trains ``stage.model`` from the model asset ``stage.start`` on the
+    pretext-sample table ``stage.samples``."""
 
-    @dg.asset(name=name, group_name=GROUP, pool="gpu", code_version=GRPO_CODE, description=description,
-              ins={"start_model": dg.AssetIn(start)})
+    @dg.asset(name=stage.model, group_name=GROUP, pool="gpu", code_version=GRPO_CODE, description=stage.description,
+              ins={"start_model": dg.AssetIn(stage.start)})
     def _grpo(
         context: dg.AssetExecutionContext,
         config: GRPOModelConfig,
@@ -41,7 +37,7 @@ def grpo_asset(name: str, stage: str, start: str, table: str, description: str) 
         mlflow_tracking: MlflowTracking,
         training_launcher: TrainingLauncher,
     ) -> dg.Output[ArtifactRef]:
-        inputs = {start: start_model, "pretext_samples": pretext_samples, "frame_cache": frame_cache}
+        inputs = {stage.start: start_model, "pretext_samples": pretext_samples, "frame_cache": frame_cache}
 
         def build(building: Building) -> None:
             work = building.work_dir()
@@ -52,7 +48,7 @@ def grpo_asset(name: str, stage: str, start: str, table: str, description: str) 
                     model=model_location(artifact_store, start_model),
                     model_revision=model_revision(artifact_store, start_model),
                     output_dir=str(work),
-                    samples=str(artifact_store.local_path(pretext_samples) / f"{table}.parquet"),
+                    samples=str(artifact_store.local_path(pretext_samples) / f"{stage.samples}.parquet"),
                     frame_shards=shard_files(store, artifact_store.local_path(frame_cache)),
                     system_prompt=config.system_prompt,
                     prompt_wording=config.prompt_wording,
@@ -67,7 +63,7 @@ def grpo_asset(name: str, stage: str, start: str, table: str, description: str) 
             publish_training(building, work, store, SUMMARY)
 
         built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
-                               config={**config.model_dump(), "stage": stage, "table": table}, inputs=inputs,
+                               config={**config.model_dump(), "stage": stage.model_dump(mode="json")}, inputs=inputs,
                                build=build)
         result = json.loads((Path(built.folder) / "result.json").read_text())
         return output(built, {
@@ -78,16 +74,3 @@ def grpo_asset(name: str, stage: str, start: str, table: str, description: str) 
 
     return _grpo
 
-
-viss_r1_model = grpo_asset(
-    "viss_r1_model", "viss_r1", "sft_model", "viss_r1_rl",
-    "ViSS-R1 RL: transformed video, transform + user question; accuracy + 0.5·transform + format + length.")
-pretext_grpo_model = grpo_asset(
-    "pretext_grpo_model", "pretext_grpo", "base_model", "pretext_grpo",
-    "Pretext-GRPO stage I: transformed video/image, pretext question only; pretext accuracy + format, β 0.04.")
-pretext_grpo_stage2_model = grpo_asset(
-    "pretext_grpo_stage2_model", "video_r1", "pretext_grpo_model", "pretext_grpo",
-    "Pretext-GRPO stage II: ordinary GRPO on the real questions from the stage-I model, β 0.04.")
-grpo_baseline_model = grpo_asset(
-    "grpo_baseline_model", "video_r1", "cot_sft_model", "pretext_grpo",
-    "Video-R1 baseline GRPO from the plain-CoT SFT model: original media, accuracy + format + length, β 0.04.")

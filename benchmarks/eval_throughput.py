@@ -24,6 +24,7 @@ from viss_r1.artifacts import ArtifactStore
 from viss_r1.data.frame_cache import FrameCacheReader, shard_files
 from viss_r1.evaluate.probes import Condition, request
 from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT
+from viss_r1.stages import VISS_R1_GRPO
 
 
 def newest(store: ArtifactStore, asset: str) -> Path:
@@ -58,7 +59,7 @@ def timed(model, processor, conversations, media, batch_size: int, tokens: int) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--state", default="state")
-    parser.add_argument("--asset", default="viss_r1_model")
+    parser.add_argument("--asset", default=VISS_R1_GRPO.model)
     parser.add_argument("--model", help="a checkpoint folder instead of the asset's newest")
     parser.add_argument("--samples", type=int, default=48)
     parser.add_argument("--batch-size", type=int, default=16)

@@ -35,6 +35,7 @@ from viss_r1.data.pretext_samples import PretextSettings, build_use_table, recor
 from viss_r1.data.records import load_annotation_file
 from viss_r1.data.tables import write_table
 from viss_r1.embedded import EMBEDDED_GRPO, EMBEDDED_ROLLOUTS, EMBEDDED_SAMPLING, EMBEDDED_SFT
+from viss_r1.stages import SSL_COT_SFT, VISS_R1_GRPO
 from viss_r1.synthetic import SyntheticConfig, generate_synthetic_dataset
 from viss_r1.train.config import GRPORunConfig, SFTRunConfig, write_config
 
@@ -48,7 +49,8 @@ SIZES = {"gpu": dict(clips=16, sft_batch=4, prompts=2, generations=8,
 
 
 def build_inputs(work: Path, clips: int) -> tuple[Path, list[Path], dict[str, Path]]:
-    """(tiny model folder, frame-cache shard files, {"sft"|"viss_r1_rl": pretext-sample table})."""
+    """(tiny model folder, frame-cache shard files, {table name: pretext-sample table}) for the
+    ViSS-R1 arm's two stages."""
     from viss_r1.modeling.corpus import tokenizer_corpus
     from viss_r1.modeling.tiny import TinyModelSpec, build_tiny_model
 
@@ -68,7 +70,7 @@ def build_inputs(work: Path, clips: int) -> tuple[Path, list[Path], dict[str, Pa
     usable = joined.filter(pl.col("reason").is_null()).to_dicts()
     settings = PretextSettings()
     tables, rows = {}, []
-    for use in (u for u in settings.uses if u.name in ("sft", "viss_r1_rl")):
+    for use in (u for u in settings.uses if u.name in (SSL_COT_SFT.samples, VISS_R1_GRPO.samples)):
         use_rows, _ = build_use_table(usable, use, settings)
         tables[use.name] = work / f"{use.name}.parquet"
         write_table(use_rows, tables[use.name], "pretext_samples")
@@ -112,12 +114,13 @@ def run_stages(work: Path, sft_steps: int, grpo_steps: int, gpu: bool) -> dict:
     for stage in ("sft", "grpo"):  # a rerun in the same workdir starts afresh instead of resuming
         shutil.rmtree(work / stage, ignore_errors=True)
         (work / stage).mkdir()
-    sft = SFTRunConfig(model=str(model), output_dir=str(work / "sft"), samples=str(tables["sft"]), frame_shards=shards,
+    sft = SFTRunConfig(stage=SSL_COT_SFT, model=str(model), output_dir=str(work / "sft"),
+                       samples=str(tables[SSL_COT_SFT.samples]), frame_shards=shards,
                        training=training(EMBEDDED_SFT, sft_steps, gpu, per_device_train_batch_size=sizes["sft_batch"]))
     sft_result = launch("viss_r1.train.sft", write_config(sft, work / "sft" / "sft_config.yaml"), gpu)
     grpo = GRPORunConfig(
-        stage="viss_r1", model=sft_result["final_model"], output_dir=str(work / "grpo"),
-        samples=str(tables["viss_r1_rl"]), frame_shards=shards,
+        stage=VISS_R1_GRPO, model=sft_result["final_model"], output_dir=str(work / "grpo"),
+        samples=str(tables[VISS_R1_GRPO.samples]), frame_shards=shards,
         training=training(EMBEDDED_GRPO, grpo_steps, gpu, per_device_train_batch_size=sizes["prompts"]),
         grpo=EMBEDDED_ROLLOUTS.model_copy(update=dict(num_generations=sizes["generations"],
                                                       max_completion_length=sizes["completion"])))

@@ -25,6 +25,7 @@ from viss_r1.data.frame_cache import open_frame_cache
 from viss_r1.data.pretext_samples import PretextSettings, PretextUse, build_use_table, records_with_clips
 from viss_r1.evaluate.transform_probe import every_option, transform_probe
 from viss_r1.modeling.generation import Decoding
+from viss_r1.stages import SSL_COT_SFT
 
 
 def newest(store: ArtifactStore, asset: str) -> str:
@@ -53,7 +54,7 @@ def binomial_p_above(successes: int, trials: int, chance: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--state", default="state")
-    parser.add_argument("--asset", default="sft_model", help="the model asset to probe (its newest artifact)")
+    parser.add_argument("--asset", default=SSL_COT_SFT.model, help="the model asset to probe (its newest artifact)")
     parser.add_argument("--transforms", nargs="+", default=["arrow", "rotate", "shuffle"])
     parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--model", help="a trained model folder to probe instead of the asset's newest "

@@ -1,4 +1,5 @@
-"""The one Definitions object: assets, checks, jobs and the resources for this environment."""
+"""The one Definitions object: assets, checks, jobs and the resources for this environment,
+generated for the arms of ``viss_r1.stages.ARMS``."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import os
 
 import dagster as dg
 
-from assets import annotation, checks, datasets, evaluation, ingestion, models, rl
+from assets import annotation, checks, datasets, evaluation, ingestion, models
 from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLauncher, state_dir
-from pipelines.jobs import JOBS
+from assets.training import training_assets
+from pipelines.jobs import jobs
+from viss_r1.stages import ARMS, Arm, scored_models, stages_of
 from viss_r1.tracking import default_tracking_uri
 
 
@@ -24,9 +27,18 @@ def resources() -> dict:
     }
 
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion, datasets, annotation, models, rl, evaluation]),
-    asset_checks=dg.load_asset_checks_from_modules([checks]),
-    jobs=JOBS,
-    resources=resources(),
-)
+def definitions(arms: dict[str, Arm] = ARMS) -> dg.Definitions:
+    """Assets, checks and jobs of ``arms``: each stage's training asset, each scored model's
+    evaluations, the leaderboard over them, one job per arm."""
+    stages, scored = stages_of(arms), scored_models(arms)
+    return dg.Definitions(
+        assets=[*dg.load_assets_from_modules([ingestion, datasets, annotation, models, evaluation]),
+                *training_assets(stages), *evaluation.evaluation_assets(scored, stages),
+                evaluation.leaderboard_asset(scored)],
+        asset_checks=dg.load_asset_checks_from_modules([checks]),
+        jobs=jobs(arms),
+        resources=resources(),
+    )
+
+
+defs = definitions()

@@ -121,10 +121,10 @@ def tiny_sft(tmp_path_factory: pytest.TempPathFactory) -> TinySFTSetup:
     (root / "shard").mkdir()
     summary = build_shard(clips, EMBEDDED_SAMPLING, FrameEncoding(), root / "shard")
     assert summary["clips"] == 8, summary
-    sft_use = PretextUse("sft", ("video",), require_process=True)
+    sft_use = PretextUse("cot", ("video",), require_process=True)
     rows, quarantine = build_use_table(records, sft_use, PretextSettings(seed=0))
     assert len(rows) == 8 and not quarantine
-    samples = root / "sft.parquet"
+    samples = root / "cot.parquet"
     write_table(rows, samples, "pretext_samples")
     spec = TinyModelSpec(hidden_size=64, intermediate_size=128, num_layers=2, vision_depth=2, vision_hidden_size=32,
                          vision_heads=2)

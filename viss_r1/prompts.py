@@ -16,7 +16,11 @@ from typing import Any, Literal, Mapping, Sequence, get_args
 from viss_r1 import release_prompts
 from viss_r1.data.records import PROBLEM_TYPES
 
-PROMPT_FORMATS = ("r1", "pretext", "viss_r1")
+# How a prompt asks, named by what it asks for: "r1" Video-R1's question (<think><answer>),
+# "pretext" the pretext question alone (Pretext-GRPO), "transform_answer" ViSS-R1's two progressive
+# questions (<think><transform><answer>).
+PromptFormat = Literal["r1", "pretext", "transform_answer"]
+PROMPT_FORMATS: tuple[str, ...] = get_args(PromptFormat)
 MEDIA_TYPES = ("video", "image")
 # ours: the default everywhere; release: the authors' strings, to compare with their checkpoints.
 PromptWordingName = Literal["ours", "release"]
@@ -53,7 +57,7 @@ OURS = PromptWording()
 FORMAT_TAGS: dict[str, tuple[str, ...]] = {
     "r1": ("think", "answer"),
     "pretext": ("think", "answer"),
-    "viss_r1": ("think", "transform", "answer"),
+    "transform_answer": ("think", "transform", "answer"),
 }
 
 

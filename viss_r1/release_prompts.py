@@ -311,8 +311,8 @@ def build_prompt(fmt: str, row: Mapping[str, Any], stage: str) -> str:
     media, name, frames = row.get("transform_media") or row["data_type"], row["transform_name"], row.get("num_frames")
     if fmt == "pretext":
         return pretext_prompt(media, name, frames)
-    if fmt != "viss_r1":
-        raise ValueError(f"prompt format {fmt!r} is unknown; expected r1, pretext or viss_r1")
+    if fmt != "transform_answer":
+        raise ValueError(f"prompt format {fmt!r} is unknown; expected r1, pretext or transform_answer")
     question = transform_question(media, name, frames, stage)
     if stage == "annotation":
         return hinted_annotation_prompt(question, row["transform_letter"], row["problem"], row["problem_type"],
@@ -326,5 +326,5 @@ def system_prompt(fmt: str, stage: str) -> str:
     if stage == "annotation":
         return ANNOTATION_SYSTEM_PROMPT
     if stage == "sft":
-        return SFT_SSL_SYSTEM_PROMPT if fmt == "viss_r1" else SFT_R1_SYSTEM_PROMPT
+        return SFT_SSL_SYSTEM_PROMPT if fmt == "transform_answer" else SFT_R1_SYSTEM_PROMPT
     return CHAT_TEMPLATE_SYSTEM_PROMPT

@@ -5,7 +5,7 @@ This module reads in that order — extraction, accuracy, format, transform, len
 ablation options (gated combination, T-GRPO; ``use_accuracy=False`` drops the accuracy term), the
 TRL adapters, and the reward set of each stage:
 
-    funcs, weights = stage_rewards("viss_r1")
+    funcs, weights = stage_rewards("transform_answer", RewardSettings())
     GRPOTrainer(..., reward_funcs=funcs, args=GRPOConfig(..., reward_weights=weights))
 
 Where we knowingly differ from the release (each a bug there), the function says so: the release
@@ -20,10 +20,10 @@ import functools
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, replace
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jiwer
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from viss_r1.data.records import PROBLEM_TYPES
 from viss_r1.pretext.transforms import OPTION_LETTERS
@@ -156,7 +156,7 @@ def accuracy(prediction: str, truth: str, problem_type: str) -> float:
 # before <think> or after </answer>, not even whitespace.
 # The patterns come from the prompts' tag lists, so a prompt never asks for tags its reward rejects.
 THINK_ANSWER_PATTERN = FORMAT_PATTERNS["r1"]
-THINK_TRANSFORM_ANSWER_PATTERN = FORMAT_PATTERNS["viss_r1"]
+THINK_TRANSFORM_ANSWER_PATTERN = FORMAT_PATTERNS["transform_answer"]
 
 
 def format_score(completion: str, with_transform: bool) -> float:
@@ -404,53 +404,35 @@ def temporal_reward(
 # Settings and the reward set of each stage
 # ---------------------------------------------------------------------------------------------
 
-STAGES = ("viss_r1", "pretext_grpo", "video_r1")
+class RewardSettings(BaseModel):
+    """What a GRPO stage's reward is made of, besides what its prompt format asks for (which
+    decides the functions: ``stage_rewards``). Defaults are ViSS-R1's; each stage's are in
+    ``viss_r1.stages``."""
 
-
-@dataclass(frozen=True)
-class RewardSettings:
-    """What a stage's reward is made of. Defaults are ViSS-R1's; ``for_stage`` gives each stage's."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     # False: ViSS-R1's ablation without the answer reward (0.5·transform + format). The length bonus
     # is gated on answer accuracy, so it goes too — as in the release, which zeroes the accuracy
     # column before its length gate reads it, so its bonus never fires there either.
     use_accuracy: bool = True
-    transform_weight: float = TRANSFORM_WEIGHT          # weight of transform correctness (ViSS-R1)
+    transform_weight: float = Field(TRANSFORM_WEIGHT, ge=0)  # weight of transform correctness (ViSS-R1)
     use_length_bonus: bool = True                       # the release trains every stage with it
     length_window: tuple[int, int] = VISS_R1_LENGTH_WINDOW  # inclusive token bounds
     length_bonus: float = LENGTH_BONUS                  # added per rewarded rollout
     length_min_accuracy: float = LENGTH_MIN_ACCURACY    # "accurate" means accuracy above this
     gated: bool = False                                 # ablation: gated accuracy × transform
-    temporal: bool = False                              # T-GRPO (video_r1, viss_r1): bonus vs shuffled-frame rollouts
+    temporal: bool = False                              # T-GRPO (answer formats): bonus vs shuffled-frame rollouts
     temporal_ratio: float = TEMPORAL_RATIO              # ordered mean >= ratio × shuffled mean
     temporal_bonus: float = TEMPORAL_BONUS              # added to accurate ordered rollouts
     temporal_min_accuracy: float = TEMPORAL_MIN_ACCURACY
 
-    def __post_init__(self) -> None:
-        # Configs read from YAML/JSON give lists; a tuple keeps the settings hashable.
-        object.__setattr__(self, "length_window", tuple(self.length_window))
-        if len(self.length_window) != 2:
-            raise ValueError(f"length_window {self.length_window} must be (low, high)")
-        low, high = self.length_window
-        if not 0 <= low <= high:
-            raise ValueError(f"length_window {self.length_window} must be (low, high) with 0 <= low <= high")
-        if self.transform_weight < 0:
-            raise ValueError(f"transform_weight {self.transform_weight} must be >= 0")
-
+    @field_validator("length_window")
     @classmethod
-    def for_stage(cls, stage: str, **overrides: Any) -> RewardSettings:
-        """The release's settings for ``stage`` ("viss_r1", "pretext_grpo", "video_r1")."""
-        _check_stage(stage)
-        if stage == "viss_r1":
-            base = cls(length_window=VISS_R1_LENGTH_WINDOW, temporal_ratio=VISS_R1_TEMPORAL_RATIO)
-        else:
-            base = cls(length_window=VIDEO_R1_LENGTH_WINDOW)
-        return replace(base, **overrides)
-
-
-def _check_stage(stage: str) -> None:
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; choose from {', '.join(STAGES)}")
+    def _ordered_window(cls, window: tuple[int, int]) -> tuple[int, int]:
+        low, high = window
+        if not 0 <= low <= high:
+            raise ValueError(f"length_window {window} must be (low, high) with 0 <= low <= high")
+        return window
 
 
 class StageRewards(NamedTuple):
@@ -460,39 +442,40 @@ class StageRewards(NamedTuple):
     weights: list[float]
 
 
-def stage_rewards(stage: str, settings: RewardSettings | None = None) -> StageRewards:
-    """The release's reward functions and weights for a stage:
-    viss_r1 — accuracy + 0.5·transform (or the gated combination) + three-tag format + length bonus;
-    pretext_grpo — pretext accuracy + two-tag format + length bonus (320–512);
-    video_r1 — accuracy + two-tag format + length bonus (320–512).
-    ``settings`` defaults to ``RewardSettings.for_stage(stage)``. T-GRPO (``settings.temporal``,
-    video_r1 and viss_r1) adds ``temporal_reward``, whose shuffled-frame rollouts the trainer
-    generates. ``use_accuracy=False`` (viss_r1) leaves 0.5·transform + format: the paper's ablation
-    without the answer reward."""
-    _check_stage(stage)
-    settings = settings or RewardSettings.for_stage(stage)
-    if settings.gated and stage != "viss_r1":
-        raise ValueError(f"gated rewards combine answer and transform; stage {stage!r} has no transform answer")
+def stage_rewards(prompt_format: str, settings: RewardSettings) -> StageRewards:
+    """The release's reward functions and weights for a stage whose prompts ask in ``prompt_format``:
+    transform_answer (ViSS-R1) — accuracy + 0.5·transform (or the gated combination) + three-tag
+    format + length bonus; pretext (Pretext-GRPO stage I) — pretext accuracy + two-tag format +
+    length bonus; r1 (Video-R1) — accuracy + two-tag format + length bonus. T-GRPO
+    (``settings.temporal``, the answer formats) adds ``temporal_reward``, whose shuffled-frame
+    rollouts the trainer generates. ``use_accuracy=False`` (transform_answer) leaves 0.5·transform +
+    format: the paper's ablation without the answer reward."""
+    if prompt_format not in FORMAT_PATTERNS:
+        raise ValueError(f"prompt format {prompt_format!r} is unknown; expected one of {', '.join(FORMAT_PATTERNS)}")
+    transform = prompt_format == "transform_answer"
+    if settings.gated and not transform:
+        raise ValueError(f"gated rewards combine answer and transform; prompt format {prompt_format!r} asks for "
+                         "no transform answer")
     if not settings.use_accuracy:
-        _check_accuracy_free(stage, settings)
+        _check_accuracy_free(prompt_format, settings)
     pairs: list[tuple[Callable[..., Any], float]]
     if not settings.use_accuracy:
         pairs = [(transform_reward, settings.transform_weight), (transform_format_reward, 1.0)]
-    elif stage == "viss_r1" and settings.gated:
+    elif transform and settings.gated:
         pairs = [(gated_reward, 1.0), (transform_format_reward, 1.0)]
-    elif stage == "viss_r1":
+    elif transform:
         pairs = [(accuracy_reward, 1.0), (transform_reward, settings.transform_weight), (transform_format_reward, 1.0)]
-    elif stage == "pretext_grpo":
+    elif prompt_format == "pretext":
         pairs = [(pretext_accuracy_reward, 1.0), (format_reward, 1.0)]
     else:
         pairs = [(accuracy_reward, 1.0), (format_reward, 1.0)]
     if settings.temporal:
-        if stage == "pretext_grpo":
+        if prompt_format == "pretext":
             # Shuffling the frames changes the pretext label itself (arrow, shuffle): no fair reference.
             raise ValueError("T-GRPO (temporal) compares answer accuracy on ordered and shuffled frames; "
-                             "stage 'pretext_grpo' has no answer, only the pretext label that shuffling changes. "
-                             "Use it in 'video_r1' or 'viss_r1'")
-        # In viss_r1 the shuffled rollouts see the same ViSS-R1 prompt and the same transformed
+                             "the pretext prompt has no answer, only the pretext label that shuffling changes. "
+                             "Use it in a stage whose prompt asks a question (r1 or transform_answer)")
+        # Under transform_answer the shuffled rollouts see the same prompt and the same transformed
         # frames, permuted. The release permutes the untransformed frames under the plain R1 prompt;
         # with its one active video transform (arrow) the frames are the same set either way.
         pairs.append((functools.partial(temporal_reward, ratio=settings.temporal_ratio, bonus=settings.temporal_bonus,
@@ -500,17 +483,17 @@ def stage_rewards(stage: str, settings: RewardSettings | None = None) -> StageRe
     if settings.use_length_bonus and settings.use_accuracy:
         length = functools.partial(
             length_reward, window=settings.length_window, bonus=settings.length_bonus,
-            min_accuracy=settings.length_min_accuracy, pretext=stage == "pretext_grpo",
+            min_accuracy=settings.length_min_accuracy, pretext=prompt_format == "pretext",
         )
         pairs.append((length, 1.0))
     return StageRewards([func for func, _ in pairs], [weight for _, weight in pairs])
 
 
-def _check_accuracy_free(stage: str, settings: RewardSettings) -> None:
+def _check_accuracy_free(prompt_format: str, settings: RewardSettings) -> None:
     """The reward without the accuracy term is ViSS-R1's ablation (transform + format); whatever is
     judged on the answer's accuracy has nothing to stand on without it."""
-    if stage != "viss_r1":
-        raise ValueError(f"use_accuracy: false leaves stage {stage!r} with the format reward alone; "
+    if prompt_format != "transform_answer":
+        raise ValueError(f"use_accuracy: false leaves prompt format {prompt_format!r} with the format reward alone; "
                          "the accuracy-free ablation is ViSS-R1's (0.5·transform + format)")
     dependent = [name for name, on in (("gated", settings.gated), ("temporal", settings.temporal)) if on]
     if dependent:

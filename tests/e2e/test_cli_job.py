@@ -20,7 +20,7 @@ def test_full_job_runs_from_the_cli_then_reuses_everything(embedded_job: Embedde
     state, home, env, first = embedded_job.state, embedded_job.dagster_home, embedded_job.env, embedded_job.first_output
     assert "building artifact" in first and "reusing" not in first
     artifacts = state / "artifacts"
-    (rl_table,) = artifacts.glob("pretext_samples/*/viss_r1_rl.parquet")
+    (rl_table,) = artifacts.glob("pretext_samples/*/video_questions.parquet")
     rl = pl.read_parquet(rl_table)
     assert len(rl) == 240 and set(rl["transform_name"]) == {"rotate", "arrow", "shuffle"}  # the 60 eval clips held out
     (catalog,) = artifacts.glob("video_catalog/*/catalog.parquet")
@@ -34,7 +34,7 @@ def test_full_job_runs_from_the_cli_then_reuses_everything(embedded_job: Embedde
     assert_sft_run_in_mlflow(state)
     (rl_result,) = artifacts.glob("viss_r1_model/*/result.json")
     rl_run = json.loads(rl_result.read_text())
-    assert rl_run["stage"] == "viss_r1" and rl_run["global_step"] == EMBEDDED_GRPO.max_steps
+    assert rl_run["stage"] == "viss_r1_grpo" and rl_run["global_step"] == EMBEDDED_GRPO.max_steps
     assert rl_run["kl_in_loss"] is False and len(rl_run["rewards"]) == EMBEDDED_GRPO.max_steps
     (rl_weights,) = artifacts.glob("viss_r1_model/*/model/model.safetensors")
     assert_rl_run_in_mlflow(state)

@@ -30,7 +30,7 @@ def test_t_grpo_from_the_run_config_logs_the_temporal_reward(tmp_path):
 
     (result_file,) = (state / "artifacts").glob("grpo_baseline_model/*/result.json")
     result = json.loads(result_file.read_text())
-    assert result["stage"] == "video_r1" and result["global_step"] == STEPS and result["kl_in_loss"] is True
+    assert result["stage"] == "video_r1_grpo" and result["global_step"] == STEPS and result["kl_in_loss"] is True
     client = MlflowClient(f"sqlite:///{state / 'mlflow.db'}")
     (experiment,) = [e for e in client.search_experiments() if e.name.endswith("video_r1_baseline")]
     (run,) = client.search_runs([experiment.experiment_id], "tags.`viss_r1.stage` = 'grpo_baseline_model'")

@@ -127,7 +127,7 @@ def test_a_training_run_resumes_from_the_last_complete_checkpoint(tiny_sft, tmp_
     transformers' get_last_checkpoint would hand checkpoint-4 to the resume, which fails to load."""
     from viss_r1.train.config import OptimSettings, SFTRunConfig
 
-    config = SFTRunConfig(model=str(tiny_sft.model_dir), output_dir=str(tmp_path), samples=str(tiny_sft.samples),
+    config = SFTRunConfig(stage="ssl_cot_sft", model=str(tiny_sft.model_dir), output_dir=str(tmp_path), samples=str(tiny_sft.samples),
                           frame_shards=[str(p) for p in tiny_sft.shard_files],
                           training=OptimSettings(**{**FAST, "per_device_train_batch_size": 2}, max_steps=4, save_steps=2))
     first = run_sft(config)

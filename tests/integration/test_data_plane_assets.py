@@ -48,7 +48,7 @@ def test_embedded_data_plane_builds_then_reuses_then_rebuilds_only_what_changed(
     checks_passed = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
     assert checks_passed == {"frame_count_matches_sampling": True, "transform_labels_follow_design": True}
 
-    rl = pl.read_parquet(folder(first, "pretext_samples") / "viss_r1_rl.parquet")
+    rl = pl.read_parquet(folder(first, "pretext_samples") / "video_questions.parquet")
     assert len(rl) == 12 and set(rl["transform_name"]) <= {"rotate", "arrow", "shuffle"}
     assert set(rl["split"]) == {"train"}  # the 6 eval clips are held out of every training table
     assert rl["num_frames"].to_list() == [16] * 12  # 32 frames at 8 fps sampled at 4 fps
@@ -59,7 +59,7 @@ def test_embedded_data_plane_builds_then_reuses_then_rebuilds_only_what_changed(
 
     third = materialize(synthetic_config(seed=7), instance)
     assert [metadata(third, n)["reused"] for n in names] == [True, True, True, False]
-    rl7 = pl.read_parquet(folder(third, "pretext_samples") / "viss_r1_rl.parquet")
+    rl7 = pl.read_parquet(folder(third, "pretext_samples") / "video_questions.parquet")
     assert rl7["transform_letter"].to_list() != rl["transform_letter"].to_list()
 
 
@@ -86,7 +86,7 @@ def test_bad_inputs_end_in_quarantine_with_reasons_and_the_run_succeeds(instance
     assert metadata(result, "video_catalog")["quarantined"] == 5
 
     samples = folder(result, "pretext_samples")
-    rl = pl.read_parquet(samples / "viss_r1_rl.parquet")
+    rl = pl.read_parquet(samples / "video_questions.parquet")
     assert sorted(rl["problem_id"].to_list()) == ["0", "1", "2"]
     dropped = pl.read_parquet(samples / "quarantine.parquet")
     assert sorted(dropped["problem_id"].to_list()) == ["10", "11", "12", "13", "14"]

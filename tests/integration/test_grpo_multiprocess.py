@@ -37,7 +37,7 @@ TRAINING = dict(learning_rate=1e-3, lr_scheduler_type="constant", bf16=False, ac
 
 def start_run(tiny_sft, folder: Path, processes: int) -> subprocess.Popen:
     """Start one run of the helper (under torchrun for several processes) in ``folder``."""
-    config = GRPORunConfig(stage="video_r1", model=str(tiny_sft.model_dir), output_dir=str(folder / "run"),
+    config = GRPORunConfig(stage="video_r1_grpo", model=str(tiny_sft.model_dir), output_dir=str(folder / "run"),
                            samples=str(tiny_sft.samples), frame_shards=[str(p) for p in tiny_sft.shard_files],
                            rewards={"temporal": True}, training=OptimSettings(**TRAINING),
                            grpo=GRPOSettings(num_generations=G, max_completion_length=8, rollout_table_steps=1))

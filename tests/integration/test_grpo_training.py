@@ -23,9 +23,11 @@ FAST = dict(learning_rate=1e-3, lr_scheduler_type="constant", bf16=False, activa
 ROLLOUTS = dict(num_generations=2, max_completion_length=12, rollout_table_steps=1)
 
 
-def grpo_config(tiny_sft, output_dir: Path, stage: str = "viss_r1", grpo=None, **training) -> GRPORunConfig:
+def grpo_config(tiny_sft, output_dir: Path, stage: str = "viss_r1_grpo", grpo=None, rewards=None,
+                **training) -> GRPORunConfig:
     return GRPORunConfig(stage=stage, model=str(tiny_sft.model_dir), output_dir=str(output_dir),
                          samples=str(tiny_sft.samples), frame_shards=[str(p) for p in tiny_sft.shard_files],
+                         rewards=rewards or {},
                          training=OptimSettings(**{**FAST, **training}), grpo=GRPOSettings(**{**ROLLOUTS, **(grpo or {})}))
 
 
@@ -38,7 +40,7 @@ def test_video_reaches_generation_and_every_log_prob_forward(tiny_sft, tmp_path)
                 seen.append(("labels" in kwargs, {k for k, v in kwargs.items() if v is not None}))
             model.register_forward_pre_hook(record, with_kwargs=True)
 
-    result = run_grpo(grpo_config(tiny_sft, tmp_path, stage="video_r1", max_steps=2, save_steps=100),
+    result = run_grpo(grpo_config(tiny_sft, tmp_path, stage="video_r1_grpo", max_steps=2, save_steps=100),
                       callbacks=[RecordForwardInputs()])
     log_prob_forwards = [fields for scored, fields in seen if scored]
     # Generation (transformers 5.x) encodes the clip before decoding and hands the first forward the
@@ -47,7 +49,7 @@ def test_video_reaches_generation_and_every_log_prob_forward(tiny_sft, tmp_path)
     assert len(log_prob_forwards) >= 2, seen
     assert all(set(VIDEO_FIELDS) <= fields for fields in log_prob_forwards), log_prob_forwards
     assert any({"mm_encoder_outputs", "mm_token_type_ids", "position_ids"} <= f for f in generation_forwards)
-    assert result["global_step"] == 2 and result["stage"] == "video_r1" and result["kl_in_loss"] is True
+    assert result["global_step"] == 2 and result["stage"] == "video_r1_grpo" and result["kl_in_loss"] is True
     assert (tmp_path / "final" / "model.safetensors").is_file()
 
 
@@ -67,7 +69,7 @@ def test_video_changes_the_log_probs_the_loss_uses(tiny_sft, tmp_path):
     assert not torch.allclose(forward, backward)
 
 
-@pytest.mark.parametrize("stage, kl_in_loss", [("viss_r1", False), ("video_r1", True)])
+@pytest.mark.parametrize("stage, kl_in_loss", [("viss_r1_grpo", False), ("video_r1_grpo", True)])
 def test_kl_is_in_the_baseline_loss_and_only_logged_for_viss_r1(tiny_sft, tmp_path, stage, kl_in_loss):
     trainer, _, _ = build_trainer(grpo_config(tiny_sft, tmp_path, stage=stage, max_steps=1))
     assert trainer.kl_in_loss is kl_in_loss and trainer.beta == 0.04 and trainer.ref_model is not None
@@ -115,8 +117,9 @@ def test_rewards_and_pretext_accuracy_are_logged_under_shared_names(tiny_sft, tm
 
 
 def test_t_grpo_scores_ordered_rollouts_against_shuffled_frame_rollouts(tiny_sft, tmp_path):
-    config = grpo_config(tiny_sft, tmp_path, stage="video_r1", max_steps=1, grpo={"num_generations": 4})
-    trainer, _, _ = build_trainer(config.model_copy(update={"rewards": {"temporal": True}}))
+    config = grpo_config(tiny_sft, tmp_path, stage="video_r1_grpo", max_steps=1, grpo={"num_generations": 4},
+                         rewards={"temporal": True})
+    trainer, _, _ = build_trainer(config)
     assert trainer.temporal_rollouts == 2 and "temporal_reward" in trainer.reward_func_names
     rows = [trainer.train_dataset[i] for i in (0, 0, 0, 0)]
     trainer._add_shuffled_accuracy(rows)
@@ -124,8 +127,7 @@ def test_t_grpo_scores_ordered_rollouts_against_shuffled_frame_rollouts(tiny_sft
     trainer.train()
     assert trainer.state.log_history[0]["rewards/temporal_reward/mean"] is not None
     with pytest.raises(ValueError, match="T-GRPO"):  # Pretext-GRPO has no answer to compare
-        build_trainer(grpo_config(tiny_sft, tmp_path, stage="pretext_grpo").model_copy(
-            update={"rewards": {"temporal": True}}))
+        build_trainer(grpo_config(tiny_sft, tmp_path, stage="pretext_grpo_stage1", rewards={"temporal": True}))
 
 
 def test_t_grpo_in_the_viss_r1_stage_shuffles_the_transformed_clip_under_the_viss_r1_prompt(
@@ -135,8 +137,8 @@ def test_t_grpo_in_the_viss_r1_stage_shuffles_the_transformed_clip_under_the_vis
     their <answer>; the stage then trains with the temporal reward logged."""
     import numpy as np
 
-    config = grpo_config(tiny_sft, tmp_path, max_steps=1, grpo={"num_generations": 4})
-    trainer, _, _ = build_trainer(config.model_copy(update={"rewards": {"temporal": True}}))
+    config = grpo_config(tiny_sft, tmp_path, max_steps=1, grpo={"num_generations": 4}, rewards={"temporal": True})
+    trainer, _, _ = build_trainer(config)
     assert trainer.temporal_rollouts == 2 and "temporal_reward" in trainer.reward_func_names
     rows = [dict(trainer.train_dataset[i]) for i in (0, 0, 0, 0)]
     assert rows[0]["transform_name"] in ("rotate", "arrow", "shuffle")
@@ -165,9 +167,12 @@ def test_t_grpo_in_the_viss_r1_stage_shuffles_the_transformed_clip_under_the_vis
 
 
 def test_unsupported_settings_are_refused_with_a_reason(tiny_sft, tmp_path):
-    config = grpo_config(tiny_sft, tmp_path).model_copy(update={"rewards": {"no_such_field": 1}})
-    with pytest.raises(ValueError, match="the fields are"):
-        build_trainer(config)
+    with pytest.raises(ValueError, match="rewards.no_such_field"):   # a typed setting, named where it is wrong
+        grpo_config(tiny_sft, tmp_path, rewards={"no_such_field": 1})
+    with pytest.raises(ValueError, match="stage 'nope' is unknown; the registered stages are ssl_cot_sft"):
+        grpo_config(tiny_sft, tmp_path, stage="nope")
+    with pytest.raises(ValueError, match="stage 'cot_sft' is a sft stage; a GRPO run needs a GRPO stage"):
+        grpo_config(tiny_sft, tmp_path, stage="cot_sft")
     with pytest.raises(ValueError, match="vllm_server.url"):   # vLLM rollouts need a server to go to
         grpo_config(tiny_sft, tmp_path, grpo={"use_vllm": True})
 

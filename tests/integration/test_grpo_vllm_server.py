@@ -22,7 +22,7 @@ COMPLETIONS = ["<think>The bar fills up.</think><transform>A</transform><answer>
 
 
 def grpo_config(tiny_sft, output_dir, url: str) -> GRPORunConfig:
-    return GRPORunConfig(stage="viss_r1", model=str(tiny_sft.model_dir), output_dir=str(output_dir),
+    return GRPORunConfig(stage="viss_r1_grpo", model=str(tiny_sft.model_dir), output_dir=str(output_dir),
                          samples=str(tiny_sft.samples), frame_shards=[str(p) for p in tiny_sft.shard_files],
                          training=OptimSettings(**FAST),
                          grpo=GRPOSettings(num_generations=2, max_completion_length=24, rollout_table_steps=1,

@@ -47,7 +47,7 @@ def test_models_build_train_reuse_and_retrain_only_what_changed(isolated_state):
         assert Path(base["model"], "config.json").is_file() and Path(sft["model"], "model.safetensors").is_file()
         assert sft["global_step"] == 4 and sft["samples"] == 6 * 6  # six transform draws per clip
         rl_model = metadata(first, "viss_r1_model")
-        assert not rl_model["reused"] and rl_model["global_step"] == 2 and rl_model["stage"] == "viss_r1"
+        assert not rl_model["reused"] and rl_model["global_step"] == 2 and rl_model["stage"] == "viss_r1_grpo"
         assert Path(rl_model["model"], "model.safetensors").is_file() and rl_model["kl_in_loss"] is False
         assert not list((isolated_state / "work" / "sft_model").glob("*/checkpoints"))  # cleaned once published
 

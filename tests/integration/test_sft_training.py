@@ -20,7 +20,7 @@ FAST = dict(learning_rate=3e-3, lr_scheduler_type="constant", bf16=False, activa
 
 
 def sft_config(tiny_sft, output_dir: Path, **training) -> SFTRunConfig:
-    return SFTRunConfig(model=str(tiny_sft.model_dir), output_dir=str(output_dir), samples=str(tiny_sft.samples),
+    return SFTRunConfig(stage="ssl_cot_sft", model=str(tiny_sft.model_dir), output_dir=str(output_dir), samples=str(tiny_sft.samples),
                         frame_shards=[str(p) for p in tiny_sft.shard_files],
                         training=OptimSettings(**{**FAST, **training}))
 

@@ -23,7 +23,7 @@ def test_shuffled_rollouts_sample_with_the_main_rollouts_parameters_not_the_chec
     saved = json.loads((model / "generation_config.json").read_text())
     (model / "generation_config.json").write_text(json.dumps({**saved, **CHECKPOINT_SAMPLING}))
     config = GRPORunConfig(
-        stage="video_r1", model=str(model), output_dir=str(tmp_path / "run"), samples=str(tiny_sft.samples),
+        stage="video_r1_grpo", model=str(model), output_dir=str(tmp_path / "run"), samples=str(tiny_sft.samples),
         frame_shards=[str(p) for p in tiny_sft.shard_files], rewards={"temporal": True},
         training=OptimSettings(learning_rate=1e-3, bf16=False, activation_checkpointing=False, max_steps=1,
                                per_device_train_batch_size=1, gradient_accumulation_steps=1, save_steps=100, seed=0),

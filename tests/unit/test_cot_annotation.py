@@ -44,7 +44,7 @@ def test_kept_record_loads_as_ssl_cot_with_the_true_transform():
     valid, bad = validate_records([record], "sslcot")
     assert not bad
     row = {**valid[0], "split": "train", "record_index": 0, "extra": "{}", "fingerprint": "f" * 24, "num_frames": 16}
-    (sample,), quarantine = build_use_table([row], PretextUse("sft", ("video",), require_process=True), PretextSettings())
+    (sample,), quarantine = build_use_table([row], PretextUse("cot", ("video",), require_process=True), PretextSettings())
     assert not quarantine
     assert (sample["transform_name"], sample["transform_param"], sample["transform_letter"]) == ("arrow", 1, "B")
 
@@ -55,7 +55,7 @@ HINTED = PromptWording("release", "annotation")
 def test_hinted_prompt_is_anno_sft_72b_with_the_true_transform_and_answer():
     # preprocess_SFT/anno_sft_72b.py update_ssl_messgae: SSL_THINKING_TEMPLATE, utils.py's arrow
     # trans_prompt, gt "<transform>B</transform>", problem + "Options:\n" + "option\n"…, the solution
-    assert build_prompt("viss_r1", ROW, HINTED) == (
+    assert build_prompt("transform_answer", ROW, HINTED) == (
         "You will be given an image or video that has been transformed in some way, along with two progressive questions:\n"
         "1. Transformation Identification: Based on the visual content, identify the type of transformation applied to the image or video.\n"
         "2. User Question: On the basis of the restored (inverse-transformed) image or video, answer the real user's question. You need to think even more deeply about the user question.\n"

@@ -79,7 +79,7 @@ def test_greedy_evaluation_keeps_our_penalty_and_length(opinionated_checkpoint):
 
 
 def test_grpo_rollouts_sample_with_our_parameters_not_the_checkpoints(tiny_sft, opinionated_checkpoint, tmp_path):
-    config = GRPORunConfig(stage="viss_r1", model=str(opinionated_checkpoint), output_dir=str(tmp_path / "run"),
+    config = GRPORunConfig(stage="viss_r1_grpo", model=str(opinionated_checkpoint), output_dir=str(tmp_path / "run"),
                            samples=str(tiny_sft.samples), frame_shards=[str(p) for p in tiny_sft.shard_files],
                            training=OptimSettings(bf16=False, activation_checkpointing=False, max_steps=1),
                            grpo=GRPOSettings(num_generations=2, max_completion_length=12))

@@ -15,6 +15,7 @@ from unittest import mock
 import pytest
 import yaml
 
+from viss_r1.stages import PRETEXT_GRPO_STAGE1, SSL_COT_SFT, VIDEO_R1_GRPO, VISS_R1_GRPO
 from viss_r1.train.config import OptimSettings, SFTRunConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,7 +179,7 @@ def test_launch_environment_is_accepted_by_the_training_process(name, hf_deepspe
 
 def test_standalone_example_is_a_valid_sft_run_config():
     config = load_config(SFT_STANDALONE, SFTRunConfig)
-    assert config.prompt_format == "viss_r1" and config.mlflow is None
+    assert config.stage == SSL_COT_SFT and config.mlflow is None
     dagster_training = OptimSettings.model_validate(read(SFT_7B)["ops"]["sft_model"]["config"]["training"])
     assert config.training == dagster_training   # by hand or through Dagster: one recipe
     assert config.training.deepspeed == accelerate_config("8gpu_zero2.yaml").deepspeed_config["deepspeed_config_file"]
@@ -205,7 +206,7 @@ def test_7b_sft_stage_carries_the_recipe():
     assert run_config["ops"]["frame_cache"]["config"]["sampling"]["max_frames"] == 32
     assert [s["name"] for s in run_config["ops"]["video_sources"]["config"]["sources"]] == ["sslcot", "video_r1_260k"]
     uses = run_config["ops"]["pretext_samples"]["config"]
-    assert uses["sft"]["sources"] == ["sslcot"] and uses["viss_r1_rl"]["sources"] == ["video_r1_260k"]
+    assert uses["cot"]["sources"] == ["sslcot"] and uses["video_questions"]["sources"] == ["video_r1_260k"]
 
 
 def test_7b_viss_r1_rl_config_carries_the_recipe():
@@ -227,7 +228,7 @@ def test_7b_viss_r1_rl_config_carries_the_recipe():
     assert (optim.learning_rate, optim.lr_scheduler_type, optim.weight_decay, optim.max_grad_norm) == (1e-6, "cosine", 0.01, 5.0)
     assert optim.max_steps == 2000 and optim.bf16
     assert (rollouts.temperature, rollouts.top_p, rollouts.max_completion_length) == (1.0, 0.95, 768)
-    assert rollouts.loss_type == "grpo" and rollouts.beta == 0.04 and not rollouts.kl_penalised("viss_r1")
+    assert rollouts.loss_type == "grpo" and rollouts.beta == 0.04 and not rollouts.kl_penalised(VISS_R1_GRPO)
 
 
 # Run configs used with another job, and the files their documented command merges before them.
@@ -297,7 +298,7 @@ def test_7b_pretext_grpo_config_refines_the_data_file():
         rl = config["ops"][stage]["config"]
         optim, rollouts = OptimSettings.model_validate(rl["training"]), GRPOSettings.model_validate(rl["rollouts"])
         assert optim.max_steps == steps and DEEPSPEED_FILES[Path(optim.deepspeed).name] == 3
-        assert rollouts.beta == 0.04 and rollouts.kl_penalised("pretext_grpo") and rollouts.num_generations == 8
+        assert rollouts.beta == 0.04 and rollouts.kl_penalised(PRETEXT_GRPO_STAGE1) and rollouts.num_generations == 8
     launcher = config["resources"]["training_launcher"]["config"]
     assert launcher["launcher_args"] == ["--config_file", "infra/accelerate/8gpu_zero3.yaml"]
 
@@ -353,8 +354,8 @@ def test_7b_video_r1_baseline_carries_video_r1s_recipe():
     sources = {s["name"]: Path(s["annotations"]).name for s in ops["video_sources"]["config"]["sources"]}
     assert sources == {"video_r1_cot_165k": "Video-R1-COT-165k.json", "video_r1_260k": "Video-R1-260k.json"}
     uses = ops["pretext_samples"]["config"]
-    assert uses["sft"] == {"sources": ["video_r1_cot_165k"], "draws": 1}
-    assert uses["pretext_grpo"]["sources"] == ["video_r1_260k"]   # the table grpo_baseline_model reads
+    assert uses["cot"] == {"sources": ["video_r1_cot_165k"], "draws": 1}
+    assert uses[VIDEO_R1_GRPO.samples]["sources"] == ["video_r1_260k"]   # the table grpo_baseline_model reads
 
     launcher = run_config["resources"]["training_launcher"]["config"]
     assert launcher["launcher"] == "accelerate"
@@ -375,11 +376,11 @@ def test_7b_video_r1_baseline_carries_video_r1s_recipe():
     assert (optim.learning_rate, optim.lr_scheduler_type, optim.weight_decay, optim.max_grad_norm) == (1e-6, "cosine", 0.01, 5.0)
     assert optim.max_steps == 1200 and optim.bf16
     assert (rollouts.num_generations, rollouts.temperature, rollouts.top_p, rollouts.max_completion_length) == (8, 1.0, 0.95, 768)
-    assert rollouts.beta == 0.04 and rollouts.kl_penalised("video_r1") and rollouts.loss_type == "grpo"
+    assert rollouts.beta == 0.04 and rollouts.kl_penalised(VIDEO_R1_GRPO) and rollouts.loss_type == "grpo"
     # T-GRPO on, as Video-R1 runs it: the temporal reward with its 0.8 ratio, the 320–512 length window.
     assert rl["rewards"] == {"temporal": True}
-    settings = RewardSettings.for_stage("video_r1", **rl["rewards"])
-    funcs, _ = stage_rewards("video_r1", settings)
+    settings = RewardSettings.model_validate({**VIDEO_R1_GRPO.rewards.model_dump(), **rl["rewards"]})
+    funcs, _ = stage_rewards(VIDEO_R1_GRPO.prompt_format, settings)
     assert "temporal_reward" in [getattr(f, "func", f).__name__ for f in funcs]
     assert (settings.temporal_ratio, settings.temporal_bonus, settings.length_window) == (0.8, 0.3, (320, 512))
 
@@ -393,6 +394,6 @@ def test_7b_configs_use_the_release_transform_sets():
                               read(INFRA / "configs" / "pretext_grpo_qwen2_5_vl_7b.yaml"))
     pretext = PretextSamplesConfig(**pretext_file["ops"]["pretext_samples"]["config"]).to_library()
     active = lambda settings: {u.name: (u.video_transforms, u.image_transforms) for u in settings.uses}  # noqa: E731
-    assert active(viss)["viss_r1_rl"] == (("arrow",), ("puzzle",))
-    assert active(viss)["sft"] == (("rotate", "arrow", "shuffle"), ("rotate", "flip", "puzzle"))
-    assert active(pretext)["pretext_grpo"] == (("rotate", "arrow", "shuffle"), ("flip",))
+    assert active(viss)["video_questions"] == (("arrow",), ("puzzle",))
+    assert active(viss)["cot"] == (("rotate", "arrow", "shuffle"), ("rotate", "flip", "puzzle"))
+    assert active(pretext)["questions"] == (("rotate", "arrow", "shuffle"), ("flip",))

@@ -89,7 +89,7 @@ def test_the_horizon_is_given_one_way():
 def test_the_grpo_trainer_schedules_over_the_configured_horizon(tiny_sft, tmp_path):
     from viss_r1.train.grpo import build_trainer
 
-    config = GRPORunConfig(stage="viss_r1", model=str(tiny_sft.model_dir), output_dir=str(tmp_path),
+    config = GRPORunConfig(stage="viss_r1_grpo", model=str(tiny_sft.model_dir), output_dir=str(tmp_path),
                            samples=str(tiny_sft.samples), frame_shards=[str(p) for p in tiny_sft.shard_files],
                            training=OptimSettings(bf16=False, activation_checkpointing=False, max_steps=10,
                                                   learning_rate=LR, schedule_horizon_steps=100),

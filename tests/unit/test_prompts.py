@@ -61,11 +61,11 @@ def test_prompt_asks_for_exactly_the_tags_of_its_format_regex(fmt):
 
 
 def test_format_patterns():
-    assert FORMAT_TAGS["viss_r1"] == ("think", "transform", "answer")
+    assert FORMAT_TAGS["transform_answer"] == ("think", "transform", "answer")
     assert FORMAT_TAGS["r1"] == FORMAT_TAGS["pretext"] == ("think", "answer")
     three = "<think>x</think>\n<transform>B</transform> <answer>A</answer>"
-    assert re.fullmatch(FORMAT_PATTERNS["viss_r1"], three, re.DOTALL)
-    assert not re.fullmatch(FORMAT_PATTERNS["viss_r1"], "<think>x</think><answer>A</answer>", re.DOTALL)
+    assert re.fullmatch(FORMAT_PATTERNS["transform_answer"], three, re.DOTALL)
+    assert not re.fullmatch(FORMAT_PATTERNS["transform_answer"], "<think>x</think><answer>A</answer>", re.DOTALL)
     assert re.fullmatch(FORMAT_PATTERNS["r1"], "<think>a\nb</think>\n<answer>A</answer>", re.DOTALL)
 
 
@@ -79,7 +79,7 @@ def test_answer_instructions_cover_every_problem_type_and_differ():
 @pytest.mark.parametrize("problem_type", PROBLEM_TYPES)
 def test_per_type_instruction_appears_in_r1_and_viss_r1(problem_type):
     row = {**ROW, "problem_type": problem_type}
-    for fmt in ("r1", "viss_r1"):
+    for fmt in ("r1", "transform_answer"):
         prompt = build_prompt(fmt, row)
         assert ANSWER_INSTRUCTIONS[problem_type] in prompt
         others = [t for t in PROBLEM_TYPES if t != problem_type]
@@ -132,7 +132,7 @@ def test_viss_r1_prompt_structure(media):
 def test_sft_target_matches_format_and_never_doubles_tags(process, solution):
     three = sft_target(process, solution, "C")
     assert re.fullmatch(r"<think>.*?</think>\s*<transform>.*?</transform>\s*<answer>.*?</answer>", three, re.DOTALL)
-    assert re.fullmatch(FORMAT_PATTERNS["viss_r1"], three, re.DOTALL)
+    assert re.fullmatch(FORMAT_PATTERNS["transform_answer"], three, re.DOTALL)
     assert three == "<think>The ball moves left.</think>\n<transform>C</transform>\n<answer>A</answer>"
     two = sft_target(process, solution, None)
     assert re.fullmatch(r"<think>.*?</think>\s*<answer>.*?</answer>", two, re.DOTALL)

@@ -124,7 +124,7 @@ def test_shuffle_names_the_real_frames_away_from_the_releases_count():
 
 def test_viss_r1_prompt_as_grpo_trainer_renders_it():
     # grpo_trainer.py: trans_question of process_shuffle, process_user_question's " Options:\n"
-    assert build_prompt("viss_r1", transformed(MC, "shuffle", 32), release("grpo")) == (
+    assert build_prompt("transform_answer", transformed(MC, "shuffle", 32), release("grpo")) == (
         VISS_R1_HEAD + "provide only the single option letter (e.g., A, B, C, D, etc.) within the <answer> "
         "</answer> tags.\nTransform question: Please review the input video. The video originally consists of "
         "32 frames, divided into 4 consecutive groups as follows:\n Group 1: Frames 1-8\n Group 2: Frames 9-16\n"
@@ -134,7 +134,7 @@ def test_viss_r1_prompt_as_grpo_trainer_renders_it():
 
 def test_viss_r1_prompt_as_sft_video_renders_it_with_its_bare_problem_type():
     # sft_video.py prepare_SSL_dataset: utils.py TRANS_VIDEO_QUESTION, Type_template=example['problem_type']
-    assert build_prompt("viss_r1", transformed(NUMERICAL, "arrow"), release("sft")) == (
+    assert build_prompt("transform_answer", transformed(NUMERICAL, "arrow"), release("sft")) == (
         VISS_R1_HEAD + "numerical\nTransform question: Please review the input video and determine whether the "
         "sequence of video frames has been reversed (i.e., played in reverse order). The possible options are:\n"
         " A. No, the video frames remain in their original order.\n B. Yes, the video frames have been reversed.\n"
@@ -142,7 +142,7 @@ def test_viss_r1_prompt_as_sft_video_renders_it_with_its_bare_problem_type():
 
 
 def test_viss_r1_prompt_as_eval_bench_ssl_renders_its_rotate_question():
-    assert build_prompt("viss_r1", transformed(MC, "rotate"), release("eval")) == (
+    assert build_prompt("transform_answer", transformed(MC, "rotate"), release("eval")) == (
         VISS_R1_HEAD + "provide only the single option letter (e.g., A, B, C, D, etc.) within the <answer> "
         "</answer> tags.\nTransform question: Please review the transformed video and determine which rotation "
         "angle was most likely applied to the original video. The possible options are:\n A. 0°\n B. 90°\n"
@@ -153,11 +153,11 @@ def test_viss_r1_prompt_as_eval_bench_ssl_renders_its_rotate_question():
 
 @pytest.mark.parametrize("fmt, stage, system", [
     ("r1", "sft", "You are a helpful assistant"),                          # sft_video.py prepare_dataset
-    ("viss_r1", "sft", "You are an advanced multimedia analysis assistant."),  # prepare_SSL_dataset
-    ("viss_r1", "grpo", "You are a helpful assistant."),   # no system turn: Qwen2.5-VL's template's own
+    ("transform_answer", "sft", "You are an advanced multimedia analysis assistant."),  # prepare_SSL_dataset
+    ("transform_answer", "grpo", "You are a helpful assistant."),   # no system turn: Qwen2.5-VL's template's own
     ("pretext", "grpo", "You are a helpful assistant."),
     ("r1", "eval", "You are a helpful assistant."),
-    ("viss_r1", "annotation", "You are an advanced multimedia analysis assistant.\n"),  # anno_sft_72b.py
+    ("transform_answer", "annotation", "You are an advanced multimedia analysis assistant.\n"),  # anno_sft_72b.py
 ])
 def test_system_prompt_of_each_release_script(fmt, stage, system):
     assert system_prompt_for(fmt, release(stage)) == system
@@ -165,7 +165,7 @@ def test_system_prompt_of_each_release_script(fmt, stage, system):
     assert system_prompt_for(fmt, release(stage), override="Be brief.") == "Be brief."
 
 
-@pytest.mark.parametrize("fmt", ["r1", "pretext", "viss_r1"])
+@pytest.mark.parametrize("fmt", ["r1", "pretext", "transform_answer"])
 def test_ours_stays_the_default_and_differs_from_the_release(fmt):
     row = transformed(MC, "arrow")
     ours = build_prompt(fmt, row)
@@ -183,15 +183,15 @@ def test_unknown_wording_stage_and_release_prompt_raise():
     with pytest.raises(ValueError, match="no R1 prompt for stage 'annotation'"):
         build_prompt("r1", MC, release("annotation"))
     with pytest.raises(ValueError, match="pass num_frames"):
-        build_prompt("viss_r1", {**transformed(MC, "shuffle"), "num_frames": None}, release("grpo"))
+        build_prompt("transform_answer", {**transformed(MC, "shuffle"), "num_frames": None}, release("grpo"))
 
 
 def test_every_stage_config_selects_its_release_script():
     paths = {"model": "m", "output_dir": "o", "samples": "s", "frame_shards": []}
-    assert SFTRunConfig(**paths).wording == PromptWording("ours", "sft")
-    assert SFTRunConfig(**paths, prompt_wording="release").wording == release("sft")
-    assert GRPORunConfig(**paths, stage="viss_r1").wording == PromptWording("ours", "grpo")
-    assert GRPORunConfig(**paths, stage="pretext_grpo", prompt_wording="release").wording == release("grpo")
+    assert SFTRunConfig(**paths, stage="ssl_cot_sft").wording == PromptWording("ours", "sft")
+    assert SFTRunConfig(**paths, stage="cot_sft", prompt_wording="release").wording == release("sft")
+    assert GRPORunConfig(**paths, stage="viss_r1_grpo").wording == PromptWording("ours", "grpo")
+    assert GRPORunConfig(**paths, stage="pretext_grpo_stage1", prompt_wording="release").wording == release("grpo")
     assert EvalSettings().wording == PromptWording("ours", "eval")
     assert EvaluationConfig(prompt_wording="release").to_library().wording == release("eval")
     assert (SFTModelConfig().prompt_wording, GRPOModelConfig().prompt_wording, EvaluationConfig().prompt_wording) \

@@ -8,7 +8,6 @@ import pytest
 
 from viss_r1.pretext.transforms import OPTION_LETTERS
 from viss_r1.rewards import (
-    STAGES,
     THINK_ANSWER_PATTERN,
     THINK_TRANSFORM_ANSWER_PATTERN,
     VIDEO_R1_LENGTH_WINDOW,
@@ -33,6 +32,7 @@ from viss_r1.rewards import (
     transform_format_reward,
     transform_reward,
 )
+from viss_r1.stages import PRETEXT_GRPO_STAGE1, PRETEXT_GRPO_STAGE2, STAGES, VIDEO_R1_GRPO, VISS_R1_GRPO
 
 EXACT = functools.partial(pytest.approx, abs=1e-12)
 
@@ -374,45 +374,54 @@ def test_pretext_length_reward_uses_the_pretext_accuracy():
 
 # --- settings and stages ------------------------------------------------------------------------
 
+def rewards_of(stage, **changes):
+    """The reward set of a registered stage, with ``changes`` to its settings (validated)."""
+    return stage_rewards(stage.prompt_format, RewardSettings.model_validate({**stage.rewards.model_dump(), **changes}))
+
+
 def _names(funcs) -> list[str]:
     # TRL logs a partial under the wrapped function's name.
     return [(f.func if isinstance(f, functools.partial) else f).__name__ for f in funcs]
 
 
 def test_stage_reward_sets_match_the_release():
-    funcs, weights = stage_rewards("viss_r1")
+    funcs, weights = rewards_of(VISS_R1_GRPO)
     assert _names(funcs) == ["accuracy_reward", "transform_reward", "transform_format_reward", "length_reward"]
     assert weights == [1.0, 0.5, 1.0, 1.0]
     assert funcs[-1].keywords["window"] == (320, 768)
 
-    funcs, weights = stage_rewards("pretext_grpo")
+    funcs, weights = rewards_of(PRETEXT_GRPO_STAGE1)
     assert _names(funcs) == ["pretext_accuracy_reward", "format_reward", "length_reward"]
     assert weights == [1.0, 1.0, 1.0]
     assert funcs[-1].keywords == {"window": (320, 512), "bonus": 0.2, "min_accuracy": 0.1, "pretext": True}
 
-    funcs, weights = stage_rewards("video_r1")
-    assert _names(funcs) == ["accuracy_reward", "format_reward", "length_reward"]
-    assert weights == [1.0, 1.0, 1.0]
-    assert funcs[-1].keywords["window"] == (320, 512)
-    assert set(STAGES) == {"viss_r1", "pretext_grpo", "video_r1"}
+    for stage in (VIDEO_R1_GRPO, PRETEXT_GRPO_STAGE2):   # ordinary GRPO: the baseline and Pretext-GRPO's stage II
+        funcs, weights = rewards_of(stage)
+        assert _names(funcs) == ["accuracy_reward", "format_reward", "length_reward"]
+        assert weights == [1.0, 1.0, 1.0]
+        assert funcs[-1].keywords["window"] == (320, 512)
+    assert {stage.name for stage in STAGES.values() if stage.trainer == "grpo"} == {
+        "viss_r1_grpo", "pretext_grpo_stage1", "pretext_grpo_stage2", "video_r1_grpo"}
 
 
 def test_stage_reward_options():
-    temporal = stage_rewards("video_r1", RewardSettings.for_stage("video_r1", temporal=True, temporal_ratio=1.0))
+    temporal = rewards_of(VIDEO_R1_GRPO, temporal=True, temporal_ratio=1.0)
     assert _names(temporal.funcs) == ["accuracy_reward", "format_reward", "temporal_reward", "length_reward"]
     assert temporal.funcs[2].keywords == {"ratio": 1.0, "bonus": 0.3, "min_accuracy": 0.1}
     with pytest.raises(ValueError, match="T-GRPO"):   # shuffling changes the pretext label itself
-        stage_rewards("pretext_grpo", RewardSettings.for_stage("pretext_grpo", temporal=True))
-    gated = stage_rewards("viss_r1", RewardSettings.for_stage("viss_r1", gated=True))
+        rewards_of(PRETEXT_GRPO_STAGE1, temporal=True)
+    gated = rewards_of(VISS_R1_GRPO, gated=True)
     assert _names(gated.funcs) == ["gated_reward", "transform_format_reward", "length_reward"]
     assert gated.weights == [1.0, 1.0, 1.0]
-    plain = stage_rewards("video_r1", RewardSettings.for_stage("video_r1", use_length_bonus=False))
+    plain = rewards_of(VIDEO_R1_GRPO, use_length_bonus=False)
     assert _names(plain.funcs) == ["accuracy_reward", "format_reward"]
-    assert stage_rewards("viss_r1", RewardSettings(transform_weight=1.0)).weights[1] == 1.0
-    with pytest.raises(ValueError, match="'pretext_grpo'"):
-        stage_rewards("pretext_grpo", RewardSettings.for_stage("pretext_grpo", gated=True))
-    with pytest.raises(ValueError, match="'sft'"):
-        stage_rewards("sft")
+    assert stage_rewards("transform_answer", RewardSettings(transform_weight=1.0)).weights[1] == 1.0
+    with pytest.raises(ValueError, match="prompt format 'pretext' asks for no transform answer"):
+        rewards_of(PRETEXT_GRPO_STAGE1, gated=True)
+    with pytest.raises(ValueError, match="prompt format 'sft' is unknown"):
+        stage_rewards("sft", RewardSettings())
+    with pytest.raises(ValueError, match="transform_weight"):
+        RewardSettings(transform_weight=-0.5)
     with pytest.raises(ValueError, match="length_window"):
         RewardSettings(length_window=(768, 320))
     assert RewardSettings(length_window=[320, 512]).length_window == (320, 512)   # from YAML
@@ -423,7 +432,7 @@ def test_viss_r1_weighted_sum_of_a_perfect_group():
     completions = [reply("B", transform="A")] * 2
     columns = {"solution": ["<answer>B</answer>"] * 2, "problem_type": ["multiple choice"] * 2,
                "transform_letter": ["A"] * 2, "sample_id": ["s"] * 2}
-    funcs, weights = stage_rewards("viss_r1")
+    funcs, weights = rewards_of(VISS_R1_GRPO)
     per_func = [f(prompts=[None] * 2, completions=completions, completion_ids=[[0] * 400] * 2, **columns, **TRL_EXTRAS)
                 for f in funcs]
     totals = [sum(w * rewards[i] for w, rewards in zip(weights, per_func)) for i in range(2)]
@@ -439,8 +448,7 @@ def _weighted_totals(funcs, weights, completions, columns, lengths) -> list[floa
 def test_reward_without_accuracy_is_half_transform_plus_format():
     """The paper's ablation: right and wrong answers score alike; no length bonus (it is gated on
     accuracy), though every rollout is accurate enough and 400 tokens long."""
-    settings = RewardSettings.for_stage("viss_r1", use_accuracy=False)
-    funcs, weights = stage_rewards("viss_r1", settings)
+    funcs, weights = rewards_of(VISS_R1_GRPO, use_accuracy=False)
     assert _names(funcs) == ["transform_reward", "transform_format_reward"] and weights == [0.5, 1.0]
     completions = [reply("B", transform="A"), reply("D", transform="A"), reply("B", transform="C"),
                    "<think>r</think><answer>B</answer>", reply("B", transform="A") + " trailing"]
@@ -449,32 +457,31 @@ def test_reward_without_accuracy_is_half_transform_plus_format():
     assert _weighted_totals(funcs, weights, completions, columns, [400] * 5) == [
         EXACT(1.5), EXACT(1.5), EXACT(1.0), EXACT(0.0), EXACT(0.5)]
     # The full reward of the same rollouts, for contrast: accuracy and the length bonus count there.
-    full = stage_rewards("viss_r1")
+    full = rewards_of(VISS_R1_GRPO)
     assert _weighted_totals(*full, completions, columns, [400] * 5) == [
         EXACT(2.7), EXACT(1.5), EXACT(2.2), EXACT(1.2), EXACT(1.7)]
 
 
 def test_reward_without_accuracy_is_refused_where_nothing_would_stand_on_it():
-    with pytest.raises(ValueError, match="stage 'video_r1' with the format reward alone"):
-        stage_rewards("video_r1", RewardSettings.for_stage("video_r1", use_accuracy=False))
-    with pytest.raises(ValueError, match="stage 'pretext_grpo' with the format reward alone"):
-        stage_rewards("pretext_grpo", RewardSettings.for_stage("pretext_grpo", use_accuracy=False))
+    with pytest.raises(ValueError, match="prompt format 'r1' with the format reward alone"):
+        rewards_of(VIDEO_R1_GRPO, use_accuracy=False)
+    with pytest.raises(ValueError, match="prompt format 'pretext' with the format reward alone"):
+        rewards_of(PRETEXT_GRPO_STAGE1, use_accuracy=False)
     with pytest.raises(ValueError, match="with temporal: .*set temporal: false"):
-        stage_rewards("viss_r1", RewardSettings.for_stage("viss_r1", use_accuracy=False, temporal=True))
+        rewards_of(VISS_R1_GRPO, use_accuracy=False, temporal=True)
     with pytest.raises(ValueError, match="with gated: .*set gated: false"):
-        stage_rewards("viss_r1", RewardSettings.for_stage("viss_r1", use_accuracy=False, gated=True))
+        rewards_of(VISS_R1_GRPO, use_accuracy=False, gated=True)
 
 
 def test_t_grpo_in_the_viss_r1_stage_uses_the_release_ratio():
     """The release's ViSS-R1 trainer adds T-GRPO's 0.3 when the ordered mean accuracy is at least
     the shuffled one (ratio 1.0; Video-R1: 0.8)."""
-    settings = RewardSettings.for_stage("viss_r1", temporal=True)
-    funcs, weights = stage_rewards("viss_r1", settings)
+    funcs, weights = rewards_of(VISS_R1_GRPO, temporal=True)
     assert _names(funcs) == ["accuracy_reward", "transform_reward", "transform_format_reward", "temporal_reward",
                              "length_reward"]
     assert weights == [1.0, 0.5, 1.0, 1.0, 1.0]
     assert funcs[3].keywords == {"ratio": 1.0, "bonus": 0.3, "min_accuracy": 0.1}
-    assert RewardSettings.for_stage("video_r1", temporal=True).temporal_ratio == 0.8
+    assert rewards_of(VIDEO_R1_GRPO, temporal=True).funcs[2].keywords["ratio"] == 0.8
     completions = [reply("B", transform="A"), reply("B", transform="C"), reply("D", transform="A"), reply("B", transform="A")]
     columns = {"solution": ["<answer>B</answer>"] * 4, "problem_type": ["multiple choice"] * 4,
                "transform_letter": ["A"] * 4, "sample_id": ["p", "p", "p", "q"],

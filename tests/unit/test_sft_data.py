@@ -14,13 +14,13 @@ from viss_r1.train.sft_data import IGNORE_INDEX, VideoSFTCollator
 def collate(tiny_sft, prompt_format, rows):
     processor = AutoProcessor.from_pretrained(tiny_sft.model_dir)
     collator = VideoSFTCollator(processor, FrameCacheReader(tiny_sft.shard_files), prompt_format,
-                                DEFAULT_SYSTEM_PROMPT, transform_media=prompt_format == "viss_r1")
+                                DEFAULT_SYSTEM_PROMPT, transform_media=prompt_format == "transform_answer")
     return processor, collator(rows)
 
 
 def test_labels_cover_exactly_the_assistant_target(tiny_sft):
     rows = tiny_sft.rows[:3]
-    processor, batch = collate(tiny_sft, "viss_r1", rows)
+    processor, batch = collate(tiny_sft, "transform_answer", rows)
     assert set(VIDEO_FIELDS) <= set(batch) and batch["input_ids"].shape[0] == 3
     for row, labels in zip(rows, batch["labels"]):
         trained = labels[labels != IGNORE_INDEX]
@@ -30,7 +30,7 @@ def test_labels_cover_exactly_the_assistant_target(tiny_sft):
 
 
 def test_vision_and_padding_tokens_are_never_trained(tiny_sft):
-    processor, batch = collate(tiny_sft, "viss_r1", tiny_sft.rows[:4])
+    processor, batch = collate(tiny_sft, "transform_answer", tiny_sft.rows[:4])
     vision = torch.tensor(processor.tokenizer.convert_tokens_to_ids(list(VISION_TOKENS)))
     is_vision = torch.isin(batch["input_ids"], vision)
     assert is_vision.sum() > 0 and (batch["labels"][is_vision] == IGNORE_INDEX).all()
@@ -89,7 +89,7 @@ def test_the_collator_trains_the_prompt_when_asked(tiny_sft):
     video_pad = processor.tokenizer.convert_tokens_to_ids("<|video_pad|>")
     rows = tiny_sft.rows[:2]
     for loss_on, video_trained in (("all_but_padding_and_vision", False), ("all_but_padding_and_image_pad", True)):
-        collator = VideoSFTCollator(processor, frames, "viss_r1", DEFAULT_SYSTEM_PROMPT, True, loss_on)
+        collator = VideoSFTCollator(processor, frames, "transform_answer", DEFAULT_SYSTEM_PROMPT, True, loss_on)
         batch = collator(rows)
         carried = batch["labels"] != IGNORE_INDEX
         is_video = batch["input_ids"] == video_pad

@@ -1,9 +1,10 @@
 """Pretext-sample tables: one row per (record, use) with the transform drawn for it.
 
-Three uses (METHOD.md §1, §6): ``sft`` (SSL-CoT SFT: records with a chain of thought),
-``pretext_grpo`` (Pretext-GRPO stage I: every medium, pretext question only) and ``viss_r1_rl``
-(ViSS-R1 RL: videos only, transform + user question). Rows store the transform spec
-(name, parameter, letter); frames are transformed on load, deterministically from the spec.
+Three tables, named by what they hold (METHOD.md §1, §6): ``cot`` (records with a chain of
+thought: the SFT stages), ``questions`` (every question, video and image: Pretext-GRPO and the
+Video-R1 baseline's GRPO) and ``video_questions`` (video questions only: ViSS-R1's RL). Which stage
+trains on which table is said in ``viss_r1.stages``. Rows store the transform spec (name,
+parameter, letter); frames are transformed on load, deterministically from the spec.
 """
 
 from __future__ import annotations
@@ -36,15 +37,20 @@ TRANSFORM_ALIASES = {
 }
 
 
+COT_TABLE = "cot"
+QUESTIONS_TABLE = "questions"
+VIDEO_QUESTIONS_TABLE = "video_questions"
+TABLES = (COT_TABLE, QUESTIONS_TABLE, VIDEO_QUESTIONS_TABLE)
+
 # Which transforms each use draws from, as (video, image) names. "ours" (the default): every
 # transform of the modality. "release": what the authors' code hard-codes per stage (METHOD.md §6, an
 # ablation leftover) — the SSL-CoT data was drawn by preprocess_SFT/utils.py over all three of the
 # modality; the ViSS-R1 RL trainer (grpo_trainer.py) applies only arrow to videos and puzzle to
 # images; the Pretext-GRPO trainer (grpo_trainer_pretext.py) all three to videos, only flip to images.
 RELEASE_TRANSFORMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "sft": (("rotate", "arrow", "shuffle"), ("rotate", "flip", "puzzle")),
-    "pretext_grpo": (("rotate", "arrow", "shuffle"), ("flip",)),
-    "viss_r1_rl": (("arrow",), ("puzzle",)),
+    COT_TABLE: (("rotate", "arrow", "shuffle"), ("rotate", "flip", "puzzle")),
+    QUESTIONS_TABLE: (("rotate", "arrow", "shuffle"), ("flip",)),
+    VIDEO_QUESTIONS_TABLE: (("arrow",), ("puzzle",)),
 }
 TRANSFORM_PRESETS: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "ours": {use: (VIDEO_TRANSFORMS, IMAGE_TRANSFORMS) for use in RELEASE_TRANSFORMS},
@@ -86,15 +92,20 @@ class PretextSettings:
     arrow_reverse_prob: float = DEFAULT_ARROW_REVERSE_PROB
     uses: tuple[PretextUse, ...] = field(default_factory=lambda: (
         # Six draws: each clip twice under every video transform (the embedded SFT's data).
-        PretextUse("sft", ("video", "image"), require_process=True, draws=6),
-        PretextUse("pretext_grpo", ("video", "image")),
-        PretextUse("viss_r1_rl", ("video",)),
+        PretextUse(COT_TABLE, ("video", "image"), require_process=True, draws=6),
+        PretextUse(QUESTIONS_TABLE, ("video", "image")),
+        PretextUse(VIDEO_QUESTIONS_TABLE, ("video",)),
     ))
+
+
+# Each table's draws are seeded by the name it first had, so renaming the tables kept every drawn
+# transform (and every number measured on them). A new table is seeded by its own name.
+DRAW_KEYS = {COT_TABLE: "sft", QUESTIONS_TABLE: "pretext_grpo", VIDEO_QUESTIONS_TABLE: "viss_r1_rl"}
 
 
 def _sample_seed(seed: int, use: str, source: str, record_index: int) -> list[int]:
     """Independent of row order: the same record draws the same transform in any run."""
-    digest = hashlib.sha256(f"{use}/{source}/{record_index}".encode()).digest()
+    digest = hashlib.sha256(f"{DRAW_KEYS.get(use, use)}/{source}/{record_index}".encode()).digest()
     return [seed, int.from_bytes(digest[:8], "little")]
 
 
@@ -153,7 +164,7 @@ def build_use_table(
 
 def _record_transforms(record: dict[str, Any], media: str, use: PretextUse, settings: PretextSettings,
                        rng: np.random.Generator) -> list[TransformSpec]:
-    if use.name == "sft" and record.get("trans_opt") and record.get("trans_ans"):
+    if use.require_process and record.get("trans_opt") and record.get("trans_ans"):
         return [_given_transform(record, media)]
     names = use.transforms_for(media)
     if use.draws < 1:

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from viss_r1.modeling.vllm_server import VLLMServer
 from viss_r1.prompts import PromptWording, PromptWordingName
+from viss_r1.rewards import RewardSettings
+from viss_r1.stages import StageSpec, stage_named
 
 
 class _Strict(BaseModel):
@@ -91,15 +93,21 @@ FINAL_DIR = "final"
 RESULT_FILE = "result.json"
 
 
-class SFTRunConfig(_Strict):
-    """One SFT run: the model to start from, the samples, how to present them, how to train."""
+def _registered(value: Any) -> Any:
+    """A stage given by name in a hand-written run config: the registered one (viss_r1.stages)."""
+    return stage_named(value) if isinstance(value, str) else value
 
+
+class SFTRunConfig(_Strict):
+    """One SFT run: the model to start from, the stage (prompt format, transformed media or not),
+    the samples, how to train."""
+
+    stage: StageSpec                         # a registered stage's name (e.g. ssl_cot_sft) or a whole StageSpec
     model: str                               # local folder or hub id; trust_remote_code stays off
     model_revision: str | None = None        # a hub id's commit sha or tag (the cache key pins it)
     output_dir: str                          # checkpoints/ and final/ go here
-    samples: str                             # Parquet table of the SFT use (pretext_samples)
+    samples: str                             # Parquet table of the stage's samples (pretext_samples)
     frame_shards: list[Path]                 # frame-cache shard files holding the samples' clips
-    prompt_format: Literal["viss_r1", "r1"] = "viss_r1"  # SSL-CoT (ViSS-R1) or plain CoT (Video-R1)
     system_prompt: str | None = None         # None: viss_r1.prompts.DEFAULT_SYSTEM_PROMPT
     # "release": the authors' sft_video.py strings and system prompts (viss_r1.release_prompts)
     prompt_wording: PromptWordingName = "ours"
@@ -108,10 +116,16 @@ class SFTRunConfig(_Strict):
     training: OptimSettings = Field(default_factory=OptimSettings)
     mlflow: MlflowTarget | None = None
 
-    @property
-    def transform_media(self) -> bool:
-        """SSL-CoT trains on transformed media; plain CoT on the original clips."""
-        return self.prompt_format == "viss_r1"
+    @field_validator("stage", mode="before")
+    @classmethod
+    def _stage_by_name(cls, value: Any) -> Any:
+        return _registered(value)
+
+    @model_validator(mode="after")
+    def _sft_stage(self) -> "SFTRunConfig":
+        if self.stage.trainer != "sft":
+            raise ValueError(f"stage {self.stage.name!r} is a {self.stage.trainer} stage; an SFT run needs an SFT stage")
+        return self
 
     @property
     def wording(self) -> PromptWording:
@@ -127,7 +141,7 @@ class GRPOSettings(_Strict):
     top_p: float = 0.95
     max_completion_length: int = 768
     beta: float = 0.04                       # KL coefficient (k3 estimator)
-    kl_in_loss: bool | None = None           # None: the stage's choice (ViSS-R1 logs KL only)
+    kl_in_loss: bool | None = None           # None: the stage's choice (StageSpec.kl_in_loss; ViSS-R1 logs KL only)
     loss_type: str = "grpo"                  # per-sequence token mean, then mean over sequences
     scale_rewards: str = "group"             # advantage = (r - mean_G) / (std_G + 1e-4)
     epsilon: float = 0.2
@@ -147,16 +161,17 @@ class GRPOSettings(_Strict):
                              "vllm_server.url, or set use_vllm: false to generate rollouts with transformers")
         return self
 
-    def kl_penalised(self, stage: str) -> bool:
-        return self.kl_in_loss if self.kl_in_loss is not None else stage != "viss_r1"
+    def kl_penalised(self, stage: StageSpec) -> bool:
+        """β·KL in the loss: as set here, else as the stage has it."""
+        return self.kl_in_loss if self.kl_in_loss is not None else stage.kl_in_loss
+
 
 
 class GRPORunConfig(_Strict):
-    """One GRPO run: ``viss_r1`` (transformed video, transform + user question), ``pretext_grpo``
-    (stage I: pretext question only) or ``video_r1`` (ordinary GRPO on the original media: the
-    Video-R1 baseline and Pretext-GRPO's stage II)."""
+    """One GRPO run of one stage (viss_r1.stages): its prompt format, media, reward and KL say
+    what is trained; ``rewards`` is the stage's reward with this run's changes."""
 
-    stage: Literal["viss_r1", "pretext_grpo", "video_r1"]
+    stage: StageSpec                         # a registered stage's name (e.g. viss_r1_grpo) or a whole StageSpec
     model: str
     model_revision: str | None = None        # a hub id's commit sha or tag (the cache key pins it)
     output_dir: str
@@ -166,18 +181,29 @@ class GRPORunConfig(_Strict):
     # "release": the authors' strings of grpo.py, grpo_trainer.py, grpo_trainer_pretext.py
     prompt_wording: PromptWordingName = "ours"
     max_samples: int | None = None
-    rewards: dict[str, Any] = Field(default_factory=dict)  # RewardSettings fields over the stage's
+    # The stage's reward settings; fields given here (e.g. {temporal: true}) replace the stage's.
+    rewards: RewardSettings
     training: OptimSettings = Field(default_factory=OptimSettings)
     grpo: GRPOSettings = Field(default_factory=GRPOSettings)
     mlflow: MlflowTarget | None = None
 
-    @property
-    def prompt_format(self) -> str:
-        return {"viss_r1": "viss_r1", "pretext_grpo": "pretext", "video_r1": "r1"}[self.stage]
+    @model_validator(mode="before")
+    @classmethod
+    def _rewards_over_the_stage(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "stage" not in data:
+            return data
+        stage = _registered(data["stage"])
+        stage = stage if isinstance(stage, StageSpec) else StageSpec.model_validate(stage)
+        given = data.get("rewards") or {}
+        if isinstance(given, RewardSettings):
+            return {**data, "stage": stage}
+        if stage.rewards is None:
+            raise ValueError(f"stage {stage.name!r} is a {stage.trainer} stage; a GRPO run needs a GRPO stage")
+        return {**data, "stage": stage, "rewards": {**stage.rewards.model_dump(), **given}}
 
     @property
-    def transform_media(self) -> bool:
-        return self.stage != "video_r1"
+    def kl_in_loss(self) -> bool:
+        return self.grpo.kl_penalised(self.stage)
 
     @property
     def wording(self) -> PromptWording:

@@ -1,13 +1,11 @@
 """GRPO stage: ``python -m viss_r1.train.grpo --config FILE`` (also under ``accelerate launch``).
 
-One process trains one stage of one arm (METHOD.md §1, §5, §6):
-- ``viss_r1``      transformed video; transform question + user question; rewards accuracy +
-                   0.5·transform + three-tag format + length bonus; KL logged, not in the loss;
-                   ablations ``rewards: {use_accuracy: false}`` (transform + format), ``{temporal:
-                   true}`` (T-GRPO on the same prompt and transformed clip, frames shuffled);
-- ``pretext_grpo`` Pretext-GRPO stage I: transformed video/image, pretext question only, β 0.04;
-- ``video_r1``     ordinary GRPO on the original media (the Video-R1 baseline, and Pretext-GRPO's
-                   stage II), β 0.04; ``rewards: {temporal: true}`` adds T-GRPO.
+One process trains one GRPO stage of one arm (METHOD.md §1, §5, §6); the stage (``viss_r1.stages``)
+says what is trained: its prompt format (``transform_answer``: transformed video, transform +
+user question; ``pretext``: the pretext question only; ``r1``: Video-R1's question on the original
+media), its reward (``viss_r1.rewards.stage_rewards``: functions from the format, weights and
+windows from the settings) and whether β·KL is in the loss. Ablations are reward settings, e.g.
+``rewards: {use_accuracy: false}`` (transform + format) or ``{temporal: true}`` (T-GRPO).
 Checkpoints every ``save_steps``; a rerun with the same ``output_dir`` resumes from the last one.
 The final model goes to ``output_dir/final`` and ``result.json`` says what happened.
 """
@@ -15,31 +13,14 @@ The final model goes to ``output_dir/final`` and ``result.json`` says what happe
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
 from viss_r1.train.config import CHECKPOINT_DIR, FINAL_DIR, GRPORunConfig
 from viss_r1.train.reporting import StepReporter
 from viss_r1.train.runner import command_line, train_resumable, write_result
-# Where each stage's prompt asks for the transform letter (the per-transform accuracy metric).
-PRETEXT_TAG = {"viss_r1": "transform", "pretext_grpo": "answer", "video_r1": None}
 # The per-sample columns the rewards and the rollout table read.
 ROW_COLUMNS = ("sample_id", "problem_type", "solution", "transform_name", "transform_letter", "data_type")
-
-
-def reward_settings(config: GRPORunConfig):
-    from dataclasses import replace
-
-    from viss_r1.rewards import RewardSettings
-
-    base = RewardSettings.for_stage(config.stage)
-    try:
-        settings = replace(base, **config.rewards)
-    except TypeError as error:
-        known = ", ".join(asdict(base))
-        raise ValueError(f"rewards: {error}; the fields are {known}") from None
-    return settings
 
 
 def trainer_arguments(config: GRPORunConfig, reward_weights: list[float]):
@@ -79,10 +60,10 @@ def load_rows(config: GRPORunConfig) -> list[dict[str, Any]]:
     import polars as pl
 
     rows = pl.read_parquet(config.samples).sort("sample_id").to_dicts()
-    if config.stage == "viss_r1":
-        rows = [row for row in rows if row["data_type"] == "video"]
+    rows = [row for row in rows if row["data_type"] in config.stage.data_types]
     if not rows:
-        raise ValueError(f"{config.samples}: no rows for GRPO stage {config.stage!r}")
+        raise ValueError(f"{config.samples}: no {'/'.join(config.stage.data_types)} rows for GRPO stage "
+                         f"{config.stage.name!r}")
     return rows[:config.max_samples] if config.max_samples else rows
 
 
@@ -98,35 +79,35 @@ def build_trainer(config: GRPORunConfig, pipes: Any | None = None, callbacks: Se
     from viss_r1.train.schedule import with_schedule_horizon
     from viss_r1.train.video_grpo import VideoGRPOTrainer
 
-    settings = reward_settings(config)
-    rewards = stage_rewards(config.stage, settings)
+    stage = config.stage
+    rewards = stage_rewards(stage.prompt_format, config.rewards)
     arguments = trainer_arguments(config, rewards.weights)
     model, processor = load_policy(config.model, config.training.bf16, config.training.freeze_vision_tower,
                                    config.model_revision)
     rollouts = server_rollouts(config, processor.tokenizer)
     rows = load_rows(config)
-    system = system_prompt_for(config.prompt_format, config.wording, config.system_prompt)
+    system = system_prompt_for(stage.prompt_format, config.wording, config.system_prompt)
     frames = FrameCacheReader(config.frame_shards)
     by_id = {row["sample_id"]: row for row in rows}
 
     def prompt_request(row):
-        return row_request(by_id[row["sample_id"]], frames, config.prompt_format, system, config.transform_media,
+        return row_request(by_id[row["sample_id"]], frames, stage.prompt_format, system, stage.transform_media,
                            wording=config.wording)
 
     # The dataset holds the prompt text (TRL needs a conversational "prompt") and the per-sample
     # columns; frames are read from the frame cache when a batch is encoded.
     dataset = datasets.Dataset.from_list([
-        {"prompt": chat_messages(build_prompt(config.prompt_format, row, config.wording), row["data_type"], system),
+        {"prompt": chat_messages(build_prompt(stage.prompt_format, row, config.wording), row["data_type"], system),
          **{k: row.get(k) for k in ROW_COLUMNS}} for row in rows])
     reporter = StepReporter(config.mlflow, pipes)
     # The LR schedule spans training.schedule_horizon_* when set, not the stop point.
     trainer = with_schedule_horizon(VideoGRPOTrainer)(
         model=model, reward_funcs=rewards.funcs, args=arguments, train_dataset=dataset,
         processing_class=processor, callbacks=[reporter, *callbacks], prompt_request=prompt_request,
-        kl_in_loss=config.grpo.kl_penalised(config.stage), pretext_tag=PRETEXT_TAG[config.stage],
+        kl_in_loss=config.kl_in_loss, pretext_tag=stage.pretext_tag,
         rollout_sink=reporter.log_rollouts, rollout_table_steps=config.grpo.rollout_table_steps,
         # T-GRPO: half as many shuffled-frame rollouts as ordered ones (Video-R1)
-        temporal_rollouts=max(1, config.grpo.num_generations // 2) if settings.temporal else 0,
+        temporal_rollouts=max(1, config.grpo.num_generations // 2) if config.rewards.temporal else 0,
         rollouts=rollouts)
     trainer.set_schedule_horizon(config.training.schedule_horizon_steps, config.training.schedule_horizon_epochs)
     return trainer, reporter, rows
@@ -154,7 +135,7 @@ def run_grpo(config: GRPORunConfig, pipes: Any | None = None, callbacks: Sequenc
     train, resume = train_resumable(trainer, config.output_dir, config.training.deepspeed, pipes)
     final = Path(config.output_dir) / FINAL_DIR
     result = {
-        "stage": config.stage,
+        "stage": config.stage.name,
         "final_model": str(final),
         "resumed_from": resume,
         "global_step": trainer.state.global_step,
@@ -164,7 +145,7 @@ def run_grpo(config: GRPORunConfig, pipes: Any | None = None, callbacks: Sequenc
         "rewards": reporter.rewards,
         "first_reward": reporter.rewards[0][1] if reporter.rewards else None,
         "last_reward": reporter.rewards[-1][1] if reporter.rewards else None,
-        "kl_in_loss": config.grpo.kl_penalised(config.stage),
+        "kl_in_loss": config.kl_in_loss,
         "seconds": round(time.perf_counter() - started, 2),
     }
     write_result(trainer, config.output_dir, result)

@@ -1,8 +1,9 @@
 """SFT stage: ``python -m viss_r1.train.sft --config FILE`` (also under ``accelerate launch``).
 
-SSL-CoT SFT (ViSS-R1's warm start) trains on transformed clips with the ViSS-R1 prompt and the
-target ``<think>…</think>\\n<transform>X</transform>\\n<answer>…</answer>``; ``prompt_format: r1``
-gives the Video-R1 baseline's plain-CoT SFT on the original clips. TRL's ``SFTTrainer`` does the
+The stage (``viss_r1.stages``) says what is trained: SSL-CoT SFT (``ssl_cot_sft``, ViSS-R1's warm
+start) on transformed clips with the transform-and-answer prompt and the target
+``<think>…</think>\\n<transform>X</transform>\\n<answer>…</answer>``, or plain-CoT SFT
+(``cot_sft``, the Video-R1 baseline's warm start) on the original clips. TRL's ``SFTTrainer`` does the
 training with our video collator; ``loss_on`` says which tokens carry the loss (the answer only,
 or — as the release — the prompt too), and ``training.schedule_horizon_*`` how long the LR
 schedule is, apart from where training stops (``viss_r1.train.schedule``). Checkpoints every ``save_steps``; a rerun with the same
@@ -65,9 +66,10 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
     model, processor = load_policy(config.model, config.training.bf16, config.training.freeze_vision_tower,
                                    config.model_revision)
     rows = load_sft_rows(config.samples, config.max_samples)
-    collator = VideoSFTCollator(processor, FrameCacheReader(config.frame_shards), config.prompt_format,
-                                system_prompt_for(config.prompt_format, config.wording, config.system_prompt),
-                                config.transform_media, config.loss_on, config.wording)
+    stage = config.stage
+    collator = VideoSFTCollator(processor, FrameCacheReader(config.frame_shards), stage.prompt_format,
+                                system_prompt_for(stage.prompt_format, config.wording, config.system_prompt),
+                                stage.transform_media, config.loss_on, config.wording)
     reporter = StepReporter(config.mlflow, pipes)
     # The LR schedule spans training.schedule_horizon_* when set, not the stop point.
     trainer = with_schedule_horizon(SFTTrainer)(
@@ -77,6 +79,7 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
     train, resume = train_resumable(trainer, config.output_dir, config.training.deepspeed, pipes)
     final = output / FINAL_DIR
     result = {
+        "stage": stage.name,
         "final_model": str(final),
         "resumed_from": resume,
         "global_step": trainer.state.global_step,

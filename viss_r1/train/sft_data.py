@@ -20,7 +20,7 @@ from viss_r1.data.frame_cache import FrameCacheReader
 from viss_r1.modeling.generation import row_request
 from viss_r1.modeling.tiny import VISION_TOKENS
 from viss_r1.modeling.video_inputs import model_inputs
-from viss_r1.prompts import OURS, PromptWording, sft_target
+from viss_r1.prompts import FORMAT_TAGS, OURS, PromptWording, sft_target
 from viss_r1.train.config import SFT_LOSS_ON
 
 IGNORE_INDEX = -100  # label value the loss skips (transformers convention)
@@ -35,7 +35,7 @@ def load_sft_rows(samples: str, max_samples: int | None = None) -> list[dict[str
 
 def assistant_turn(row: Mapping[str, Any], prompt_format: str) -> dict[str, Any]:
     """The SFT target of METHOD.md §3/§6 as an assistant message."""
-    letter = row["transform_letter"] if prompt_format == "viss_r1" else None
+    letter = row["transform_letter"] if "transform" in FORMAT_TAGS[prompt_format] else None
     return {"role": "assistant", "content": [{"type": "text", "text": sft_target(row["process"], row["solution"], letter)}]}
 
 
