@@ -1,1 +1,3 @@
-"""Dagster assets, one module per domain (ingestion, datasets, checks); thin wrappers over viss_r1."""
+"""Dagster assets, one module per domain (ingestion, datasets, annotation, models, rl,
+evaluation, and their checks), thin wrappers over viss_r1; with the configs, caching, launcher and
+resources they share."""

@@ -17,12 +17,19 @@ from typing import Any, Literal, Optional
 import dagster as dg
 import yaml
 
+from viss_r1.pinned_versions import PinnedVersionError, require_version
+
 LAUNCH_MODULES = {"accelerate": "accelerate.commands.launch", "torchrun": "torch.distributed.run"}
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # What a pod needs to find the shared state, the artifact store and the MLflow server. The
 # run config already names the MLflow run; these let the process open the same stores.
 FORWARDED_ENV = ["MLFLOW_TRACKING_URI", "VISS_R1_STATE_DIR", "VISS_R1_ARTIFACT_ROOT"]
 PROCESS_ENV = {"TOKENIZERS_PARALLELISM": "false"}
+# Private APIs each backend uses, and the pinned versions they follow (checked before each launch).
+DAGSTER_VERSION = "1.13.27"
+DAGSTER_PRIVATE_API = ("dagster._core.errors.DagsterPipesExecutionError",)
+DAGSTER_K8S_VERSION = "0.29.27"
+DAGSTER_K8S_PRIVATE_API = ("dagster_k8s.pipes.build_pod_body", "dagster_k8s.PipesK8sClient._load_k8s_config")
 
 
 class Rendezvous(dg.Config):
@@ -125,6 +132,7 @@ class TrainingLauncher(dg.ConfigurableResource):
         """Run to completion; return the metadata the process reported."""
         if self.backend == "kubernetes":
             return self._run_pods(context, module, config_file)
+        _require_pinned("dagster", DAGSTER_VERSION, "the local training launcher", DAGSTER_PRIVATE_API)
         from dagster._core.errors import DagsterPipesExecutionError  # not exported at top level
 
         command = self.command(module, config_file)
@@ -162,6 +170,8 @@ class TrainingLauncher(dg.ConfigurableResource):
         return nodes
 
     def _run_pods(self, context: dg.AssetExecutionContext, module: str, config_file: str) -> dict[str, Any]:
+        _require_pinned("dagster-k8s", DAGSTER_K8S_VERSION, "the Kubernetes training launcher",
+                        DAGSTER_K8S_PRIVATE_API)
         import kubernetes
         from dagster_k8s import PipesK8sClient
         from dagster_k8s.pipes import build_pod_body
@@ -196,6 +206,13 @@ class TrainingLauncher(dg.ConfigurableResource):
                 except kubernetes.client.ApiException:  # never created, or already gone
                     pass
         return _reported_metadata(invocation)
+
+
+def _require_pinned(distribution: str, version: str, user: str, private_api: tuple[str, ...]) -> None:
+    try:
+        require_version(distribution, version, user, private_api)
+    except PinnedVersionError as error:
+        raise dg.Failure(str(error)) from None   # the step's failure says it, not a traceback
 
 
 def _reported_metadata(invocation) -> dict[str, Any]:

@@ -7,6 +7,11 @@ the source with ``ast``, never executed: the Dagster Definitions hash training s
 importing those would pull torch into every Dagster process. Imports inside functions count too —
 the library imports its heavy dependencies, and often its own stage modules, lazily.
 
+``from viss_r1.x import name`` counts the module that defines ``name``: when ``x`` only re-exports
+it (``from viss_r1.y import name``), the stage depends on ``y`` and not on the rest of ``x``, so
+moving a re-export, or editing what else ``x`` holds, leaves the key alone. Where the source
+cannot say for sure (a name bound twice, a star import, a module ``__getattr__``), ``x`` counts.
+
 Third-party packages are declared, not derived: a stage's closure imports polars, numpy and
 pydantic, and bumping any of them would rebuild every frame cache and retrain every model. Only
 the distributions that shape the output (a decoder, a resizer, a trainer) belong in the key, and
@@ -22,12 +27,25 @@ import importlib.metadata
 import importlib.util
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping, NamedTuple
 
 LIBRARY = "viss_r1"
-# (path, module, mtime, size) → its imports: every Dagster process hashes every stage when it loads
-# the Definitions, and the stages share most of their modules, so each file is parsed once.
-_PARSED: dict[tuple[str, str, int, int], tuple[frozenset[str], frozenset[str]]] = {}
+# Where a module-level name comes from: ``(module, name)`` for ``from module import name``,
+# ``(module, "")`` for a module bound by ``import``, None for a definition in the module itself.
+Origin = tuple[str, str] | None
+EVERY_NAME = "*"   # a binding key: a star import or a module __getattr__ may bind any name
+
+
+class ParsedModule(NamedTuple):
+    imports: frozenset[str]                     # ``import a.b``: modules run whole
+    from_imports: frozenset[tuple[str, str]]    # ``from a import b``: (a, b); b a submodule, a name or "*"
+    bindings: Mapping[str, frozenset[Origin]]   # each module-level name → where it comes from
+
+
+# (path, module, mtime, size) → what it imports and binds: every Dagster process hashes every stage
+# when it loads the Definitions, and the stages share most of their modules, so each file is
+# parsed once.
+_PARSED: dict[tuple[str, str, int, int], ParsedModule] = {}
 
 
 def code_version(*entry_modules: str, packages: tuple[str, ...] = (), library: str = LIBRARY) -> str:
@@ -61,8 +79,8 @@ def imported_distributions(*entry_modules: str, library: str = LIBRARY) -> list[
     owners = importlib.metadata.packages_distributions()
     found: set[str] = set()
     for name, path in _closure(entry_modules, library).items():
-        modules, _ = _imports(path, name, _is_package(path))
-        for imported in modules:
+        parsed = _parsed(path, name)
+        for imported in parsed.imports | {base for base, _ in parsed.from_imports}:
             top = imported.split(".")[0]
             if top in sys.stdlib_module_names or top == library or top == name.split(".")[0]:
                 continue
@@ -93,58 +111,134 @@ def _closure(entry_modules: tuple[str, ...], library: str) -> dict[str, Path]:
         if path.is_dir():      # a namespace package: no source of its own
             continue
         found[name] = path
-        modules, maybe_modules = _imports(path, name, _is_package(path))
-        for imported in modules:
-            if imported.split(".")[0] == library:
-                if _source(imported) is None:
-                    raise ValueError(f"code_version: {name} imports {imported!r}, which is not a module of "
-                                     f"{library}; fix the import")
-                pending.append((imported, name))
-        # `from pkg import name`: name may be a submodule (counted) or an attribute (not).
-        pending += [(m, name) for m in maybe_modules if m.split(".")[0] == library and _source(m) is not None]
+        parsed = _parsed(path, name)
+        for imported in parsed.imports | {base for base, _ in parsed.from_imports}:
+            if imported.split(".")[0] == library and _source(imported) is None:
+                raise ValueError(f"code_version: {name} imports {imported!r}, which is not a module of "
+                                 f"{library}; fix the import")
+        pending += [(imported, name) for imported in parsed.imports if imported.split(".")[0] == library]
+        pending += [(_defining_module(base, attribute, library), name)
+                    for base, attribute in parsed.from_imports if base.split(".")[0] == library]
     return found
 
 
-def _imports(path: Path, module: str, is_package: bool) -> tuple[frozenset[str], frozenset[str]]:
-    """The modules the source imports anywhere in the file (inside functions too), and the names
-    that are modules only if such a file exists (``y`` of ``from x import y``)."""
+def _defining_module(module: str, name: str, library: str, visited: frozenset[str] = frozenset()) -> str:
+    """The module that ``from module import name`` depends on: the submodule ``name``, else the
+    ``library`` module where ``name`` is defined, following re-exports; ``module`` itself wherever
+    its source does not say for sure."""
+    if name == EVERY_NAME:
+        return module
+    if _source(f"{module}.{name}") is not None:
+        return f"{module}.{name}"
+    path = _source(module)
+    if path is None or path.is_dir() or module in visited:
+        return module
+    bindings = _parsed(path, module).bindings
+    origins = bindings.get(name, frozenset())
+    if EVERY_NAME in bindings or len(origins) != 1 or None in origins:
+        return module        # defined here, bound twice, or maybe bound by a star import
+    ((origin, origin_name),) = origins
+    if origin.split(".")[0] != library or _source(origin) is None:
+        return module        # a third-party name (its version is declared, not derived) or a broken import
+    if not origin_name:
+        return origin
+    return _defining_module(origin, origin_name, library, visited | {module})
+
+
+def _parsed(path: Path, module: str) -> ParsedModule:
     stat = path.stat()
     memo = (str(path), module, stat.st_mtime_ns, stat.st_size)
     if memo not in _PARSED:
-        _PARSED[memo] = _parse_imports(path, module, is_package)
+        _PARSED[memo] = _parse(path, module, _is_package(path))
     return _PARSED[memo]
 
 
-def _parse_imports(path: Path, module: str, is_package: bool) -> tuple[frozenset[str], frozenset[str]]:
+def _parse(path: Path, module: str, is_package: bool) -> ParsedModule:
+    """The modules the source imports anywhere in the file (inside functions too), its
+    ``from … import`` names, and where each of its module-level names comes from."""
     package = module if is_package else module.rpartition(".")[0]
-    modules: set[str] = set()
-    maybe_modules: set[str] = set()
-    for node in _import_statements(ast.parse(path.read_bytes(), filename=str(path)).body):
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    imports: set[str] = set()
+    from_imports: set[tuple[str, str]] = set()
+    bindings: dict[str, set[Origin]] = {}
+    for node in _statements(tree.body):
         if isinstance(node, ast.Import):
-            modules.update(alias.name for alias in node.names)
-            continue
-        base = node.module or ""
-        if node.level:
-            parts = package.split(".")
-            if node.level > len(parts):
-                raise ValueError(f"code_version: {module} has a relative import beyond its top-level package")
-            anchor = ".".join(parts[: len(parts) - node.level + 1])
-            base = f"{anchor}.{base}" if base else anchor
-        modules.add(base)
-        maybe_modules.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
-    return frozenset(modules), frozenset(maybe_modules)
+            imports.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(node, package, module)
+            from_imports.update((base, alias.name) for alias in node.names)
+        elif isinstance(node, ast.Global):    # a function that assigns a module-level name
+            for name in node.names:
+                bindings.setdefault(name, set()).add(None)
+    _bind(tree.body, bindings, package, module)
+    return ParsedModule(frozenset(imports), frozenset(from_imports),
+                        {name: frozenset(origins) for name, origins in bindings.items()})
 
 
-def _import_statements(statements: list) -> Iterator[ast.Import | ast.ImportFrom]:
+def _absolute(node: ast.ImportFrom, package: str, module: str) -> str:
+    """The module a ``from … import`` reads from, relative imports resolved."""
+    base = node.module or ""
+    if not node.level:
+        return base
+    parts = package.split(".")
+    if node.level > len(parts):
+        raise ValueError(f"code_version: {module} has a relative import beyond its top-level package")
+    anchor = ".".join(parts[: len(parts) - node.level + 1])
+    return f"{anchor}.{base}" if base else anchor
+
+
+def _bind(statements: list, bindings: dict[str, set[Origin]], package: str, module: str) -> None:
+    """Record the module-level names these statements bind (blocks of if/try/with/for/match
+    included, function and class bodies not) and where each comes from."""
+    def bind(name: str, origin: Origin) -> None:
+        bindings.setdefault(name, set()).add(origin)
+
+    for node in statements:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    bind(alias.asname, (alias.name, ""))
+                else:                                 # `import a.b` binds `a`
+                    top = alias.name.split(".")[0]
+                    bind(top, (top, ""))
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(node, package, module)
+            for alias in node.names:
+                bind(EVERY_NAME if alias.name == "*" else alias.asname or alias.name,
+                     None if alias.name == "*" else (base, alias.name))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bind(EVERY_NAME if node.name == "__getattr__" else node.name, None)
+        else:
+            if isinstance(node, ast.ExceptHandler) and node.name:
+                bind(node.name, None)
+            for field, value in ast.iter_fields(node):
+                if field in _BLOCKS and isinstance(value, list):
+                    _bind(value, bindings, package, module)
+                    continue
+                for child in value if isinstance(value, list) else [value]:
+                    if isinstance(child, ast.AST):
+                        for sub in ast.walk(child):   # assignment targets, walrus, match captures
+                            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                                bind(sub.id, None)
+                            elif isinstance(sub, (ast.MatchAs, ast.MatchStar)) and sub.name:
+                                bind(sub.name, None)
+                            elif isinstance(sub, ast.MatchMapping) and sub.rest:
+                                bind(sub.rest, None)
+
+
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _statements(statements: list) -> Iterator[ast.stmt]:
     # Imports are statements, so only statement bodies are searched (functions, classes, if/try/
     # with/match blocks); walking every expression node too is ten times slower.
     for node in statements:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
+        if isinstance(node, ast.stmt):
             yield node
-        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+        for field in _BLOCKS:
             children = getattr(node, field, None)
             if isinstance(children, list):
-                yield from _import_statements(children)
+                yield from _statements(children)
 
 
 def _source(name: str) -> Path | None:

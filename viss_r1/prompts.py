@@ -32,11 +32,6 @@ DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
 
 @dataclass(frozen=True)
-class PromptSettings:
-    system_prompt: str = DEFAULT_SYSTEM_PROMPT  # the one system prompt of every stage
-
-
-@dataclass(frozen=True)
 class PromptWording:
     """Whose words a prompt is in: ``ours``, or the ``release``'s as its ``stage`` script words
     them (sft, grpo, eval, annotation: the release words each differently; ``release_prompts``)."""

@@ -15,7 +15,8 @@ from dagster_k8s.client import WaitForPodState
 from dagster_k8s.pipes import build_pod_body
 from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR, DAGSTER_PIPES_MESSAGES_ENV_VAR
 
-from assets.launcher import FORWARDED_ENV, PROCESS_ENV, REPO_ROOT, KubernetesLaunch, TrainingLauncher
+from assets.launcher import (DAGSTER_K8S_PRIVATE_API, DAGSTER_K8S_VERSION, FORWARDED_ENV, PROCESS_ENV, REPO_ROOT,
+                             KubernetesLaunch, TrainingLauncher)
 
 GRPO = "viss_r1.train.grpo"
 
@@ -216,3 +217,19 @@ def test_a_failing_pod_is_a_failure_that_names_the_config(local_cluster, tmp_pat
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     message = failure.step_failure_data.error.message
     assert "pipes_stage failed on Kubernetes" in message and "exited with 3" in message and str(config) in message
+
+
+def test_another_dagster_k8s_stops_the_launch_naming_the_private_api_it_follows(local_cluster, tmp_path, monkeypatch):
+    import viss_r1.pinned_versions
+
+    installed = viss_r1.pinned_versions.installed_version
+    monkeypatch.setattr(viss_r1.pinned_versions, "installed_version",
+                        lambda distribution: "0.30.0" if distribution == "dagster-k8s" else installed(distribution))
+    launcher = TrainingLauncher(backend="kubernetes", env={"PYTHONPATH": str(tmp_path)})
+    result, _, _ = launch_in(launcher, "ok", tmp_path)
+    assert not result.success and not local_cluster.pods          # stopped before any pod was created
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.step_failure_data.error.message
+    assert all(name in message for name in DAGSTER_K8S_PRIVATE_API)
+    assert f"dagster-k8s=={DAGSTER_K8S_VERSION}" in message and "dagster-k8s 0.30.0 is installed" in message
+

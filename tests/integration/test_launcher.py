@@ -5,6 +5,7 @@ import sys
 import dagster as dg
 import pytest
 
+from assets.launcher import DAGSTER_PRIVATE_API, DAGSTER_VERSION
 from assets.models import checkpoint_digest
 from assets.resources import TrainingLauncher
 
@@ -41,6 +42,29 @@ def test_a_failing_process_is_a_failure_that_says_how_to_rerun_it(tmp_path):
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     message = failure.step_failure_data.error.message
     assert "viss_r1.train.sft failed" in message and f"--config {bad_config}" in message
+
+
+def test_another_dagster_stops_a_local_launch_naming_the_private_api_it_follows(tmp_path, monkeypatch):
+    import viss_r1.pinned_versions
+
+    installed = viss_r1.pinned_versions.installed_version
+    monkeypatch.setattr(viss_r1.pinned_versions, "installed_version",
+                        lambda distribution: "1.14.0" if distribution == "dagster" else installed(distribution))
+    started = tmp_path / "started"
+
+    @dg.asset
+    def trains(training_launcher: TrainingLauncher) -> None:
+        training_launcher.run(dg.AssetExecutionContext.get(), "viss_r1.train.sft", str(tmp_path / "sft.yaml"))
+        started.touch()
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([trains], resources={"training_launcher": TrainingLauncher()}, instance=instance,
+                                raise_on_error=False)
+    assert not result.success and not started.exists()
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.step_failure_data.error.message
+    assert all(name in message for name in DAGSTER_PRIVATE_API)
+    assert f"dagster=={DAGSTER_VERSION}" in message and "dagster 1.14.0 is installed" in message
 
 
 def test_a_referenced_checkpoint_must_be_pinned_or_a_checkpoint_folder(tmp_path):

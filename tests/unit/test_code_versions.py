@@ -70,6 +70,46 @@ def test_from_import_counts_submodules_not_attributes(fakepkg):
         "fakepkg", "fakepkg.stage3", "fakepkg.sub", "fakepkg.sub.x"]
 
 
+def write(package: Path, sources: dict[str, str]) -> None:
+    for name, source in sources.items():
+        (package / f"{name}.py").write_text(source)
+
+
+def test_a_name_counts_where_it_is_defined_not_where_it_is_re_exported(fakepkg):
+    # stage3 takes NAME from api, which has it from mid, which has it from defs.
+    write(fakepkg, {"defs": "NAME = 1\n", "mid": "from fakepkg.defs import NAME\nUNRELATED = 2\n",
+                    "api": "from .mid import NAME as NAME\n", "stage3": "from fakepkg.api import NAME\n"})
+    assert stage_modules("fakepkg.stage3", library="fakepkg") == ["fakepkg", "fakepkg.defs", "fakepkg.stage3"]
+    before = code_version("fakepkg.stage3", library="fakepkg")
+    # The re-export moves: api now takes NAME from defs itself, mid no longer has it, api grows.
+    write(fakepkg, {"mid": "UNRELATED = 2\n", "api": "from fakepkg.defs import NAME\n\nOTHER = 'more'\n"})
+    assert code_version("fakepkg.stage3", library="fakepkg") == before
+    write(fakepkg, {"defs": "NAME = 1  # edited\n"})
+    assert code_version("fakepkg.stage3", library="fakepkg") != before
+
+
+def test_a_package_re_export_counts_the_submodule_that_defines_it(fakepkg):
+    (fakepkg / "sub").mkdir()
+    (fakepkg / "sub" / "__init__.py").write_text("from .impl import run\nimport fakepkg.b as b_module\n")
+    (fakepkg / "sub" / "impl.py").write_text("def run():\n    pass\n")
+    write(fakepkg, {"stage3": "from fakepkg.sub import run, b_module\n"})
+    # sub/__init__ still runs on the way to sub.impl; b_module is the module fakepkg.b
+    assert stage_modules("fakepkg.stage3", library="fakepkg") == [
+        "fakepkg", "fakepkg.b", "fakepkg.stage3", "fakepkg.sub", "fakepkg.sub.impl"]
+
+
+@pytest.mark.parametrize("api", [
+    "try:\n    from fakepkg.b import VALUE\nexcept ImportError:\n    VALUE = 0\n",   # bound twice
+    "from fakepkg.b import *\nfrom fakepkg.b import VALUE\n",                         # a star import
+    "from fakepkg.b import VALUE\n\ndef __getattr__(name):\n    return 0\n",          # a module __getattr__
+    "from fakepkg.b import VALUE\n\ndef reset():\n    global VALUE\n    VALUE = 0\n",  # rebound by a function
+    "from json import loads as VALUE\n",                                                # a third-party name
+])
+def test_a_re_exporter_counts_where_its_source_does_not_say_for_sure(fakepkg, api):
+    write(fakepkg, {"api": api, "stage3": "from fakepkg.api import VALUE\n"})
+    assert "fakepkg.api" in stage_modules("fakepkg.stage3", library="fakepkg")
+
+
 def test_a_broken_import_names_the_importer(fakepkg):
     (fakepkg / "stage3.py").write_text("import fakepkg.gone\n")
     with pytest.raises(ValueError, match=r"fakepkg.stage3 imports 'fakepkg.gone', which is not a module of fakepkg"):

@@ -13,7 +13,7 @@ from viss_r1.prompts import (
     FORMAT_PATTERNS,
     FORMAT_TAGS,
     PROMPT_FORMATS,
-    PromptSettings,
+    PromptWording,
     answer_instruction,
     build_prompt,
     chat_messages,
@@ -21,6 +21,7 @@ from viss_r1.prompts import (
     question_with_options,
     r1_prompt,
     sft_target,
+    system_prompt_for,
     viss_r1_prompt,
 )
 
@@ -166,10 +167,9 @@ def test_chat_messages_blind_has_no_media_part():
 
 
 def test_system_prompt_is_configurable():
-    assert PromptSettings().system_prompt == DEFAULT_SYSTEM_PROMPT
-    custom = PromptSettings(system_prompt="You watch videos carefully.")
-    messages = chat_messages("p", "video", custom.system_prompt)
+    assert system_prompt_for("r1") == DEFAULT_SYSTEM_PROMPT
+    # A run config's system_prompt overrides ours and the release's alike.
+    custom = system_prompt_for("viss_r1", PromptWording("release", "grpo"), "You watch videos carefully.")
+    messages = chat_messages("p", "video", custom)
     assert messages[0]["content"][0]["text"] == "You watch videos carefully."
     assert chat_messages("p", "video")[0]["content"][0]["text"] == DEFAULT_SYSTEM_PROMPT
-    with pytest.raises(AttributeError):
-        custom.system_prompt = "x"  # frozen: one system prompt per run

@@ -14,7 +14,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 PROBLEM_TYPES = ("multiple choice", "numerical", "OCR", "free-form", "regression")
-DATA_TYPES = ("video", "image")
 # C0 control characters and DEL by their ASCII names, so a reason says which one a path holds.
 CONTROL_CHARACTERS = dict(enumerate(
     "NUL SOH STX ETX EOT ENQ ACK BEL BS HT LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 NAK SYN ETB CAN EM SUB ESC FS GS "

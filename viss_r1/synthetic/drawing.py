@@ -139,11 +139,6 @@ def text_mask(text: str, scale: int = 1) -> np.ndarray:
     return mask
 
 
-def glyph_advance(scale: int = 1) -> int:
-    """Horizontal advance of one character (the bitmap font is monospaced)."""
-    return int(_font().getlength("M")) * scale
-
-
 def draw_mask(frame: np.ndarray, mask: np.ndarray, x0: int, y0: int, colour: Colour) -> None:
     """Paint ``mask`` with its top-left corner at (x0, y0), clipped to the frame."""
     h, w = mask.shape
@@ -151,7 +146,3 @@ def draw_mask(frame: np.ndarray, mask: np.ndarray, x0: int, y0: int, colour: Col
     if box is not None:
         ix0, iy0, ix1, iy1 = box
         _paint(frame, box, mask[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0], colour)
-
-
-def draw_text(frame: np.ndarray, text: str, x0: int, y0: int, colour: Colour, scale: int = 1) -> None:
-    draw_mask(frame, text_mask(text, scale), x0, y0, colour)

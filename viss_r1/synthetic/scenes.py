@@ -26,7 +26,6 @@ from viss_r1.synthetic.drawing import (
     draw_progress_bar,
     draw_segment,
     draw_shape,
-    draw_text,
     fill_rect,
     mix,
     text_mask,

@@ -3,8 +3,8 @@
 TRL 1.16 handles images only: given video it runs but drops it — ``_tokenize_prompts`` collects
 image parts, and the log-prob forwards never see ``pixel_values_videos``/``video_grid_thw``/
 ``second_per_grid_ts`` — so the loss is computed on bare ``<|video_pad|>`` embeddings with no
-error. This subclass overrides four methods and keeps everything else (loss types, KL, reward
-weighting, importance sampling, logging) as TRL has it:
+error. This subclass overrides a few of TRL's private methods and keeps everything else (loss
+types, KL, reward weighting, importance sampling, logging) as TRL has it:
 
 - ``_generate_and_score_completions`` encodes each prompt's media once per group (the row's
   transform is applied to the frames, so all G rollouts see the same transformed clip) and keeps
@@ -32,6 +32,9 @@ shared; the rollout table holds every process's rollouts.
 
 ``kl_in_loss=False`` is ViSS-R1's RL stage: the reference model still scores every rollout and
 the KL is logged under TRL's name ("kl"), but the loss has no KL term (METHOD.md §5).
+
+Private methods are not TRL's API: these overrides follow trl 1.16.0 (``TRL_VERSION``), and
+importing this module with another TRL installed stops with an error naming them.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from trl import GRPOTrainer
 
 from viss_r1.modeling.tiny import VISION_TOKENS
 from viss_r1.modeling.video_inputs import MediaInput, model_inputs
+from viss_r1.pinned_versions import private_overrides, require_version
 
 if TYPE_CHECKING:
     from viss_r1.train.server_rollouts import ServerRollouts
@@ -362,3 +366,12 @@ class VideoGRPOTrainer(GRPOTrainer):
         self._policy_logps = torch.cat(logps).detach()
         return (torch.cat(logps), torch.cat(entropies) if compute_entropy else None,
                 torch.stack(aux_losses).mean() if compute_aux_loss else None)
+
+
+def require_trl_version() -> None:
+    """Stop unless the installed TRL is the one the private overrides above follow."""
+    require_version("trl", TRL_VERSION, "VideoGRPOTrainer's overrides of GRPOTrainer",
+                    private_overrides(VideoGRPOTrainer, GRPOTrainer))
+
+
+require_trl_version()
