@@ -19,7 +19,7 @@ from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
 from viss_r1.data.cot_annotation import KEPT_FILE, REJECTED_FILE, SUMMARY_FILE
 from viss_r1.data.frame_cache import shard_files
-from viss_r1.train.config import write_config
+from viss_r1.process import write_config
 
 
 @dg.asset(group_name="datasets", pool="gpu", code_version=code_version(

@@ -31,7 +31,7 @@ from viss_r1.evaluate.benchmarks import BENCHMARKS, BenchmarkSpec
 from viss_r1.evaluate.config import EvalRunConfig
 from viss_r1.evaluate.leaderboard import chart, collect_scores, leaderboard_table, to_markdown
 from viss_r1.evaluate.scores import score_metrics
-from viss_r1.train.config import write_config
+from viss_r1.process import write_config
 
 GROUP = "evaluation"
 RECORDS_FILE = "records.parquet"

@@ -20,7 +20,8 @@ from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files
 from viss_r1.modeling import checkpoint_identity
-from viss_r1.train.config import FINAL_DIR, RESULT_FILE, MlflowTarget, SFTRunConfig, write_config
+from viss_r1.process import write_config
+from viss_r1.train.config import FINAL_DIR, RESULT_FILE, MlflowTarget, SFTRunConfig
 
 GROUP = "models"
 MODEL_DIR = "model"

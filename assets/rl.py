@@ -18,7 +18,8 @@ from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLaun
 from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files
-from viss_r1.train.config import GRPORunConfig, MlflowTarget, write_config
+from viss_r1.process import write_config
+from viss_r1.train.config import GRPORunConfig, MlflowTarget
 
 GRPO_CODE = code_version("viss_r1.train.grpo", packages=("torch", "transformers", "trl", "accelerate", "deepspeed",
                                                       "tokenizers", "jiwer", "rouge-score"))

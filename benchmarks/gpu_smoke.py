@@ -35,8 +35,9 @@ from viss_r1.data.pretext_samples import PretextSettings, build_use_table, recor
 from viss_r1.data.records import load_annotation_file
 from viss_r1.data.tables import write_table
 from viss_r1.embedded import EMBEDDED_GRPO, EMBEDDED_ROLLOUTS, EMBEDDED_SAMPLING, EMBEDDED_SFT
+from viss_r1.process import write_config
 from viss_r1.synthetic import SyntheticConfig, generate_synthetic_dataset
-from viss_r1.train.config import GRPORunConfig, SFTRunConfig, write_config
+from viss_r1.train.config import GRPORunConfig, SFTRunConfig
 
 REPO = Path(__file__).resolve().parents[1]
 ACCELERATE_1GPU = REPO / "infra/accelerate/1gpu.yaml"

@@ -68,7 +68,7 @@ def launches(monkeypatch) -> list[str]:
         output = Path(yaml.safe_load(Path(config_file).read_text())["output_dir"])
         if module == "viss_r1.evaluate.run":
             from viss_r1.evaluate.config import EvalRunConfig
-            from viss_r1.train.config import load_config
+            from viss_r1.process import load_config
             return viss_r1.evaluate.run.evaluate(load_config(config_file, EvalRunConfig))
         (output / "final").mkdir()
         (output / "final" / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl"}))

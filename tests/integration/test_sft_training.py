@@ -12,7 +12,8 @@ from transformers import TrainerCallback
 
 from assets.resources import TrainingLauncher
 from viss_r1.modeling.video_inputs import VIDEO_FIELDS
-from viss_r1.train.config import OptimSettings, SFTRunConfig, write_config
+from viss_r1.process import write_config
+from viss_r1.train.config import OptimSettings, SFTRunConfig
 from viss_r1.train.sft import run_sft
 
 FAST = dict(learning_rate=3e-3, lr_scheduler_type="constant", bf16=False, activation_checkpointing=False,

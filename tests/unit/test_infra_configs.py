@@ -15,7 +15,8 @@ from unittest import mock
 import pytest
 import yaml
 
-from viss_r1.train.config import OptimSettings, SFTRunConfig, load_config
+from viss_r1.process import load_config
+from viss_r1.train.config import OptimSettings, SFTRunConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"

@@ -19,9 +19,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
+from viss_r1.process import command_line
 from viss_r1.train.config import CHECKPOINT_DIR, FINAL_DIR, GRPORunConfig
 from viss_r1.train.reporting import StepReporter
-from viss_r1.train.runner import command_line, train_resumable, write_result
+from viss_r1.train.runner import train_resumable, write_result
 # Where each stage's prompt asks for the transform letter (the per-transform accuracy metric).
 PRETEXT_TAG = {"viss_r1": "transform", "pretext_grpo": "answer", "video_r1": None}
 # The per-sample columns the rewards and the rollout table read.
