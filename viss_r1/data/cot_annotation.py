@@ -33,10 +33,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import polars as pl
 
+from viss_r1.answers import extract_answer, extract_transform
 from viss_r1.process import command_line
 from viss_r1.prompts import OURS, PromptWording, system_prompt_for
 from viss_r1.release_prompts import GROUND_TRUTH_MENTION
-from viss_r1.rewards import accuracy, extract_answer, extract_transform, format_score
+from viss_r1.rewards import accuracy, format_score
 from viss_r1.train.config import CotAnnotationRunConfig
 
 _THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)

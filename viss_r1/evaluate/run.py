@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import polars as pl
 
+from viss_r1.answers import extract_answer, extract_transform
 from viss_r1.data.frame_cache import FrameCacheReader
 from viss_r1.evaluate.benchmarks import BENCHMARKS
 from viss_r1.evaluate.config import EvalRunConfig
@@ -35,7 +36,6 @@ from viss_r1.modeling.video_inputs import MediaInput
 from viss_r1.modeling.vllm_server import ServerUnavailable, generate_with_server, served_model_name
 from viss_r1.process import command_line
 from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT
-from viss_r1.rewards import extract_answer, extract_transform
 
 RESULTS_FILE = "results.parquet"
 SCORES_FILE = "scores.json"
