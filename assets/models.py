@@ -1,6 +1,6 @@
 """Models: the base checkpoint every arm starts from, and the SFT warm starts.
 
-Training runs out of process (``python -m viss_r1.train.sft``) through the training launcher;
+Training runs out of process (``python -m viss_r1.train.sft``) through the stage launcher;
 the asset writes the run config, watches, and publishes the final checkpoint. Torch is imported
 only inside the builds, never by the Definitions.
 """
@@ -15,7 +15,7 @@ import polars as pl
 
 from assets.caching import Building, asset_code_version, build_or_reuse, output
 from assets.configs import BaseModelConfig, CheckpointConfig, SFTModelConfig
-from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLauncher
+from assets.resources import ArtifactStoreResource, MlflowTracking, StageLauncher
 from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files
@@ -115,7 +115,7 @@ SFT_CODE = code_version("viss_r1.train.sft",
 def sft_asset(name: str, prompt_format: str, description: str) -> dg.AssetsDefinition:
     """An SFT stage from ``base_model``: ``viss_r1`` SSL-CoT (transformed clips, three tags) or
     ``r1`` plain CoT (original clips; the Video-R1 baseline). Trains out of process through the
-    training launcher; step metrics go to the asset's MLflow run; the checkpoint is logged as a
+    stage launcher; step metrics go to the asset's MLflow run; the checkpoint is logged as a
     model."""
 
     @dg.asset(name=name, group_name=GROUP, pool="gpu", code_version=SFT_CODE, description=description)
@@ -127,7 +127,7 @@ def sft_asset(name: str, prompt_format: str, description: str) -> dg.AssetsDefin
         frame_cache: ArtifactRef,
         artifact_store: ArtifactStoreResource,
         mlflow_tracking: MlflowTracking,
-        training_launcher: TrainingLauncher,
+        stage_launcher: StageLauncher,
     ) -> dg.Output[ArtifactRef]:
         inputs = {"base_model": base_model, "pretext_samples": pretext_samples, "frame_cache": frame_cache}
 
@@ -150,7 +150,7 @@ def sft_asset(name: str, prompt_format: str, description: str) -> dg.AssetsDefin
                     mlflow=MlflowTarget(tracking_uri=building.run.tracking_uri, run_id=building.run.run_id),
                 )
                 config_file = write_config(run_config, work / "sft_config.yaml")
-                training_launcher.run(context, "viss_r1.train.sft", str(config_file))
+                stage_launcher.run(context, "viss_r1.train.sft", str(config_file))
             publish_training(building, work, store, ("global_step", "samples", "train_loss", "first_loss",
                                                      "last_loss", "tokens_seen", "seconds"))
 

@@ -20,7 +20,7 @@ from integration.test_shared_stores import object_store  # noqa: F401  (the S3 e
 import viss_r1.artifacts
 import viss_r1.evaluate.run
 from assets.models import finished_training
-from assets.resources import TrainingLauncher
+from assets.resources import StageLauncher
 from pipelines.definitions import resources
 
 TRAINING = ["video_sources", "video_catalog", "frame_cache", "pretext_samples", "base_model", "sft_model"]
@@ -58,7 +58,7 @@ def fail_once(monkeypatch: pytest.MonkeyPatch, owner, name: str, when=lambda *ar
 
 @pytest.fixture
 def launches(monkeypatch) -> list[str]:
-    """The training launcher replaced by one that records the module and writes what the real
+    """The stage launcher replaced by one that records the module and writes what the real
     process leaves behind: for training ``final/`` then ``result.json`` (viss_r1.train.runner);
     for evaluation the real ``evaluate`` in process, with a model that always answers A."""
     launched: list[str] = []
@@ -80,7 +80,7 @@ def launches(monkeypatch) -> list[str]:
         return lambda conversations, media, decoding: [{"text": "<answer>A</answer>", "num_tokens": 3}
                                                        for _ in conversations]
 
-    monkeypatch.setattr(TrainingLauncher, "run", run)
+    monkeypatch.setattr(StageLauncher, "run", run)
     monkeypatch.setattr(viss_r1.evaluate.run, "generator", answers_a)
     return launched
 
