@@ -14,13 +14,13 @@ import polars as pl
 
 from assets.caching import Building, asset_code_version, build_or_reuse, markdown_table, output
 from assets.configs import CotAnnotationsConfig
-from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLauncher
+from assets.resources import ArtifactStoreResource, MlflowTracking, StageLauncher
 from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
 from viss_r1.data.cot_annotation import KEPT_FILE, REJECTED_FILE, SUMMARY_FILE
 from viss_r1.data.frame_cache import shard_files
 from viss_r1.data.pretext_samples import COT_TABLE
-from viss_r1.train.config import write_config
+from viss_r1.process import write_config
 
 
 @dg.asset(group_name="datasets", pool="gpu", code_version=code_version(
@@ -32,7 +32,7 @@ def cot_annotations(
     frame_cache: ArtifactRef,
     artifact_store: ArtifactStoreResource,
     mlflow_tracking: MlflowTracking,
-    training_launcher: TrainingLauncher,
+    stage_launcher: StageLauncher,
 ) -> dg.Output[ArtifactRef]:
     """The SFT-use samples re-annotated on their transformed clips — by default hinted, as the
     release did (the annotator is shown the true transform and answer); kept only where the output
@@ -48,7 +48,7 @@ def cot_annotations(
             frame_shards=shard_files(artifact_store.store(), artifact_store.local_path(frame_cache)),
             output_dir=str(work))
         config_file = write_config(run_config, work / "annotate.yaml")
-        training_launcher.run(context, "viss_r1.data.cot_annotation", str(config_file))
+        stage_launcher.run(context, "viss_r1.data.cot_annotation", str(config_file))
         for name in (KEPT_FILE, REJECTED_FILE, SUMMARY_FILE):
             shutil.copy(work / name, building.folder / name)
         building.summary.update(json.loads((building.folder / SUMMARY_FILE).read_text()))

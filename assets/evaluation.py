@@ -19,7 +19,7 @@ import polars as pl
 from assets.caching import Building, asset_code_version, build_or_reuse, markdown_table, output
 from assets.configs import BenchmarkConfig, EvaluationConfig
 from assets.models import model_location, model_revision
-from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLauncher
+from assets.resources import ArtifactStoreResource, MlflowTracking, StageLauncher
 from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files
@@ -31,8 +31,8 @@ from viss_r1.evaluate.benchmarks import BENCHMARKS, BenchmarkSpec
 from viss_r1.evaluate.config import EvalRunConfig
 from viss_r1.evaluate.leaderboard import chart, collect_scores, leaderboard_table, to_markdown
 from viss_r1.evaluate.scores import score_metrics
+from viss_r1.process import write_config
 from viss_r1.stages import StageSpec, stage_making
-from viss_r1.train.config import write_config
 
 GROUP = "evaluation"
 RECORDS_FILE = "records.parquet"
@@ -166,7 +166,7 @@ def evaluation_asset(model: str, spec: BenchmarkSpec, prompt_format: str = "r1")
         benchmark: Optional[ArtifactRef],
         artifact_store: ArtifactStoreResource,
         mlflow_tracking: MlflowTracking,
-        training_launcher: TrainingLauncher,
+        stage_launcher: StageLauncher,
     ) -> dg.Output:
         if benchmark is None:
             return _not_configured(f"{benchmark_asset_name(spec)} has no eval file configured")
@@ -189,7 +189,7 @@ def evaluation_asset(model: str, spec: BenchmarkSpec, prompt_format: str = "r1")
                     benchmark=spec.name, records=str(bench_folder / RECORDS_FILE),
                     frame_shards=shard_files(store, bench_folder), output_dir=str(work), settings=settings)
                 config_file = write_config(run_config, work / "eval_config.yaml")
-                training_launcher.run(context, "viss_r1.evaluate.run", str(config_file))
+                stage_launcher.run(context, "viss_r1.evaluate.run", str(config_file))
                 # scores.json alone does not mean success: a run with too many failed samples writes
                 # it, then fails. The launcher returning does.
                 finished.touch()

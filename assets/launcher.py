@@ -1,5 +1,6 @@
-"""The training launcher: how a stage's process (``python -m viss_r1.train.…`` or
-``viss_r1.evaluate.run``) is started, watched and read back through Dagster Pipes.
+"""The stage launcher: how a stage's process — training (``python -m viss_r1.train.sft|grpo``),
+evaluation (``viss_r1.evaluate.run``) or SSL-CoT annotation (``viss_r1.data.cot_annotation``) — is
+started, watched and read back through Dagster Pipes (``viss_r1.process`` is its other end).
 
 Two backends run the same command line: a local subprocess (the default) and a Kubernetes pod
 (dagster-k8s Pipes, the pod spec from ``infra/k8s/training-pod.yaml``). Either may wrap it in
@@ -98,9 +99,9 @@ class KubernetesLaunch(dg.Config):
         return self.namespace or metadata.get("namespace") or "default"
 
 
-class TrainingLauncher(dg.ConfigurableResource):
-    """Runs a stage's entry point as its own process through Dagster Pipes: its metrics and logs
-    stream back, its checkpoints let a rerun resume. ``backend`` picks a local subprocess or a
+class StageLauncher(dg.ConfigurableResource):
+    """Runs a stage's entry point (training, evaluation, annotation) as its own process through
+    Dagster Pipes: its metrics and logs stream back, its checkpoints or parts let a rerun resume. ``backend`` picks a local subprocess or a
     Kubernetes pod; ``launcher`` plain Python, ``accelerate launch`` or ``torchrun``;
     ``launcher_args`` go before the module (e.g. ``["--config_file", "infra/accelerate/8gpu_zero2.yaml"]``
     or ``["--nproc_per_node", "8"]``); ``stage_launcher_args`` replace them for one entry point

@@ -1,6 +1,6 @@
 """Models: the base checkpoint every arm starts from, and the SFT warm starts.
 
-Training runs out of process (``python -m viss_r1.train.sft``) through the training launcher;
+Training runs out of process (``python -m viss_r1.train.sft``) through the stage launcher;
 the asset writes the run config, watches, and publishes the final checkpoint. Torch is imported
 only inside the builds, never by the Definitions.
 """
@@ -15,14 +15,15 @@ import polars as pl
 
 from assets.caching import Building, asset_code_version, build_or_reuse, output
 from assets.configs import BaseModelConfig, CheckpointConfig, SFTModelConfig
-from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLauncher
+from assets.resources import ArtifactStoreResource, MlflowTracking, StageLauncher
 from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files
 from viss_r1.data.pretext_samples import TABLES
 from viss_r1.modeling import checkpoint_identity
+from viss_r1.process import write_config
 from viss_r1.stages import BASE_MODEL, CHECKPOINT, StageSpec
-from viss_r1.train.config import FINAL_DIR, RESULT_FILE, MlflowTarget, SFTRunConfig, write_config
+from viss_r1.train.config import FINAL_DIR, RESULT_FILE, MlflowTarget, SFTRunConfig
 
 GROUP = "models"
 MODEL_DIR = "model"
@@ -115,7 +116,7 @@ SFT_CODE = code_version("viss_r1.train.sft",
 
 def sft_asset(stage: StageSpec) -> dg.AssetsDefinition:
     """The asset of an SFT stage (SSL-CoT or plain CoT, ``viss_r1.stages``). Trains out of process
-    through the training launcher; step metrics go to the asset's MLflow run; the checkpoint is
+    through the stage launcher; step metrics go to the asset's MLflow run; the checkpoint is
     logged as a model."""
 
     @dg.asset(name=stage.model, group_name=GROUP, pool="gpu", code_version=SFT_CODE, description=stage.description,
@@ -128,7 +129,7 @@ def sft_asset(stage: StageSpec) -> dg.AssetsDefinition:
         frame_cache: ArtifactRef,
         artifact_store: ArtifactStoreResource,
         mlflow_tracking: MlflowTracking,
-        training_launcher: TrainingLauncher,
+        stage_launcher: StageLauncher,
     ) -> dg.Output[ArtifactRef]:
         inputs = {stage.start: start_model, "pretext_samples": pretext_samples, "frame_cache": frame_cache}
 
@@ -151,7 +152,7 @@ def sft_asset(stage: StageSpec) -> dg.AssetsDefinition:
                     mlflow=MlflowTarget(tracking_uri=building.run.tracking_uri, run_id=building.run.run_id),
                 )
                 config_file = write_config(run_config, work / "sft_config.yaml")
-                training_launcher.run(context, "viss_r1.train.sft", str(config_file))
+                stage_launcher.run(context, "viss_r1.train.sft", str(config_file))
             publish_training(building, work, store, ("global_step", "samples", "train_loss", "first_loss",
                                                      "last_loss", "tokens_seen", "seconds"))
 

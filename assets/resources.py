@@ -8,7 +8,7 @@ from typing import Any, Iterator, Mapping
 
 import dagster as dg
 
-from assets.launcher import TrainingLauncher  # noqa: F401  (a resource of this module's family)
+from assets.launcher import StageLauncher  # noqa: F401  (a resource of this module's family)
 from viss_r1.artifacts import ArtifactRef, ArtifactStore
 
 

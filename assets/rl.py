@@ -9,12 +9,13 @@ import dagster as dg
 from assets.caching import Building, asset_code_version, build_or_reuse, output
 from assets.configs import GRPOModelConfig
 from assets.models import GROUP, _curve_table, finished_training, model_location, model_revision, publish_training
-from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLauncher
+from assets.resources import ArtifactStoreResource, MlflowTracking, StageLauncher
 from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files
+from viss_r1.process import write_config
 from viss_r1.stages import StageSpec
-from viss_r1.train.config import GRPORunConfig, MlflowTarget, write_config
+from viss_r1.train.config import GRPORunConfig, MlflowTarget
 
 GRPO_CODE = code_version("viss_r1.train.grpo", packages=("torch", "transformers", "trl", "accelerate", "deepspeed",
                                                       "tokenizers", "jiwer", "rouge-score"))
@@ -35,7 +36,7 @@ def grpo_asset(stage: StageSpec) -> dg.AssetsDefinition:
         frame_cache: ArtifactRef,
         artifact_store: ArtifactStoreResource,
         mlflow_tracking: MlflowTracking,
-        training_launcher: TrainingLauncher,
+        stage_launcher: StageLauncher,
     ) -> dg.Output[ArtifactRef]:
         inputs = {stage.start: start_model, "pretext_samples": pretext_samples, "frame_cache": frame_cache}
 
@@ -59,7 +60,7 @@ def grpo_asset(stage: StageSpec) -> dg.AssetsDefinition:
                     mlflow=MlflowTarget(tracking_uri=building.run.tracking_uri, run_id=building.run.run_id),
                 )
                 config_file = write_config(run_config, work / "grpo_config.yaml")
-                training_launcher.run(context, "viss_r1.train.grpo", str(config_file))
+                stage_launcher.run(context, "viss_r1.train.grpo", str(config_file))
             publish_training(building, work, store, SUMMARY)
 
         built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),

@@ -6,7 +6,7 @@ Builds the embedded default's inputs offline with the library (synthetic clips �
 Parquet frame cache → pretext-sample tables → tiny Qwen2.5-VL-architecture model), writes an
 ``SFTRunConfig`` and a ``GRPORunConfig`` (stage ``viss_r1``, from the SFT model) with the embedded
 training settings switched to bf16 + ``infra/deepspeed/zero2.json``, and launches each stage as the
-TrainingLauncher does (``python -m accelerate.commands.launch --config_file infra/accelerate/1gpu.yaml
+StageLauncher does (``python -m accelerate.commands.launch --config_file infra/accelerate/1gpu.yaml
 … -m viss_r1.train.<stage> --config FILE``). Prints per stage: steps, median seconds per step, peak
 GPU memory (``torch.cuda.max_memory_allocated``, both from the stage's ``result.json``), and the
 final SFT loss / mean GRPO reward; ``--json OUT`` writes the same as JSON.
@@ -35,9 +35,10 @@ from viss_r1.data.pretext_samples import PretextSettings, build_use_table, recor
 from viss_r1.data.records import load_annotation_file
 from viss_r1.data.tables import write_table
 from viss_r1.embedded import EMBEDDED_GRPO, EMBEDDED_ROLLOUTS, EMBEDDED_SAMPLING, EMBEDDED_SFT
+from viss_r1.process import write_config
 from viss_r1.stages import SSL_COT_SFT, VISS_R1_GRPO
 from viss_r1.synthetic import SyntheticConfig, generate_synthetic_dataset
-from viss_r1.train.config import GRPORunConfig, SFTRunConfig, write_config
+from viss_r1.train.config import GRPORunConfig, SFTRunConfig
 
 REPO = Path(__file__).resolve().parents[1]
 ACCELERATE_1GPU = REPO / "infra/accelerate/1gpu.yaml"
@@ -95,11 +96,11 @@ def launch(module: str, config_file: Path, gpu: bool) -> dict:
     like the 8-GPU configs; ``training.deepspeed`` names the same JSON so the Trainer fills its
     "auto" values; ``--mixed_precision no`` replaces 1gpu.yaml's value, which accelerate rejects
     next to a ``deepspeed_config_file`` (precision is the JSON's bf16, i.e. ``training.bf16``)."""
-    from assets.resources import TrainingLauncher  # the asset's own command line
+    from assets.resources import StageLauncher  # the asset's own command line
 
     device = (["--use_deepspeed", "--deepspeed_config_file", str(ZERO2), "--mixed_precision", "no"] if gpu
               else ["--cpu"])
-    launcher = TrainingLauncher(launcher="accelerate", launcher_args=["--config_file", str(ACCELERATE_1GPU), *device])
+    launcher = StageLauncher(launcher="accelerate", launcher_args=["--config_file", str(ACCELERATE_1GPU), *device])
     command = launcher.command(module, str(config_file))
     print("launching:", " ".join(command), flush=True)
     done = subprocess.run(command, cwd=REPO, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})

@@ -8,7 +8,7 @@ import os
 import dagster as dg
 
 from assets import annotation, checks, datasets, evaluation, ingestion, models
-from assets.resources import ArtifactStoreResource, MlflowTracking, TrainingLauncher, state_dir
+from assets.resources import ArtifactStoreResource, MlflowTracking, StageLauncher, state_dir
 from assets.training import training_assets
 from pipelines.jobs import jobs
 from viss_r1.stages import ARMS, Arm, scored_models, stages_of
@@ -23,7 +23,7 @@ def resources() -> dict:
         "artifact_store": ArtifactStoreResource(
             root=os.environ.get("VISS_R1_ARTIFACT_ROOT", os.path.join(state, "artifacts"))),
         "mlflow_tracking": MlflowTracking(tracking_uri=default_tracking_uri(state)),
-        "training_launcher": TrainingLauncher(),
+        "stage_launcher": StageLauncher(),
     }
 
 

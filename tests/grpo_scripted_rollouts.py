@@ -81,8 +81,8 @@ def main() -> None:
 
     import viss_r1.train.grpo as grpo
     import viss_r1.train.video_grpo as video_grpo
-    from viss_r1.train.config import GRPORunConfig, load_config
-    from viss_r1.train.reporting import end_distributed
+    from viss_r1.process import end_distributed, load_config
+    from viss_r1.train.config import GRPORunConfig
 
     record: dict = {"sampled": {}, "shuffled": {}, "tables": [], "result_json_writes": 0}
     video_grpo.VideoGRPOTrainer = scripted_trainer(video_grpo.VideoGRPOTrainer, record)

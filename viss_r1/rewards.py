@@ -17,7 +17,6 @@ is 0, and in its gated ablation compares the 0.5-valued transform reward with 1.
 from __future__ import annotations
 
 import functools
-import math
 import re
 from collections import Counter
 from typing import Any, Callable, NamedTuple, Sequence
@@ -25,31 +24,10 @@ from typing import Any, Callable, NamedTuple, Sequence
 import jiwer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from viss_r1.answers import extract_answer, extract_transform, parse_number
 from viss_r1.data.records import PROBLEM_TYPES
 from viss_r1.pretext.transforms import OPTION_LETTERS
 from viss_r1.prompts import FORMAT_PATTERNS
-
-# ---------------------------------------------------------------------------------------------
-# Extraction
-# ---------------------------------------------------------------------------------------------
-
-# The release's own patterns: the first tag pair, non-greedy, across lines, whitespace trimmed.
-_ANSWER_RE = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
-_TRANSFORM_RE = re.compile(r"<transform>\s*(.*?)\s*</transform>", re.DOTALL)
-
-
-def extract_answer(text: str | None) -> str:
-    """Content of the first ``<answer>…</answer>``, stripped; "" when there is none. Used for both
-    completions and ground-truth ``solution`` strings ("<answer>B</answer>")."""
-    match = _ANSWER_RE.search(text or "")
-    return match.group(1).strip() if match else ""
-
-
-def extract_transform(text: str | None) -> str:
-    """Content of the first ``<transform>…</transform>``, stripped; "" when there is none."""
-    match = _TRANSFORM_RE.search(text or "")
-    return match.group(1).strip() if match else ""
-
 
 # ---------------------------------------------------------------------------------------------
 # Accuracy, by the sample's own problem type
@@ -61,16 +39,6 @@ def _multiple_choice(prediction: str, truth: str) -> float:
     return 1.0 if prediction == truth else 0.0
 
 
-def _number(text: str) -> float | None:
-    """The release's parse (drop thousands commas, then float); None when it fails. Non-finite
-    values count as unparsable: in the release "nan" earned full regression credit."""
-    try:
-        value = float(text.replace(",", ""))
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
 def _has_separator(text: str) -> bool:
     return "." in text or "," in text
 
@@ -80,7 +48,7 @@ def _numerical(prediction: str, truth: str) -> float:
     # form (integer vs decimal/grouped) before it compares values.
     if _has_separator(prediction) != _has_separator(truth):
         return 0.0
-    pred, gt = _number(prediction), _number(truth)
+    pred, gt = parse_number(prediction), parse_number(truth)
     if pred is None or gt is None:
         return 0.0
     return 1.0 if round(pred, 2) == round(gt, 2) else 0.0
@@ -114,7 +82,7 @@ def _free_form(prediction: str, truth: str) -> float:
 
 
 def _regression(prediction: str, truth: str) -> float:
-    pred, gt = _number(prediction), _number(truth)
+    pred, gt = parse_number(prediction), parse_number(truth)
     if pred is None or gt is None:
         return 0.0
     if gt == 0:

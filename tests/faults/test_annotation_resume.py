@@ -7,9 +7,10 @@ import polars as pl
 import pytest
 
 import viss_r1.modeling.generation as generation
+from viss_r1.answers import extract_answer
 from viss_r1.data.cot_annotation import KEPT_FILE, PARTS_DIR, REJECTED_FILE, SUMMARY_FILE, main
-from viss_r1.rewards import extract_answer
-from viss_r1.train.config import CotAnnotationRunConfig, write_config
+from viss_r1.process import write_config
+from viss_r1.train.config import CotAnnotationRunConfig
 
 
 class Killed(Exception):

@@ -20,7 +20,7 @@ from integration.test_shared_stores import object_store  # noqa: F401  (the S3 e
 import viss_r1.artifacts
 import viss_r1.evaluate.run
 from assets.models import finished_training
-from assets.resources import TrainingLauncher
+from assets.resources import StageLauncher
 from pipelines.definitions import resources
 
 TRAINING = ["video_sources", "video_catalog", "frame_cache", "pretext_samples", "base_model", "sft_model"]
@@ -58,7 +58,7 @@ def fail_once(monkeypatch: pytest.MonkeyPatch, owner, name: str, when=lambda *ar
 
 @pytest.fixture
 def launches(monkeypatch) -> list[str]:
-    """The training launcher replaced by one that records the module and writes what the real
+    """The stage launcher replaced by one that records the module and writes what the real
     process leaves behind: for training ``final/`` then ``result.json`` (viss_r1.train.runner);
     for evaluation the real ``evaluate`` in process, with a model that always answers A."""
     launched: list[str] = []
@@ -68,7 +68,7 @@ def launches(monkeypatch) -> list[str]:
         output = Path(yaml.safe_load(Path(config_file).read_text())["output_dir"])
         if module == "viss_r1.evaluate.run":
             from viss_r1.evaluate.config import EvalRunConfig
-            from viss_r1.train.config import load_config
+            from viss_r1.process import load_config
             return viss_r1.evaluate.run.evaluate(load_config(config_file, EvalRunConfig))
         (output / "final").mkdir()
         (output / "final" / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl"}))
@@ -80,7 +80,7 @@ def launches(monkeypatch) -> list[str]:
         return lambda conversations, media, decoding: [{"text": "<answer>A</answer>", "num_tokens": 3}
                                                        for _ in conversations]
 
-    monkeypatch.setattr(TrainingLauncher, "run", run)
+    monkeypatch.setattr(StageLauncher, "run", run)
     monkeypatch.setattr(viss_r1.evaluate.run, "generator", answers_a)
     return launched
 

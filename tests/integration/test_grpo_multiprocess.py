@@ -24,9 +24,10 @@ from grpo_scripted_rollouts import ORDERED, RIGHT, SHUFFLED
 from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText
 
+from viss_r1.process import write_config
 from viss_r1.rewards import LENGTH_BONUS, TEMPORAL_BONUS, TEMPORAL_RATIO
 from viss_r1.train.checkpoints import last_complete_checkpoint
-from viss_r1.train.config import GRPORunConfig, GRPOSettings, OptimSettings, write_config
+from viss_r1.train.config import GRPORunConfig, GRPOSettings, OptimSettings
 
 HELPER = Path(__file__).resolve().parents[1] / "grpo_scripted_rollouts.py"
 G = 4

@@ -13,7 +13,8 @@ import torch
 from transformers import TrainerCallback
 
 from viss_r1.modeling.video_inputs import VIDEO_FIELDS
-from viss_r1.train.config import GRPORunConfig, GRPOSettings, OptimSettings, write_config
+from viss_r1.process import write_config
+from viss_r1.train.config import GRPORunConfig, GRPOSettings, OptimSettings
 from viss_r1.train.grpo import build_trainer, run_grpo
 from viss_r1.train.reporting import step_metrics
 

@@ -1,4 +1,4 @@
-"""The training launcher's Kubernetes backend and multi-node settings: the pods it renders (with
+"""The stage launcher's Kubernetes backend and multi-node settings: the pods it renders (with
 dagster-k8s's own pod builder) and a whole Pipes round trip against a stand-in Kubernetes API
 that runs each pod's container command as a local process and serves its output as the pod log."""
 
@@ -16,36 +16,36 @@ from dagster_k8s.pipes import build_pod_body
 from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR, DAGSTER_PIPES_MESSAGES_ENV_VAR
 
 from assets.launcher import (DAGSTER_K8S_PRIVATE_API, DAGSTER_K8S_VERSION, FORWARDED_ENV, PROCESS_ENV, REPO_ROOT,
-                             KubernetesLaunch, TrainingLauncher)
+                             KubernetesLaunch, StageLauncher)
 
 GRPO = "viss_r1.train.grpo"
 
 
 def test_multi_node_arguments_for_torchrun_and_accelerate():
-    torchrun = TrainingLauncher(launcher="torchrun", launcher_args=["--nproc_per_node", "8"],
-                                rendezvous={"nnodes": 2, "node_rank": 1, "host": "node0", "run_id": "job7"})
+    torchrun = StageLauncher(launcher="torchrun", launcher_args=["--nproc_per_node", "8"],
+                             rendezvous={"nnodes": 2, "node_rank": 1, "host": "node0", "run_id": "job7"})
     assert torchrun.command(GRPO, "c.yaml")[1:] == [
         "-m", "torch.distributed.run", "--nproc_per_node", "8", "--nnodes", "2", "--node_rank", "1",
         "--rdzv_backend", "c10d", "--rdzv_endpoint", "node0:29400", "--rdzv_id", "job7", "-m", GRPO, "--config", "c.yaml"]
-    accelerate = TrainingLauncher(launcher="accelerate", rendezvous={"nnodes": 4, "node_rank": 3, "host": "10.0.0.1",
-                                                                     "port": 6000})
+    accelerate = StageLauncher(launcher="accelerate", rendezvous={"nnodes": 4, "node_rank": 3, "host": "10.0.0.1",
+                                                                  "port": 6000})
     assert accelerate.command(GRPO, "c.yaml")[3:11] == ["--num_machines", "4", "--machine_rank", "3",
                                                         "--main_process_ip", "10.0.0.1", "--main_process_port", "6000"]
     with pytest.raises(ValueError, match="needs node 0's address"):
-        TrainingLauncher(launcher="torchrun", rendezvous={"nnodes": 2}).command(GRPO, "c.yaml")
+        StageLauncher(launcher="torchrun", rendezvous={"nnodes": 2}).command(GRPO, "c.yaml")
     with pytest.raises(ValueError, match="need launcher 'accelerate' or 'torchrun'"):
-        TrainingLauncher(rendezvous={"nnodes": 2, "host": "h"}).command(GRPO, "c.yaml")
+        StageLauncher(rendezvous={"nnodes": 2, "host": "h"}).command(GRPO, "c.yaml")
 
 
 def test_only_the_named_entry_points_span_the_nodes():
-    launcher = TrainingLauncher(launcher="accelerate", rendezvous={"nnodes": 2, "host": "h", "modules": [GRPO]})
+    launcher = StageLauncher(launcher="accelerate", rendezvous={"nnodes": 2, "host": "h", "modules": [GRPO]})
     assert "--num_machines" in launcher.command(GRPO, "c.yaml")
     assert "--num_machines" not in launcher.command("viss_r1.evaluate.run", "c.yaml")
-    k8s = TrainingLauncher(backend="kubernetes", launcher="accelerate", rendezvous={"nnodes": 2, "modules": [GRPO]})
+    k8s = StageLauncher(backend="kubernetes", launcher="accelerate", rendezvous={"nnodes": 2, "modules": [GRPO]})
     assert len(k8s.node_pods(GRPO, "c.yaml", "l")) == 2 and len(k8s.node_pods("viss_r1.train.sft", "c.yaml", "l")) == 1
 
 
-def rendered(launcher: TrainingLauncher, launch: str = "viss-r1-run1-abc"):
+def rendered(launcher: StageLauncher, launch: str = "viss-r1-run1-abc"):
     """The pods a launch creates, built by dagster-k8s exactly as its Pipes client builds them."""
     return [build_pod_body(pod_name=name, image=launcher.kubernetes.image, command=command,
                            env_vars=launcher.pod_env(), base_pod_meta=meta, base_pod_spec=spec)
@@ -55,9 +55,9 @@ def rendered(launcher: TrainingLauncher, launch: str = "viss-r1-run1-abc"):
 def test_the_rendered_pod_has_the_command_gpu_limit_env_and_shared_state(monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.viss-r1.svc:5000")
     monkeypatch.setenv("VISS_R1_ARTIFACT_ROOT", "s3://bucket/artifacts")
-    launcher = TrainingLauncher(backend="kubernetes", launcher="accelerate",
-                                launcher_args=["--config_file", "infra/accelerate/8gpu_zero2.yaml"],
-                                kubernetes={"gpus_per_node": 8, "image": "registry/viss-r1:1.0"})
+    launcher = StageLauncher(backend="kubernetes", launcher="accelerate",
+                             launcher_args=["--config_file", "infra/accelerate/8gpu_zero2.yaml"],
+                             kubernetes={"gpus_per_node": 8, "image": "registry/viss-r1:1.0"})
     (pod,) = rendered(launcher)
     container = pod.spec.containers[0]
     assert container.command == ["python", "-m", "accelerate.commands.launch", "--config_file",
@@ -71,13 +71,13 @@ def test_the_rendered_pod_has_the_command_gpu_limit_env_and_shared_state(monkeyp
     (state,) = [v for v in pod.spec.volumes if v.name == "state"]
     assert state.persistent_volume_claim.claim_name == "viss-r1-state"
     assert pod.spec.restart_policy == "Never" and pod.metadata.namespace == "viss-r1"
-    cpu_only = TrainingLauncher(backend="kubernetes", kubernetes={"gpus_per_node": 0})
+    cpu_only = StageLauncher(backend="kubernetes", kubernetes={"gpus_per_node": 0})
     assert "nvidia.com/gpu" not in rendered(cpu_only)[0].spec.containers[0].resources.limits
 
 
 def test_a_multi_node_launch_rendezvous_at_node_zero_under_the_headless_service():
-    launcher = TrainingLauncher(backend="kubernetes", launcher="torchrun", launcher_args=["--nproc_per_node", "8"],
-                                rendezvous={"nnodes": 3}, kubernetes={"gpus_per_node": 8})
+    launcher = StageLauncher(backend="kubernetes", launcher="torchrun", launcher_args=["--nproc_per_node", "8"],
+                             rendezvous={"nnodes": 3}, kubernetes={"gpus_per_node": 8})
     head, *workers = rendered(launcher, "viss-r1-run1-abc")
     assert (head.spec.hostname, head.spec.subdomain) == ("viss-r1-run1-abc", "viss-r1-nodes")
     assert [w.metadata.name for w in workers] == ["viss-r1-run1-abc-node1", "viss-r1-run1-abc-node2"]
@@ -90,7 +90,7 @@ def test_a_multi_node_launch_rendezvous_at_node_zero_under_the_headless_service(
     assert all(w.spec.hostname is None for w in workers)
 
 
-def assert_has_no_credentials(pod, launcher: TrainingLauncher, password: str) -> None:
+def assert_has_no_credentials(pod, launcher: StageLauncher, password: str) -> None:
     """A stage pod holds no Kubernetes API token and nothing of the database: it runs as the service
     account without a Role (infra/k8s/rbac.yaml), takes nothing from a Secret, and its environment
     is the forwarded names, the launcher's own and Pipes' bootstrap only, never the password the
@@ -110,8 +110,8 @@ def test_every_node_of_a_launch_runs_without_api_token_or_database_secret(monkey
     # What a run pod has in its environment (K8sRunLauncher's env_secrets): it must not travel on.
     monkeypatch.setenv("DAGSTER_PG_PASSWORD", "pg-password")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.viss-r1.svc:5000")
-    launcher = TrainingLauncher(backend="kubernetes", launcher="torchrun", launcher_args=["--nproc_per_node", "8"],
-                                rendezvous={"nnodes": 3}, kubernetes={"gpus_per_node": 8})
+    launcher = StageLauncher(backend="kubernetes", launcher="torchrun", launcher_args=["--nproc_per_node", "8"],
+                             rendezvous={"nnodes": 3}, kubernetes={"gpus_per_node": 8})
     pods = rendered(launcher)
     assert len(pods) == 3   # node 0 (the Pipes pod) and the two workers the launcher creates itself
     for pod in pods:
@@ -180,25 +180,25 @@ def local_cluster(monkeypatch, tmp_path) -> LocalCluster:
     return cluster
 
 
-def launch_in(cluster_launcher: TrainingLauncher, config_text: str, tmp_path):
+def launch_in(cluster_launcher: StageLauncher, config_text: str, tmp_path):
     config = tmp_path / "stage.yaml"
     config.write_text(config_text)
     seen = {}
 
     @dg.asset
-    def trains(training_launcher: TrainingLauncher) -> dg.MaterializeResult:
-        seen.update(training_launcher.run(dg.AssetExecutionContext.get(), "pipes_stage", str(config)))
+    def trains(stage_launcher: StageLauncher) -> dg.MaterializeResult:
+        seen.update(stage_launcher.run(dg.AssetExecutionContext.get(), "pipes_stage", str(config)))
         return dg.MaterializeResult()
 
     with dg.instance_for_test() as instance:
-        result = dg.materialize([trains], resources={"training_launcher": cluster_launcher}, instance=instance,
+        result = dg.materialize([trains], resources={"stage_launcher": cluster_launcher}, instance=instance,
                                 raise_on_error=False)
     return result, seen, config
 
 
 def test_a_pod_reports_back_through_pipes(local_cluster, tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_PG_PASSWORD", "pg-password")   # the run pod's, never the stage's
-    launcher = TrainingLauncher(backend="kubernetes", env={"PYTHONPATH": str(tmp_path)})
+    launcher = StageLauncher(backend="kubernetes", env={"PYTHONPATH": str(tmp_path)})
     result, seen, config = launch_in(launcher, "ok", tmp_path)
     assert result.success
     assert seen == {"config": str(config), "mlflow": "http://mlflow.test:5000"}  # forwarded into the pod
@@ -211,7 +211,7 @@ def test_a_pod_reports_back_through_pipes(local_cluster, tmp_path, monkeypatch):
 
 
 def test_a_failing_pod_is_a_failure_that_names_the_config(local_cluster, tmp_path):
-    launcher = TrainingLauncher(backend="kubernetes", env={"PYTHONPATH": str(tmp_path)})
+    launcher = StageLauncher(backend="kubernetes", env={"PYTHONPATH": str(tmp_path)})
     result, _, config = launch_in(launcher, "fail", tmp_path)
     assert not result.success
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
@@ -225,7 +225,7 @@ def test_another_dagster_k8s_stops_the_launch_naming_the_private_api_it_follows(
     installed = viss_r1.pinned_versions.installed_version
     monkeypatch.setattr(viss_r1.pinned_versions, "installed_version",
                         lambda distribution: "0.30.0" if distribution == "dagster-k8s" else installed(distribution))
-    launcher = TrainingLauncher(backend="kubernetes", env={"PYTHONPATH": str(tmp_path)})
+    launcher = StageLauncher(backend="kubernetes", env={"PYTHONPATH": str(tmp_path)})
     result, _, _ = launch_in(launcher, "ok", tmp_path)
     assert not result.success and not local_cluster.pods          # stopped before any pod was created
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]

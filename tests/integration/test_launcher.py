@@ -1,4 +1,4 @@
-"""The training launcher: its command lines, and a failing process becomes a clear Dagster failure."""
+"""The stage launcher: its command lines, and a failing process becomes a clear Dagster failure."""
 
 import sys
 
@@ -7,22 +7,22 @@ import pytest
 
 from assets.launcher import DAGSTER_PRIVATE_API, DAGSTER_VERSION
 from assets.models import checkpoint_digest
-from assets.resources import TrainingLauncher
+from assets.resources import StageLauncher
 
 
 def test_command_lines_per_launcher():
-    assert TrainingLauncher().command("viss_r1.train.sft", "c.yaml") == [
+    assert StageLauncher().command("viss_r1.train.sft", "c.yaml") == [
         sys.executable, "-m", "viss_r1.train.sft", "--config", "c.yaml"]
-    accelerate = TrainingLauncher(launcher="accelerate", launcher_args=["--config_file", "a.yaml"])
+    accelerate = StageLauncher(launcher="accelerate", launcher_args=["--config_file", "a.yaml"])
     assert accelerate.command("m", "c.yaml")[1:] == ["-m", "accelerate.commands.launch", "--config_file", "a.yaml",
                                                      "-m", "m", "--config", "c.yaml"]
     with pytest.raises(ValueError, match="need launcher .accelerate. or .torchrun."):
-        TrainingLauncher(launcher_args=["--nproc_per_node", "8"]).command("m", "c.yaml")
+        StageLauncher(launcher_args=["--nproc_per_node", "8"]).command("m", "c.yaml")
 
 
 def test_one_stage_can_have_its_own_launcher_arguments():
-    launcher = TrainingLauncher(launcher="accelerate", launcher_args=["--config_file", "zero2.yaml"],
-                                stage_launcher_args={"viss_r1.train.grpo": ["--config_file", "zero3.yaml"]})
+    launcher = StageLauncher(launcher="accelerate", launcher_args=["--config_file", "zero2.yaml"],
+                             stage_launcher_args={"viss_r1.train.grpo": ["--config_file", "zero3.yaml"]})
     assert launcher.command("viss_r1.train.sft", "c.yaml")[3:5] == ["--config_file", "zero2.yaml"]
     assert launcher.command("viss_r1.train.grpo", "c.yaml")[3:5] == ["--config_file", "zero3.yaml"]
 
@@ -32,11 +32,11 @@ def test_a_failing_process_is_a_failure_that_says_how_to_rerun_it(tmp_path):
     bad_config.write_text("model: x\n")  # output_dir, samples and frame_shards missing
 
     @dg.asset
-    def trains(training_launcher: TrainingLauncher) -> None:
-        training_launcher.run(dg.AssetExecutionContext.get(), "viss_r1.train.sft", str(bad_config))
+    def trains(stage_launcher: StageLauncher) -> None:
+        stage_launcher.run(dg.AssetExecutionContext.get(), "viss_r1.train.sft", str(bad_config))
 
     with dg.instance_for_test() as instance:
-        result = dg.materialize([trains], resources={"training_launcher": TrainingLauncher()}, instance=instance,
+        result = dg.materialize([trains], resources={"stage_launcher": StageLauncher()}, instance=instance,
                                 raise_on_error=False)
     assert not result.success
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
@@ -53,12 +53,12 @@ def test_another_dagster_stops_a_local_launch_naming_the_private_api_it_follows(
     started = tmp_path / "started"
 
     @dg.asset
-    def trains(training_launcher: TrainingLauncher) -> None:
-        training_launcher.run(dg.AssetExecutionContext.get(), "viss_r1.train.sft", str(tmp_path / "sft.yaml"))
+    def trains(stage_launcher: StageLauncher) -> None:
+        stage_launcher.run(dg.AssetExecutionContext.get(), "viss_r1.train.sft", str(tmp_path / "sft.yaml"))
         started.touch()
 
     with dg.instance_for_test() as instance:
-        result = dg.materialize([trains], resources={"training_launcher": TrainingLauncher()}, instance=instance,
+        result = dg.materialize([trains], resources={"stage_launcher": StageLauncher()}, instance=instance,
                                 raise_on_error=False)
     assert not result.success and not started.exists()
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from transformers import TrainerCallback
 
-from assets.resources import TrainingLauncher
+from assets.resources import StageLauncher
 from viss_r1.modeling.video_inputs import VIDEO_FIELDS
-from viss_r1.train.config import OptimSettings, SFTRunConfig, write_config
+from viss_r1.process import write_config
+from viss_r1.train.config import OptimSettings, SFTRunConfig
 from viss_r1.train.sft import run_sft
 
 FAST = dict(learning_rate=3e-3, lr_scheduler_type="constant", bf16=False, activation_checkpointing=False,
@@ -74,7 +75,7 @@ def test_runs_under_accelerate_and_torchrun(tiny_sft, tmp_path, launcher, ranks)
     launcher_args = {"accelerate": ["--cpu", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
                                     "--dynamo_backend", "no"],
                      "torchrun": ["--nproc_per_node", "2", "--standalone"]}[launcher]
-    command = TrainingLauncher(launcher=launcher, launcher_args=launcher_args).command("viss_r1.train.sft", str(config))
+    command = StageLauncher(launcher=launcher, launcher_args=launcher_args).command("viss_r1.train.sft", str(config))
     done = subprocess.run(command, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]

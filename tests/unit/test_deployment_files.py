@@ -250,7 +250,7 @@ def test_role_of_our_service_account_allows_every_kubernetes_call_of_dagster_k8s
 
 
 def stage_pod_spec() -> dict:
-    """The spec of every training and evaluation pod: the training launcher's pod file."""
+    """The spec of every training and evaluation pod: the stage launcher's pod file."""
     from assets.launcher import KubernetesLaunch
 
     return KubernetesLaunch().base_pod()[1]

@@ -10,6 +10,7 @@ import av
 import pytest
 from benchmark_fixtures import MISSING_PROBLEM_ID, NUM_FRAMES, RECORDS, write_benchmark_fixture
 
+from viss_r1.answers import extract_answer
 from viss_r1.data.records import load_annotation_file
 from viss_r1.evaluate.benchmarks import BENCHMARKS, BenchmarkSpec
 from viss_r1.evaluate.metrics import (
@@ -20,7 +21,7 @@ from viss_r1.evaluate.metrics import (
     parse_prediction,
     score_sample,
 )
-from viss_r1.rewards import accuracy, extract_answer
+from viss_r1.rewards import accuracy
 from viss_r1.synthetic import SCENES
 
 EXACT = functools.partial(pytest.approx, abs=1e-12)

@@ -15,8 +15,9 @@ from unittest import mock
 import pytest
 import yaml
 
+from viss_r1.process import load_config
 from viss_r1.stages import PRETEXT_GRPO_STAGE1, SSL_COT_SFT, VIDEO_R1_GRPO, VISS_R1_GRPO
-from viss_r1.train.config import OptimSettings, SFTRunConfig, load_config
+from viss_r1.train.config import OptimSettings, SFTRunConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -43,7 +44,7 @@ def accelerate_config(name: str):
 
 
 def launcher_accelerate_file(run_config: dict) -> str:
-    args = run_config["resources"]["training_launcher"]["config"]["launcher_args"]
+    args = run_config["resources"]["stage_launcher"]["config"]["launcher_args"]
     return args[args.index("--config_file") + 1]
 
 
@@ -190,7 +191,7 @@ def test_7b_sft_stage_carries_the_recipe():
     training = run_config["ops"]["sft_model"]["config"]["training"]
     assert set(training) == set(OptimSettings.model_fields)   # every field spelled out
     optim = OptimSettings.model_validate(training)
-    launcher = run_config["resources"]["training_launcher"]["config"]
+    launcher = run_config["resources"]["stage_launcher"]["config"]
     assert launcher["launcher"] == "accelerate"
     accelerate = accelerate_config(Path(launcher_accelerate_file(run_config)).name)
     assert Path(launcher_accelerate_file(run_config)) == Path("infra/accelerate/8gpu_zero2.yaml")
@@ -218,7 +219,7 @@ def test_7b_viss_r1_rl_config_carries_the_recipe():
     rl = run_config["ops"]["viss_r1_model"]["config"]
     assert set(rl["training"]) == set(OptimSettings.model_fields) and set(rl["rollouts"]) == set(GRPOSettings.model_fields)
     optim, rollouts = OptimSettings.model_validate(rl["training"]), GRPOSettings.model_validate(rl["rollouts"])
-    launcher = run_config["resources"]["training_launcher"]["config"]
+    launcher = run_config["resources"]["stage_launcher"]["config"]
     zero3 = launcher["stage_launcher_args"]["viss_r1.train.grpo"][1]
     assert Path(zero3) == Path("infra/accelerate/8gpu_zero3.yaml")
     accelerate = accelerate_config(Path(zero3).name)
@@ -299,7 +300,7 @@ def test_7b_pretext_grpo_config_refines_the_data_file():
         optim, rollouts = OptimSettings.model_validate(rl["training"]), GRPOSettings.model_validate(rl["rollouts"])
         assert optim.max_steps == steps and DEEPSPEED_FILES[Path(optim.deepspeed).name] == 3
         assert rollouts.beta == 0.04 and rollouts.kl_penalised(PRETEXT_GRPO_STAGE1) and rollouts.num_generations == 8
-    launcher = config["resources"]["training_launcher"]["config"]
+    launcher = config["resources"]["stage_launcher"]["config"]
     assert launcher["launcher_args"] == ["--config_file", "infra/accelerate/8gpu_zero3.yaml"]
 
 
@@ -357,7 +358,7 @@ def test_7b_video_r1_baseline_carries_video_r1s_recipe():
     assert uses["cot"] == {"sources": ["video_r1_cot_165k"], "draws": 1}
     assert uses[VIDEO_R1_GRPO.samples]["sources"] == ["video_r1_260k"]   # the table grpo_baseline_model reads
 
-    launcher = run_config["resources"]["training_launcher"]["config"]
+    launcher = run_config["resources"]["stage_launcher"]["config"]
     assert launcher["launcher"] == "accelerate"
     sft = OptimSettings.model_validate(ops["cot_sft_model"]["config"]["training"])
     sft_processes = accelerate_config(Path(launcher_accelerate_file(run_config)).name).num_processes

@@ -6,6 +6,7 @@ import functools
 
 import pytest
 
+from viss_r1.answers import extract_answer, extract_transform
 from viss_r1.pretext.transforms import OPTION_LETTERS
 from viss_r1.rewards import (
     THINK_ANSWER_PATTERN,
@@ -16,8 +17,6 @@ from viss_r1.rewards import (
     accuracy,
     accuracy_reward,
     completion_text,
-    extract_answer,
-    extract_transform,
     format_reward,
     format_score,
     gated_accuracy,

@@ -26,7 +26,6 @@ samples no part holds yet.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from pathlib import Path
@@ -34,9 +33,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import polars as pl
 
+from viss_r1.answers import extract_answer, extract_transform
+from viss_r1.process import command_line
 from viss_r1.prompts import OURS, PromptWording, system_prompt_for
 from viss_r1.release_prompts import GROUND_TRUTH_MENTION
-from viss_r1.rewards import accuracy, extract_answer, extract_transform, format_score
+from viss_r1.rewards import accuracy, format_score
 from viss_r1.train.config import CotAnnotationRunConfig
 
 _THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
@@ -169,20 +170,15 @@ def annotate(rows: Sequence[Mapping[str, Any]], load_generate: Callable[[], Gene
     return {**summary, "resumed": len(rows) - len(todo)}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True)
-    args, _ = parser.parse_known_args(argv)
-    from viss_r1.train.config import load_config
-    from viss_r1.train.reporting import pipes_session
-
-    config = load_config(args.config, CotAnnotationRunConfig)
+def run_annotation(config: CotAnnotationRunConfig, pipes: Any | None = None) -> dict[str, Any]:
+    """The process's run: the config's samples, in ``sample_id`` order, annotated (resumably)."""
     rows = pl.read_parquet(config.samples).sort("sample_id").to_dicts()[: config.max_samples]
-    with pipes_session() as pipes:
-        log = pipes.log.info if pipes is not None else print
-        summary = annotate(rows, lambda: generator(config), Path(config.output_dir), config, log)
-        if pipes is not None:
-            pipes.report_asset_materialization(metadata=summary)
+    log = pipes.log.info if pipes is not None else print
+    return annotate(rows, lambda: generator(config), Path(config.output_dir), config, log)
+
+
+def main(argv: list[str] | None = None) -> None:
+    command_line(__doc__.split("\n\n")[0], CotAnnotationRunConfig, run_annotation, argv=argv)
 
 
 if __name__ == "__main__":

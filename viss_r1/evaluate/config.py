@@ -15,11 +15,11 @@ from pydantic import Field, field_validator
 from viss_r1.modeling.generation import Decoding
 from viss_r1.modeling.vllm_server import VLLMServer
 from viss_r1.pretext.transforms import VIDEO_TRANSFORMS
+from viss_r1.process import StrictModel
 from viss_r1.prompts import PromptWording, PromptWordingName
-from viss_r1.train.config import _Strict
 
 
-class ProbeSettings(_Strict):
+class ProbeSettings(StrictModel):
     """Conditions scored besides the clean benchmark (each on the same samples)."""
 
     blind: bool = True                        # the question without the video: visual reliance = clean − blind
@@ -43,7 +43,7 @@ class ProbeSettings(_Strict):
         return ratios
 
 
-class EvalSettings(_Strict):
+class EvalSettings(StrictModel):
     """How a model is asked a benchmark: decoding, probes, how many samples."""
 
     # The prompt of the clean, blind and frame-drop conditions: "r1" (the benchmark's question,
@@ -74,7 +74,7 @@ class EvalSettings(_Strict):
         return PromptWording(self.prompt_wording, "eval")
 
 
-class EvalRunConfig(_Strict):
+class EvalRunConfig(StrictModel):
     """One (model, benchmark) evaluation. Per-sample results are written to ``output_dir`` as
     they are produced, so an interrupted run resumes without redoing finished samples."""
 

@@ -15,10 +15,11 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any, Mapping, Sequence
 
+# The rewards' answer pattern and number parse, so training and evaluation read the same span and
+# the same number ("1,000" → 1000; "nan"/"inf" unparsable).
+from viss_r1.answers import ANSWER_PATTERN, extract_answer, parse_number
 from viss_r1.evaluate.benchmarks import BenchmarkSpec
-# The reward's own answer pattern and number parse, so training and evaluation read the same span
-# and the same number ("1,000" → 1000; "nan"/"inf" unparsable).
-from viss_r1.rewards import _ANSWER_RE, _number, accuracy, extract_answer
+from viss_r1.rewards import accuracy
 
 # θ ∈ {0.50, 0.55, …, 0.95}; rounded so each prints as its two-decimal value (0.5 + 0.05·3 is
 # 0.6500000000000001 in binary floating point).
@@ -43,7 +44,7 @@ def parse_prediction(text: str | None) -> str:
     """The content of the first ``<answer>…</answer>``, stripped; the whole output, stripped, when
     there is no answer tag (an empty tag is an empty answer)."""
     text = text or ""
-    match = _ANSWER_RE.search(text)
+    match = ANSWER_PATTERN.search(text)
     return match.group(1).strip() if match else text.strip()
 
 
@@ -82,7 +83,7 @@ def score_sample(text: str | None, solution: str, problem_type: str, *,
         raise ValueError(f"numeric_scoring {numeric_scoring!r} is not one of {NUMERIC_SCORINGS}")
     answer, truth = parse_prediction(text), extract_answer(solution)
     if problem_type == "regression" or (problem_type == "numerical" and numeric_scoring == "mra"):
-        predicted, expected = _number(answer), _number(truth)
+        predicted, expected = parse_number(answer), parse_number(truth)
         score = 0.0 if predicted is None or expected is None else mean_relative_accuracy(predicted, expected)
     else:
         score = accuracy(answer, truth, problem_type)  # raises on an unknown problem type

@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import polars as pl
 
+from viss_r1.answers import extract_answer, extract_transform
 from viss_r1.data.frame_cache import FrameCacheReader
 from viss_r1.evaluate.benchmarks import BENCHMARKS
 from viss_r1.evaluate.config import EvalRunConfig
@@ -33,8 +34,8 @@ from viss_r1.evaluate.scores import summarize
 from viss_r1.modeling.generation import Decoding
 from viss_r1.modeling.video_inputs import MediaInput
 from viss_r1.modeling.vllm_server import ServerUnavailable, generate_with_server, served_model_name
+from viss_r1.process import command_line
 from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT
-from viss_r1.rewards import extract_answer, extract_transform
 
 RESULTS_FILE = "results.parquet"
 SCORES_FILE = "scores.json"
@@ -194,7 +195,7 @@ def evaluate(config: EvalRunConfig, pipes: Any | None = None, model_and_processo
     """Run every condition; return the summary (also written to ``scores.json``)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise SystemExit("evaluation runs as one process per (model, benchmark); launch it without "
-                         "torchrun/accelerate multi-process (training_launcher.stage_launcher_args "
+                         "torchrun/accelerate multi-process (stage_launcher.stage_launcher_args "
                          "for viss_r1.evaluate.run)")
     spec = BENCHMARKS[config.benchmark]
     settings = config.settings
@@ -244,10 +245,8 @@ def evaluate(config: EvalRunConfig, pipes: Any | None = None, model_and_processo
 
 
 def main(argv: list[str] | None = None) -> None:
-    from viss_r1.train.runner import command_line
-
     command_line("Score a model on a benchmark (clean and robustness probes).", EvalRunConfig,
-                 lambda config, pipes: flat_scores(evaluate(config, pipes)), curve="", argv=argv)
+                 lambda config, pipes: flat_scores(evaluate(config, pipes)), argv=argv)
 
 
 def flat_scores(summary: Mapping[str, Any]) -> dict[str, Any]:

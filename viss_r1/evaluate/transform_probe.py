@@ -17,7 +17,8 @@ from viss_r1.data.frame_cache import FrameCacheReader
 from viss_r1.modeling.generation import Decoding, generate_for_rows
 from viss_r1.pretext.transforms import TransformSpec, transform_params
 from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT
-from viss_r1.rewards import accuracy, extract_answer, extract_transform, format_score
+from viss_r1.answers import extract_answer, extract_transform
+from viss_r1.rewards import accuracy, format_score
 
 
 def every_option(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

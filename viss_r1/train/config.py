@@ -5,31 +5,26 @@ a run config in ``infra/configs/`` and an asset run mean exactly the same thing.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from viss_r1.modeling.vllm_server import VLLMServer
+from viss_r1.process import StrictModel
 from viss_r1.prompts import PromptWording, PromptWordingName
 from viss_r1.rewards import RewardSettings
 from viss_r1.stages import StageSpec, stage_named
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class MlflowTarget(_Strict):
+class MlflowTarget(StrictModel):
     """The MLflow run that receives the step metrics (the asset's nested run)."""
 
     tracking_uri: str
     run_id: str
 
 
-class OptimSettings(_Strict):
+class OptimSettings(StrictModel):
     """Trainer settings shared by SFT and GRPO. Defaults: the release's 7B recipe (METHOD.md §6);
     the embedded default overrides them for the tiny model (``viss_r1.embedded``)."""
 
@@ -98,7 +93,7 @@ def _registered(value: Any) -> Any:
     return stage_named(value) if isinstance(value, str) else value
 
 
-class SFTRunConfig(_Strict):
+class SFTRunConfig(StrictModel):
     """One SFT run: the model to start from, the stage (prompt format, transformed media or not),
     the samples, how to train."""
 
@@ -132,7 +127,7 @@ class SFTRunConfig(_Strict):
         return PromptWording(self.prompt_wording, "sft")
 
 
-class GRPOSettings(_Strict):
+class GRPOSettings(StrictModel):
     """Rollouts and the policy loss. Defaults: the release (METHOD.md §5); TRL's own defaults
     differ (beta 0, loss "dapo", top_p 1.0, 512 tokens). Any TRL ``loss_type`` works."""
 
@@ -166,8 +161,7 @@ class GRPOSettings(_Strict):
         return self.kl_in_loss if self.kl_in_loss is not None else stage.kl_in_loss
 
 
-
-class GRPORunConfig(_Strict):
+class GRPORunConfig(StrictModel):
     """One GRPO run of one stage (viss_r1.stages): its prompt format, media, reward and KL say
     what is trained; ``rewards`` is the stage's reward with this run's changes."""
 
@@ -210,7 +204,7 @@ class GRPORunConfig(_Strict):
         return PromptWording(self.prompt_wording, "grpo")
 
 
-class CotAnnotationRunConfig(_Strict):
+class CotAnnotationRunConfig(StrictModel):
     """One SSL-CoT re-annotation run (``python -m viss_r1.data.cot_annotation``)."""
 
     annotator: str                      # local checkpoint or hub id (the release: Qwen2.5-VL-72B-Instruct)
@@ -226,14 +220,3 @@ class CotAnnotationRunConfig(_Strict):
     temperature: float = 0.01
     top_p: float = 0.001
     batch_size: int = 8
-
-
-def load_config(path: str | Path, model: type[_Strict]) -> _Strict:
-    text = Path(path).read_text()
-    data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
-    return model.model_validate(data)
-
-
-def write_config(config: _Strict, path: Path) -> Path:
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    return path

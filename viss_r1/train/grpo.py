@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from viss_r1.process import command_line
 from viss_r1.train.config import CHECKPOINT_DIR, FINAL_DIR, GRPORunConfig
 from viss_r1.train.reporting import StepReporter
-from viss_r1.train.runner import command_line, train_resumable, write_result
+from viss_r1.train.runner import train_resumable, write_result
 # The per-sample columns the rewards and the rollout table read.
 ROW_COLUMNS = ("sample_id", "problem_type", "solution", "transform_name", "transform_letter", "data_type")
 

@@ -5,13 +5,12 @@ names are the same in every stage and arm, so MLflow's compare view lines the ru
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 from transformers import TrainerCallback
 
+from viss_r1.process import is_main_process
 from viss_r1.train.config import MlflowTarget
 
 # Trainer log key → our stable metric name.
@@ -50,32 +49,6 @@ def step_metrics(logs: Mapping[str, float]) -> dict[str, float]:
         elif len(parts) == 3 and parts[0] == "pretext" and parts[2] == "accuracy":
             metrics[f"rl/pretext_accuracy/{parts[1]}"] = float(value)
     return metrics
-
-
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def end_distributed() -> None:
-    """Leave the process group together: a rank that exits while gloo threads still run aborts
-    ("terminate called without an active exception") and fails the whole launch."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
-
-
-@contextlib.contextmanager
-def pipes_session() -> Iterator[Any | None]:
-    """The Dagster Pipes context when Dagster launched this process, else None (standalone)."""
-    from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
-
-    if not (is_main_process() and PipesEnvVarParamsLoader().is_dagster_pipes_process()):
-        yield None
-        return
-    with open_dagster_pipes() as pipes:
-        yield pipes
 
 
 class StepReporter(TrainerCallback):

@@ -2,23 +2,21 @@
 
 SFT and GRPO build different trainers; from there on they share this: resume from the last
 complete checkpoint in ``output_dir/checkpoints`` (with the weights really restored), train, save the
-final model and processor to ``output_dir/final`` and a ``result.json`` beside it, and — as a
-command-line process — report the result to Dagster Pipes when Dagster launched it."""
+final model and processor to ``output_dir/final`` and a ``result.json`` beside it. Their command
+line and Dagster Pipes report are every stage process's (``viss_r1.process``)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from transformers import TrainerCallback
 
-from viss_r1.train.config import CHECKPOINT_DIR, FINAL_DIR, RESULT_FILE, load_config
-from viss_r1.train.reporting import end_distributed, is_main_process, pipes_session
-
+from viss_r1.process import is_main_process
+from viss_r1.train.config import CHECKPOINT_DIR, FINAL_DIR, RESULT_FILE
 
 
 class StepClock(TrainerCallback):
@@ -75,19 +73,3 @@ def write_result(trainer, output_dir: str, result: dict[str, Any]) -> None:
     if is_main_process():
         trainer.processing_class.save_pretrained(str(Path(output_dir) / FINAL_DIR))
         (Path(output_dir) / RESULT_FILE).write_text(json.dumps(result, indent=2))
-
-
-def command_line(description: str, config_type: type, run: Callable[..., dict[str, Any]], curve: str,
-                 argv: list[str] | None = None) -> None:
-    """``--config FILE`` → ``run(config, pipes)``; the result (without its per-step ``curve``)
-    becomes the asset's materialization metadata when Dagster launched the process."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--config", required=True, help=f"YAML or JSON file holding a {config_type.__name__}")
-    args, _ = parser.parse_known_args(argv)  # Pipes may append its own arguments
-    config = load_config(args.config, config_type)
-    with pipes_session() as pipes:
-        result = run(config, pipes)
-        if pipes is not None:
-            pipes.report_asset_materialization(metadata={
-                k: v for k, v in result.items() if k != curve and v is not None})
-    end_distributed()

@@ -227,7 +227,8 @@ class VideoGRPOTrainer(GRPOTrainer):
         alike; every process calls this, with or without prompts (``_sample_shuffled``)."""
         import numpy as np
 
-        from viss_r1.rewards import accuracy, extract_answer
+        from viss_r1.answers import extract_answer
+        from viss_r1.rewards import accuracy
 
         rng = np.random.default_rng([self.args.seed, self.state.global_step, self.accelerator.process_index])
         conversations, media, owners = [], [], []
@@ -278,7 +279,7 @@ class VideoGRPOTrainer(GRPOTrainer):
     def _record_rollouts(self, rows, output) -> None:
         """The rollouts of the whole generation batch, gathered over processes in rank order, for
         the sample table, and the pretext accuracy per transform over them (a metric)."""
-        from viss_r1.rewards import extract_answer, extract_transform
+        from viss_r1.answers import extract_answer, extract_transform
 
         mode = "train" if self.model.training else "eval"
         ids = output["completion_ids"].masked_fill(output["completion_mask"] == 0, self._tokenizer.pad_token_id)
