@@ -163,7 +163,7 @@ def sft_asset(stage: StageSpec) -> dg.AssetsDefinition:
         return output(built, {
             "model": model_location(artifact_store, built.ref),
             **{k: built.summary[k] for k in ("global_step", "samples", "first_loss", "last_loss", "train_loss")},
-            "loss_curve": dg.MetadataValue.md(_curve_table(result["losses"], "loss")),
+            "loss_curve": dg.MetadataValue.md(curve_table(result["losses"], "loss")),
         })
 
     return _sft
@@ -201,7 +201,7 @@ def publish_training(building: Building, work: Path, store, summary_keys: tuple[
 
 
 
-def _curve_table(points: list[list[float]], name: str, rows: int = 12) -> str:
+def curve_table(points: list[list[float]], name: str, rows: int = 12) -> str:
     """A training curve (loss, reward), thinned to a few rows, as a markdown table for the UI."""
     if not points:
         return "_(no steps logged)_"

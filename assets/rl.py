@@ -8,7 +8,7 @@ import dagster as dg
 
 from assets.caching import Building, asset_code_version, build_or_reuse, output
 from assets.configs import GRPOModelConfig
-from assets.models import GROUP, _curve_table, finished_training, model_location, model_revision, publish_training
+from assets.models import GROUP, curve_table, finished_training, model_location, model_revision, publish_training
 from assets.resources import ArtifactStoreResource, MlflowTracking, StageLauncher
 from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
@@ -70,7 +70,7 @@ def grpo_asset(stage: StageSpec) -> dg.AssetsDefinition:
         return output(built, {
             "model": model_location(artifact_store, built.ref),
             **{k: built.summary[k] for k in SUMMARY if built.summary.get(k) is not None},
-            "reward_curve": dg.MetadataValue.md(_curve_table(result["rewards"], "reward")),
+            "reward_curve": dg.MetadataValue.md(curve_table(result["rewards"], "reward")),
         })
 
     return _grpo
