@@ -20,10 +20,10 @@ import functools
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, replace
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jiwer
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from viss_r1.data.records import PROBLEM_TYPES
 from viss_r1.pretext.transforms import OPTION_LETTERS
@@ -407,9 +407,10 @@ def temporal_reward(
 STAGES = ("viss_r1", "pretext_grpo", "video_r1")
 
 
-@dataclass(frozen=True)
-class RewardSettings:
+class RewardSettings(BaseModel):
     """What a stage's reward is made of. Defaults are ViSS-R1's; ``for_stage`` gives each stage's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     # False: ViSS-R1's ablation without the answer reward (0.5·transform + format). The length bonus
     # is gated on answer accuracy, so it goes too — as in the release, which zeroes the accuracy
@@ -426,16 +427,15 @@ class RewardSettings:
     temporal_bonus: float = TEMPORAL_BONUS              # added to accurate ordered rollouts
     temporal_min_accuracy: float = TEMPORAL_MIN_ACCURACY
 
-    def __post_init__(self) -> None:
-        # Configs read from YAML/JSON give lists; a tuple keeps the settings hashable.
-        object.__setattr__(self, "length_window", tuple(self.length_window))
-        if len(self.length_window) != 2:
-            raise ValueError(f"length_window {self.length_window} must be (low, high)")
+    @model_validator(mode="after")
+    def _check(self) -> RewardSettings:
+        # Configs read from YAML/JSON give lists; pydantic makes the window a (low, high) tuple.
         low, high = self.length_window
         if not 0 <= low <= high:
             raise ValueError(f"length_window {self.length_window} must be (low, high) with 0 <= low <= high")
         if self.transform_weight < 0:
             raise ValueError(f"transform_weight {self.transform_weight} must be >= 0")
+        return self
 
     @classmethod
     def for_stage(cls, stage: str, **overrides: Any) -> RewardSettings:
@@ -445,7 +445,7 @@ class RewardSettings:
             base = cls(length_window=VISS_R1_LENGTH_WINDOW, temporal_ratio=VISS_R1_TEMPORAL_RATIO)
         else:
             base = cls(length_window=VIDEO_R1_LENGTH_WINDOW)
-        return replace(base, **overrides)
+        return cls.model_validate({**base.model_dump(), **overrides})
 
 
 def _check_stage(stage: str) -> None:

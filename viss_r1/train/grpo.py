@@ -15,7 +15,6 @@ The final model goes to ``output_dir/final`` and ``result.json`` says what happe
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -29,15 +28,15 @@ ROW_COLUMNS = ("sample_id", "problem_type", "solution", "transform_name", "trans
 
 
 def reward_settings(config: GRPORunConfig):
-    from dataclasses import replace
+    from pydantic import ValidationError
 
     from viss_r1.rewards import RewardSettings
 
     base = RewardSettings.for_stage(config.stage)
     try:
-        settings = replace(base, **config.rewards)
-    except TypeError as error:
-        known = ", ".join(asdict(base))
+        settings = RewardSettings.model_validate({**base.model_dump(), **config.rewards})
+    except ValidationError as error:
+        known = ", ".join(RewardSettings.model_fields)
         raise ValueError(f"rewards: {error}; the fields are {known}") from None
     return settings
 
