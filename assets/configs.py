@@ -1,17 +1,19 @@
-"""Typed run config of the data-plane assets. Defaults are the embedded default; every default
-is read from the library's own config objects, so each value has one source of truth."""
+"""Typed run config of the assets. A run setting with a home in the library *is* that library
+setting: ``class Sampling(LibraryConfig, FrameSampling)`` takes the library model's fields, types,
+defaults and validators, so a new library field is a run setting at once. Defaults are the
+library's (the 7B recipe's) except where ``viss_r1.embedded`` gives the embedded run's."""
 
 from __future__ import annotations
 
-import dataclasses
 import typing
-from typing import Literal, Optional
+from typing import Any, ClassVar, Literal, Optional
 
 import dagster as dg
 import pydantic
+from pydantic.fields import FieldInfo
 
 from viss_r1.data.frame_cache import FrameEncoding
-from viss_r1.data.ingest import DECODE_TIMEOUT_S
+from viss_r1.data.ingest import DECODE_TIMEOUT_S, NUM_SHARDS
 from viss_r1.data.pretext_samples import (
     COT_TABLE,
     QUESTIONS_TABLE,
@@ -22,12 +24,13 @@ from viss_r1.data.pretext_samples import (
 from viss_r1.embedded import EMBEDDED_EVAL_DECODING, EMBEDDED_GRPO, EMBEDDED_ROLLOUTS, EMBEDDED_SAMPLING, EMBEDDED_SFT
 from viss_r1.evaluate.config import EvalSettings, ProbeSettings
 from viss_r1.modeling.generation import Decoding
-from viss_r1.modeling.vllm_server import VLLMServer
 from viss_r1.modeling.tiny import TinyModelSpec
+from viss_r1.modeling.vllm_server import VLLMServer
 from viss_r1.prompts import PromptWordingName
 from viss_r1.rewards import RewardSettings
 from viss_r1.synthetic import SyntheticConfig
 from viss_r1.train.config import CotAnnotationRunConfig, GRPOSettings, OptimSettings, SFTLossOn
+from viss_r1.video.probe import ALL_CPUS
 from viss_r1.video.sampling import FrameSampling
 
 _ENCODING = FrameEncoding()
@@ -35,28 +38,84 @@ _PRETEXT = PretextSettings()
 _USES = {use.name: use for use in _PRETEXT.uses}
 
 
-def _mirror(library_config: type, defaults: object | None, name: str, doc: str, exclude: tuple[str, ...] = (),
-            nested: dict[str, type] | None = None) -> type:
-    """A ``dg.Config`` with the fields of a library config (a pydantic model or a dataclass;
-    Dagster only accepts its own Config classes in run config), defaults taken from ``defaults``
-    (None: the library's own): one definition per field. ``exclude``: fields that are not run
-    settings (paths the asset fills in, model geometry); the library's defaults apply to them.
-    ``nested``: fields whose value is itself a library dataclass, with the mirror to use for it."""
-    if dataclasses.is_dataclass(library_config):
-        hints = typing.get_type_hints(library_config)
-        declared = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(library_config)}
-    else:
-        declared = {f: (info.annotation, info.default) for f, info in library_config.model_fields.items()}
-    fields = {
-        field: (annotation, getattr(defaults, field) if defaults is not None else default)
-        for field, (annotation, default) in declared.items() if field not in exclude
-    }
-    for field, mirror in (nested or {}).items():
-        value = getattr(defaults if defaults is not None else library_config(), field)
-        fields[field] = (mirror, mirror(**dataclasses.asdict(value)))
-    config = pydantic.create_model(name, __base__=dg.Config, __doc__=doc, **fields)
-    config.to_library = lambda self, **filled: library_config(**self.model_dump(), **filled)
-    return config
+def _library_base(cls: type) -> type[pydantic.BaseModel]:
+    """The library model among ``cls``'s bases (the one that is not a Dagster config)."""
+    for base in cls.__bases__:
+        if issubclass(base, pydantic.BaseModel) and not issubclass(base, dg.Config):
+            return base
+    raise TypeError(f"{cls.__name__} mirrors no library model: give one as its second base, "
+                    f"e.g. class {cls.__name__}(LibraryConfig, FrameSampling)")
+
+
+class LibraryConfig(dg.Config):
+    """A run config that is a library settings model: ``class Sampling(LibraryConfig, FrameSampling)``
+    (Dagster accepts only its own ``Config`` classes in run config, hence the first base). Class
+    keywords, applied before pydantic builds the schema:
+
+    - ``defaults``: an instance of the library model whose values become the defaults (the
+      embedded run's, from ``viss_r1.embedded``); without it the library's own defaults stand.
+    - ``fixed``: fields that are not run settings (the model's patch geometry, paths the asset
+      fills in): they leave the run config; the library's default stands, or ``to_library`` is
+      given them.
+
+    A field whose value is itself a library model is declared again in the class body with its
+    mirror as the type (Dagster needs a ``Config`` there); a field the body declares keeps the
+    body's default."""
+
+    library: ClassVar[type[pydantic.BaseModel]]
+
+    def __init_subclass__(cls, defaults: pydantic.BaseModel | None = None, fixed: tuple[str, ...] = (),
+                          **kwargs: Any) -> None:
+        cls.library = _library_base(cls)
+        fields = cls.library.model_fields
+        unknown = sorted(set(fixed) - set(fields))
+        if unknown:
+            raise TypeError(f"{cls.__name__}: fixed fields {unknown} are not fields of {cls.library.__name__}")
+        if defaults is not None and not isinstance(defaults, cls.library):
+            raise TypeError(f"{cls.__name__}: defaults must be a {cls.library.__name__}, got {type(defaults).__name__}")
+        declared = dict(cls.__dict__.get("__annotations__", {}))
+        for name in fixed:
+            # A class variable is no pydantic field: out of the schema, the library's value on reads.
+            cls.__annotations__[name] = ClassVar[fields[name].annotation]
+            if not fields[name].is_required():
+                setattr(cls, name, fields[name].get_default(call_default_factory=True))
+        for name, field in fields.items():
+            if defaults is None or name in fixed or name in declared:
+                continue
+            annotation = typing.Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+            setattr(cls, name, FieldInfo.from_annotated_attribute(annotation, getattr(defaults, name)))
+        super().__init_subclass__(**kwargs)
+
+    def to_library(self, **filled: Any) -> Any:
+        """The library model of these settings; ``filled``: its fixed fields the asset supplies."""
+        return self.library(**self.model_dump(), **filled)
+
+
+class LibraryOverrides(dg.Config):
+    """Every field of a library model as an optional override, None keeping the value the library
+    picks (e.g. per stage): ``class RewardConfig(LibraryOverrides, library=RewardSettings)``.
+    Derived, so a new library setting is a run setting at once (``temporal`` once went missing
+    when these were listed by hand); tuples become lists, as YAML gives them."""
+
+    library: ClassVar[type[pydantic.BaseModel]]
+
+    def __init_subclass__(cls, library: type[pydantic.BaseModel] | None = None, **kwargs: Any) -> None:
+        if library is not None:
+            cls.library = library
+            for name, field in library.model_fields.items():
+                annotation = field.annotation
+                if typing.get_origin(annotation) is tuple:
+                    annotation = list[typing.get_args(annotation)[0]]
+                cls.__annotations__[name] = Optional[annotation]
+                setattr(cls, name, None)
+        super().__init_subclass__(**kwargs)
+
+    def overrides(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+    def apply_to(self, settings: Any) -> Any:
+        """``settings`` with these overrides, validated as the library model is."""
+        return type(settings).model_validate({**settings.model_dump(), **self.overrides()})
 
 
 class AnnotationSource(dg.Config):
@@ -68,8 +127,8 @@ class AnnotationSource(dg.Config):
     split: Literal["train", "eval"] = "train"  # eval records never reach a training table
 
 
-SyntheticSet = _mirror(SyntheticConfig, None, "SyntheticSet",
-                       "The synthetic video QA set (viss_r1.synthetic.SyntheticConfig).")
+class SyntheticSet(LibraryConfig, SyntheticConfig):
+    """The synthetic video QA set (viss_r1.synthetic.SyntheticConfig)."""
 
 
 class VideoSourcesConfig(dg.Config):
@@ -79,22 +138,21 @@ class VideoSourcesConfig(dg.Config):
 
 class VideoCatalogConfig(dg.Config):
     min_frames: int = EMBEDDED_SAMPLING.min_frames  # fewer decodable frames → quarantine ("too short")
-    workers: int = 0                                 # probe processes; 0 = one per CPU this process may use
+    workers: int = ALL_CPUS                          # probe processes; 0 = one per CPU this process may use
     decode_timeout_s: float = DECODE_TIMEOUT_S       # one file's probe; past it: killed, file quarantined
 
 
-# The patch geometry (frame_factor, size_factor) is the model's, not a run setting.
-Sampling = _mirror(FrameSampling, EMBEDDED_SAMPLING, "Sampling",
-                   "Frame sampling, qwen-vl-utils convention (viss_r1.video.sampling.FrameSampling).",
-                   exclude=("frame_factor", "size_factor"))
+class Sampling(LibraryConfig, FrameSampling, defaults=EMBEDDED_SAMPLING, fixed=("frame_factor", "size_factor")):
+    """Frame sampling, qwen-vl-utils convention (viss_r1.video.sampling.FrameSampling). The patch
+    geometry (frame_factor, size_factor) is the model's, not a run setting."""
 
 
 class FrameCacheConfig(dg.Config):
     sampling: Sampling = Sampling()
     encoding: str = _ENCODING.format
     jpeg_quality: int = _ENCODING.quality
-    num_shards: int = 16   # stable hash buckets of fingerprints; each shard is cached on its own
-    workers: int = 0       # decode processes; 0 = one per CPU this process may use
+    num_shards: int = NUM_SHARDS
+    workers: int = ALL_CPUS   # decode processes; 0 = one per CPU this process may use
     decode_timeout_s: float = DECODE_TIMEOUT_S   # one clip's decode; past it: killed, clip a failure row
 
     def to_encoding(self) -> FrameEncoding:
@@ -156,23 +214,21 @@ class PretextSamplesConfig(dg.Config):
     video_questions: PretextUseConfig = _use_default(VIDEO_QUESTIONS_TABLE)
 
     def to_library(self) -> PretextSettings:
-        from dataclasses import replace
-
         def resolved(use):
             given = getattr(self, use.name)
             video, image = preset_transforms(self.preset, use.name)
-            return replace(use, video_transforms=video if given.video_transforms is None else tuple(given.video_transforms),
-                           image_transforms=image if given.image_transforms is None else tuple(given.image_transforms),
-                           sources=tuple(given.sources), draws=given.draws)
+            return use.model_copy(update=dict(
+                video_transforms=video if given.video_transforms is None else tuple(given.video_transforms),
+                image_transforms=image if given.image_transforms is None else tuple(given.image_transforms),
+                sources=tuple(given.sources), draws=given.draws))
 
         uses = tuple(resolved(use) for use in _PRETEXT.uses)
         return PretextSettings(seed=self.seed, arrow_reverse_prob=self.arrow_reverse_prob, uses=uses)
 
 
-# The processor's pixel bounds stay the spec's: frames arrive already sized by the frame cache.
-TinyModelConfig = _mirror(TinyModelSpec, None, "TinyModelConfig",
-                          "Sizes of the offline tiny model (viss_r1.modeling.tiny.TinyModelSpec).",
-                          exclude=("min_pixels", "max_pixels"))
+class TinyModelConfig(LibraryConfig, TinyModelSpec, fixed=("min_pixels", "max_pixels")):
+    """Sizes of the offline tiny model (viss_r1.modeling.tiny.TinyModelSpec). The processor's pixel
+    bounds stay the spec's: frames arrive already sized by the frame cache."""
 
 
 class BaseModelConfig(dg.Config):
@@ -181,8 +237,8 @@ class BaseModelConfig(dg.Config):
     tiny: TinyModelConfig = TinyModelConfig()
 
 
-OptimConfig = _mirror(OptimSettings, EMBEDDED_SFT, "OptimConfig",
-                      "Trainer settings (viss_r1.train.config.OptimSettings); defaults: the embedded tiny run.")
+class OptimConfig(LibraryConfig, OptimSettings, defaults=EMBEDDED_SFT):
+    """Trainer settings (viss_r1.train.config.OptimSettings); defaults: the embedded tiny run."""
 
 
 class SFTModelConfig(dg.Config):
@@ -193,38 +249,29 @@ class SFTModelConfig(dg.Config):
     training: OptimConfig = OptimConfig()
 
 
-GRPOOptimConfig = _mirror(OptimSettings, EMBEDDED_GRPO, "GRPOOptimConfig",
-                          "Trainer settings of a GRPO stage (viss_r1.train.config.OptimSettings); "
-                          "defaults: the embedded tiny run.")
-VLLMServerConfig = _mirror(VLLMServer, None, "VLLMServerConfig",
-                           "A vLLM server to generate on (viss_r1.modeling.vllm_server.VLLMServer); url '': in process.")
-RolloutConfig = _mirror(GRPOSettings, EMBEDDED_ROLLOUTS, "RolloutConfig",
-                        "Rollouts and policy loss (viss_r1.train.config.GRPOSettings); defaults: the release's "
-                        "(G 8, temperature 1.0, top_p 0.95, β 0.04, loss per sequence), completions capped for CPU.",
-                        nested={"vllm_server": VLLMServerConfig})
+class GRPOOptimConfig(LibraryConfig, OptimSettings, defaults=EMBEDDED_GRPO):
+    """Trainer settings of a GRPO stage (viss_r1.train.config.OptimSettings); defaults: the
+    embedded tiny run."""
 
 
-class _Overrides(dg.Config):
-    def overrides(self) -> dict:
-        return {k: v for k, v in self.model_dump().items() if v is not None}
+class VLLMServerConfig(LibraryConfig, VLLMServer):
+    """A vLLM server to generate on (viss_r1.modeling.vllm_server.VLLMServer); url '': in process."""
 
 
-def _overrides_of(library_config: type, name: str, doc: str) -> type:
-    """A ``dg.Config`` with every field of a library dataclass as an optional override (None keeps
-    the value the library picks, e.g. per stage); tuples become lists, as YAML gives them. Derived,
-    so a new library setting is a run setting at once (``temporal`` once went missing here)."""
-    fields = {}
-    for field, info in library_config.model_fields.items():
-        hint = info.annotation
-        if typing.get_origin(hint) is tuple:
-            hint = list[typing.get_args(hint)[0]]
-        fields[field] = (Optional[hint], None)
-    return pydantic.create_model(name, __base__=_Overrides, __doc__=doc, **fields)
+class RolloutConfig(LibraryConfig, GRPOSettings, defaults=EMBEDDED_ROLLOUTS):
+    """Rollouts and policy loss (viss_r1.train.config.GRPOSettings); defaults: the release's (G 8,
+    temperature 1.0, top_p 0.95, β 0.04, loss per sequence), completions capped for CPU."""
+
+    vllm_server: VLLMServerConfig = VLLMServerConfig(**EMBEDDED_ROLLOUTS.vllm_server.model_dump())
 
 
-RewardConfig = _overrides_of(RewardSettings, "RewardConfig",
-                             "Overrides of the stage's reward (viss_r1.rewards.RewardSettings); None keeps the "
-                             "stage's value. E.g. {temporal: true} (T-GRPO), {use_accuracy: false} (ViSS-R1 ablation).")
+class RewardConfig(LibraryOverrides, library=RewardSettings):
+    """Overrides of the stage's reward (viss_r1.rewards.RewardSettings); None keeps the stage's
+    value. E.g. {temporal: true} (T-GRPO), {use_accuracy: false} (ViSS-R1 ablation)."""
+
+    def apply_to(self, settings: RewardSettings) -> RewardSettings:
+        """The stage's ``settings`` with these overrides, validated as ``RewardSettings``."""
+        return super().apply_to(settings)
 
 
 class GRPOModelConfig(dg.Config):
@@ -236,10 +283,9 @@ class GRPOModelConfig(dg.Config):
     rollouts: RolloutConfig = RolloutConfig()
 
 
-CotAnnotationsConfig = _mirror(
-    CotAnnotationRunConfig, None, "CotAnnotationsConfig",
-    "SSL-CoT re-annotation (viss_r1.data.cot_annotation): the annotator checkpoint and its decoding.",
-    exclude=("samples", "frame_shards", "output_dir"))
+class CotAnnotationsConfig(LibraryConfig, CotAnnotationRunConfig, fixed=("samples", "frame_shards", "output_dir")):
+    """SSL-CoT re-annotation (viss_r1.data.cot_annotation): the annotator checkpoint and its
+    decoding; the asset fills in the paths."""
 
 
 class BenchmarkConfig(FrameCacheConfig):
@@ -261,33 +307,23 @@ class BenchmarkConfig(FrameCacheConfig):
         return self
 
 
-DecodingConfig = _mirror(Decoding, EMBEDDED_EVAL_DECODING, "DecodingConfig",
-                         "Evaluation decoding (viss_r1.modeling.generation.Decoding): the release's near-greedy "
-                         "sampling; answers capped for the tiny model.")
-ProbesConfig = _mirror(ProbeSettings, None, "ProbesConfig",
-                       "Robustness probes (viss_r1.evaluate.config.ProbeSettings): blind, transformed, frame drop.")
+class DecodingConfig(LibraryConfig, Decoding, defaults=EMBEDDED_EVAL_DECODING):
+    """Evaluation decoding (viss_r1.modeling.generation.Decoding): the release's near-greedy
+    sampling; answers capped for the tiny model."""
 
 
-class EvaluationConfig(dg.Config):
+class ProbesConfig(LibraryConfig, ProbeSettings):
+    """Robustness probes (viss_r1.evaluate.config.ProbeSettings): blind, transformed, frame drop."""
+
+
+class EvaluationConfig(LibraryConfig, EvalSettings):
+    """How a model is asked a benchmark (viss_r1.evaluate.config.EvalSettings)."""
+
     decoding: DecodingConfig = DecodingConfig()
     vllm_server: VLLMServerConfig = VLLMServerConfig()
     probes: ProbesConfig = ProbesConfig()
+    # Dagster config has no optional Literal: a string here, checked by EvalSettings in to_library.
     prompt_format: Optional[str] = None   # "r1" | "viss_r1"; None: the format the model was trained with
-    identity_transform: Literal["arrow", "rotate"] = "arrow"   # its question under viss_r1 on unchanged video
-    system_prompt: Optional[str] = None
-    prompt_wording: PromptWordingName = "ours"   # "release": the prompts the authors evaluated with
-    max_samples: Optional[int] = None   # the first N records (a quick look); None: all
-    seed: int = 0                       # transform draws and dropped frames
-    # A condition failing on more of its askable samples fails the run; a rerun asks only those.
-    max_failed_fraction: float = EvalSettings.model_fields["max_failed_fraction"].default
-
-    def to_library(self) -> EvalSettings:
-        return EvalSettings(decoding=self.decoding.to_library(), vllm_server=self.vllm_server.to_library(),
-                            probes=self.probes.to_library(),
-                            prompt_format=self.prompt_format, identity_transform=self.identity_transform,
-                            system_prompt=self.system_prompt, prompt_wording=self.prompt_wording,
-                            max_samples=self.max_samples, seed=self.seed,
-                            max_failed_fraction=self.max_failed_fraction)
 
 
 class CheckpointConfig(dg.Config):

@@ -54,7 +54,7 @@ def grpo_asset(stage: StageSpec) -> dg.AssetsDefinition:
                     system_prompt=config.system_prompt,
                     prompt_wording=config.prompt_wording,
                     max_samples=config.max_samples,
-                    rewards=config.rewards.overrides(),
+                    rewards=config.rewards.apply_to(stage.rewards),
                     training=config.training.to_library(),
                     grpo=config.rollouts.to_library(),
                     mlflow=MlflowTarget(tracking_uri=building.run.tracking_uri, run_id=building.run.run_id),

@@ -22,7 +22,7 @@ from collections import Counter
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jiwer
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from viss_r1.answers import extract_answer, extract_transform, parse_number
 from viss_r1.data.records import PROBLEM_TYPES
@@ -377,13 +377,13 @@ class RewardSettings(BaseModel):
     decides the functions: ``stage_rewards``). Defaults are ViSS-R1's; each stage's are in
     ``viss_r1.stages``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     # False: ViSS-R1's ablation without the answer reward (0.5·transform + format). The length bonus
     # is gated on answer accuracy, so it goes too — as in the release, which zeroes the accuracy
     # column before its length gate reads it, so its bonus never fires there either.
     use_accuracy: bool = True
-    transform_weight: float = Field(TRANSFORM_WEIGHT, ge=0)  # weight of transform correctness (ViSS-R1)
+    transform_weight: float = TRANSFORM_WEIGHT          # weight of transform correctness (ViSS-R1)
     use_length_bonus: bool = True                       # the release trains every stage with it
     length_window: tuple[int, int] = VISS_R1_LENGTH_WINDOW  # inclusive token bounds
     length_bonus: float = LENGTH_BONUS                  # added per rewarded rollout
@@ -394,13 +394,15 @@ class RewardSettings(BaseModel):
     temporal_bonus: float = TEMPORAL_BONUS              # added to accurate ordered rollouts
     temporal_min_accuracy: float = TEMPORAL_MIN_ACCURACY
 
-    @field_validator("length_window")
-    @classmethod
-    def _ordered_window(cls, window: tuple[int, int]) -> tuple[int, int]:
-        low, high = window
+    @model_validator(mode="after")
+    def _check(self) -> RewardSettings:
+        # Configs read from YAML/JSON give lists; pydantic makes the window a (low, high) tuple.
+        low, high = self.length_window
         if not 0 <= low <= high:
-            raise ValueError(f"length_window {window} must be (low, high) with 0 <= low <= high")
-        return window
+            raise ValueError(f"length_window {self.length_window} must be (low, high) with 0 <= low <= high")
+        if self.transform_weight < 0:
+            raise ValueError(f"transform_weight {self.transform_weight} must be >= 0")
+        return self
 
 
 class StageRewards(NamedTuple):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from pathlib import Path
@@ -128,7 +127,7 @@ def test_same_seed_same_dataset_different_seed_differs(tiny, tiny_again, tmp_pat
         assert (tiny.media_root / a["path"]).read_bytes() == (tiny_again.media_root / b["path"]).read_bytes()
         assert np.array_equal(_frames(tiny, a), _frames(tiny_again, b)), a["path"]
 
-    other = generate_synthetic_dataset(tmp_path, dataclasses.replace(TINY, seed=4))
+    other = generate_synthetic_dataset(tmp_path, TINY.model_copy(update={"seed": 4}))
     assert other.train_annotations.read_text() != tiny.train_annotations.read_text()
     first = _records(tiny)[0][0]
     other_first = _records(other)[0][0]

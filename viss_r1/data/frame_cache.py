@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from viss_r1.data.isolation import describe_error
 from viss_r1.video.decode import decode_media
@@ -51,16 +52,19 @@ class ClipToCache:
     data_type: str
 
 
-@dataclass(frozen=True)
-class FrameEncoding:
+class FrameEncoding(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     format: str = "jpeg"   # jpeg | png
     quality: int = 95      # jpeg only
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> FrameEncoding:
         if self.format not in ("jpeg", "png"):
             raise ValueError(f"frame encoding {self.format!r} is not supported; use 'jpeg' or 'png'")
         if not 1 <= self.quality <= 100:
             raise ValueError(f"jpeg quality {self.quality} must be in 1..100")
+        return self
 
 
 def shard_of(fingerprint: str, num_shards: int) -> int:

@@ -34,11 +34,12 @@ from viss_r1.data.frame_cache import (
 )
 from viss_r1.data.isolation import Outcome, run_isolated
 from viss_r1.data.tables import write_table
-from viss_r1.video.probe import cpu_workers, probe_row_worker, quarantined
+from viss_r1.video.probe import ALL_CPUS, cpu_workers, probe_row_worker, quarantined
 from viss_r1.video.sampling import FrameSampling
 
 Log = Callable[[str], None]
 
+NUM_SHARDS = 16   # stable hash buckets of clip fingerprints; each shard is cached on its own
 DECODE_TIMEOUT_S = 120.0   # one file's probe or one clip's decode; past it the decoder is killed
 DECODERS = ("decord", "PIL.Image", "pyvips")   # imported by each worker before its first task is timed
 # Shard rows are written in clip order, so finished clips wait for a slow one before them; this
@@ -46,7 +47,7 @@ DECODERS = ("decord", "PIL.Image", "pyvips")   # imported by each worker before 
 REORDER_WINDOW_PER_WORKER = 4
 
 
-def probe_files(media: Iterable[dict[str, Any]], min_frames: int, workers: int = 0, log: Log = print, *,
+def probe_files(media: Iterable[dict[str, Any]], min_frames: int, workers: int = ALL_CPUS, log: Log = print, *,
                 timeout_s: float = DECODE_TIMEOUT_S, probe: Callable[[tuple], dict] = probe_row_worker) -> list[dict]:
     """One catalog row per distinct (media_root, path, data_type): probed, fingerprinted, and
     ``status``/``reason`` saying whether it can be used. ``probe``: the per-file function the
@@ -106,7 +107,7 @@ def plan_shards(catalog: Iterable[dict], num_shards: int, shard_settings: dict, 
 
 
 def cache_frames(store, catalog: list[dict], sampling: FrameSampling, encoding: FrameEncoding, num_shards: int,
-                 code_version: str, workers: int = 0, log: Log = print, *, timeout_s: float = DECODE_TIMEOUT_S,
+                 code_version: str, workers: int = ALL_CPUS, log: Log = print, *, timeout_s: float = DECODE_TIMEOUT_S,
                  decode: Callable[..., dict] = decode_clip) -> CachedFrames:
     """Decode the shards the store lacks (clips in parallel, each isolated), then index every
     shard of the catalog. A shard already in the store — built by any stage with the same clips
@@ -114,7 +115,7 @@ def cache_frames(store, catalog: list[dict], sampling: FrameSampling, encoding: 
     tests hand in one that crashes or hangs)."""
     # The timeout is part of a shard's identity: a clip that timed out is a failure row of its
     # shard, and raising the timeout is how a user asks for such clips to be decoded again.
-    shard_settings = {"sampling": {k: v for k, v in vars(sampling).items() if k not in ("frame_factor", "size_factor")},
+    shard_settings = {"sampling": sampling.model_dump(exclude={"frame_factor", "size_factor"}),
                       "encoding": encoding.format, "quality": encoding.quality, "decode_timeout_s": timeout_s}
     buckets, keys = plan_shards(catalog, num_shards, shard_settings, code_version)
     missing = [s for s, key in keys.items() if not store.exists(SHARD_ASSET, key)]

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import numpy as np
 import polars as pl
+from pydantic import BaseModel, ConfigDict
 
 from viss_r1.pretext.questions import pretext_question
 from viss_r1.pretext.transforms import (
@@ -67,8 +67,9 @@ def preset_transforms(preset: str, use: str) -> tuple[tuple[str, ...], tuple[str
     return TRANSFORM_PRESETS[preset][use]
 
 
-@dataclass(frozen=True)
-class PretextUse:
+class PretextUse(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     name: str
     data_types: tuple[str, ...]
     video_transforms: tuple[str, ...] = VIDEO_TRANSFORMS
@@ -82,20 +83,25 @@ class PretextUse:
     # of memorising one label per question. Records whose SSL-CoT names its transform keep one row.
     draws: int = 1
 
+    def __init__(self, name: str, data_types: tuple[str, ...], **settings: Any) -> None:
+        # Positional like the records it configures: PretextUse("sft", ("video", "image"), draws=6).
+        super().__init__(name=name, data_types=data_types, **settings)
+
     def transforms_for(self, media: str) -> tuple[str, ...]:
         return self.video_transforms if media == "video" else self.image_transforms
 
 
-@dataclass(frozen=True)
-class PretextSettings:
+class PretextSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     seed: int = 0
     arrow_reverse_prob: float = DEFAULT_ARROW_REVERSE_PROB
-    uses: tuple[PretextUse, ...] = field(default_factory=lambda: (
+    uses: tuple[PretextUse, ...] = (
         # Six draws: each clip twice under every video transform (the embedded SFT's data).
         PretextUse(COT_TABLE, ("video", "image"), require_process=True, draws=6),
         PretextUse(QUESTIONS_TABLE, ("video", "image")),
         PretextUse(VIDEO_QUESTIONS_TABLE, ("video",)),
-    ))
+    )
 
 
 # Each table's draws are seeded by the name it first had, so renaming the tables kept every drawn

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -124,7 +123,7 @@ def ask(condition: Condition, batch: list[dict[str, Any]], generate: Generate, f
         requests = [request(condition, row, frames, system_prompt, settings.seed, settings.prompt_format or "r1",
                             wording=settings.wording) for row in batch]
         completions = generate([m for m, _ in requests], [media for _, media in requests],
-                               replace(settings.decoding, batch_size=len(batch)))
+                               settings.decoding.model_copy(update={"batch_size": len(batch)}))
     except ServerUnavailable:
         raise
     except Exception as error:  # noqa: BLE001 — recorded per sample, never scored as wrong

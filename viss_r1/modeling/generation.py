@@ -12,8 +12,9 @@ config, decide how we sample (METHOD.md §9).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict
 
 from viss_r1.data.frame_cache import FrameCacheReader
 from viss_r1.data.loader import load_pretext_clip
@@ -22,11 +23,12 @@ from viss_r1.modeling.video_inputs import MediaInput, forward_kwargs, model_inpu
 from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT, OURS, PromptWording, build_prompt, chat_messages
 
 
-@dataclass(frozen=True)
-class Decoding:
+class Decoding(BaseModel):
     """Defaults: the release's near-greedy evaluation decoding (METHOD.md §8): its eval scripts'
     vLLM ``SamplingParams(temperature=0.1, top_p=0.001, max_tokens=1024)``, whose top_k (off) and
     repetition_penalty (1.0) are vLLM's defaults, not the checkpoint's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_new_tokens: int = 1024
     temperature: float = 0.1

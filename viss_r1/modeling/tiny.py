@@ -8,9 +8,10 @@ The weights are random; the model is small enough to train on two CPU cores.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
+
+from pydantic import BaseModel, ConfigDict
 
 # Qwen's special tokens, at the first ids as in the real vocabulary's added tokens.
 SPECIAL_TOKENS = (
@@ -44,10 +45,11 @@ CHAT_TEMPLATE = (
 )
 
 
-@dataclass(frozen=True)
-class TinyModelSpec:
+class TinyModelSpec(BaseModel):
     """Sizes of the tiny model. The defaults (≈3M parameters) train at a few steps per second
     on two CPU cores and can still learn the synthetic tasks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     vocab_size: int = 4096
     hidden_size: int = 128

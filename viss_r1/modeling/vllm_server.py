@@ -29,34 +29,37 @@ from __future__ import annotations
 import base64
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from viss_r1.data.frame_cache import FrameEncoding, encode_frame
 from viss_r1.modeling.generation import Decoding
 from viss_r1.modeling.video_inputs import MediaInput, missing_timing
 
-WIRE_ENCODING = FrameEncoding("jpeg", 95)   # vLLM's raw-frame video is a JPEG sequence
+WIRE_ENCODING = FrameEncoding(format="jpeg", quality=95)   # vLLM's raw-frame video is a JPEG sequence
 API_KEY_ENV = "VLLM_API_KEY"   # sent as a bearer token when set (``vllm serve --api-key``)
 
 
-@dataclass(frozen=True)
-class VLLMServer:
+class VLLMServer(BaseModel):
     """A vLLM server to generate on (evaluation answers, GRPO rollouts). ``url`` empty: generate
     in process, with transformers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     url: str = ""               # e.g. http://127.0.0.1:8000 (the server's root, without /v1)
     served_model: str = ""      # the name it serves the model under; "": the model path it was started with
     max_concurrent: int = 64    # requests in flight at once
     timeout_s: float = 600.0    # per request
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> VLLMServer:
         if self.url and not self.url.startswith(("http://", "https://")):
             raise ValueError(f"vllm_server.url {self.url!r} must start with http:// or https://")
         if self.max_concurrent < 1:
             raise ValueError(f"vllm_server.max_concurrent must be ≥ 1, got {self.max_concurrent}")
+        return self
 
     @property
     def api(self) -> str:

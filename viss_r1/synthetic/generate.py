@@ -9,6 +9,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from viss_r1.synthetic.scenes import SCENES, Clip, Layout
 
@@ -27,8 +28,9 @@ RECORD_KEYS = (
 SPLITS = ("train", "eval")  # index = rng stream, so the splits never share a clip
 
 
-@dataclass(frozen=True)
-class SyntheticConfig:
+class SyntheticConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     seed: int = 0
     num_train: int = 240
     num_eval: int = 60
@@ -37,7 +39,8 @@ class SyntheticConfig:
     width: int = 112  # small on purpose: the pipeline downsamples to ~56–112 px anyway
     height: int = 112
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> SyntheticConfig:
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"SyntheticConfig.seed={self.seed!r}: need a non-negative int")
         for name in ("num_train", "num_eval"):
@@ -57,6 +60,7 @@ class SyntheticConfig:
                     f"SyntheticConfig.{name}={value}: need an even size in 32..256 "
                     "(H.264 yuv420p needs even sides)"
                 )
+        return self
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,9 @@ def probe_row_worker(args: tuple[str, str, str, int]) -> dict:
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
+ALL_CPUS = 0   # a worker count meaning one worker process per CPU this process may use
+
+
 def cpu_workers(requested: int, cgroup_root: Path = CGROUP_ROOT) -> int:
     """``requested`` worker processes, or (0) one per CPU this process may use."""
     return requested if requested > 0 else usable_cpus(cgroup_root)

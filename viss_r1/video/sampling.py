@@ -17,15 +17,15 @@ run.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import numpy as np
+from pydantic import BaseModel, ConfigDict, model_validator
 
 MAX_ASPECT_RATIO = 200  # qwen-vl-utils refuses more extreme frames
 
 
-@dataclass(frozen=True)
-class FrameSampling:
+class FrameSampling(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     fps: float = 2.0
     min_frames: int = 4
     max_frames: int = 32
@@ -37,7 +37,8 @@ class FrameSampling:
     image_min_pixels: int | None = None   # images' pixel bounds; None: the video frames' (min_pixels)
     image_max_pixels: int | None = None   # None: max_pixels
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> FrameSampling:
         for name in ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels", "frame_factor", "size_factor"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"FrameSampling.{name} must be positive, got {getattr(self, name)}")
@@ -57,6 +58,7 @@ class FrameSampling:
             raise ValueError(f"FrameSampling: image pixel bounds {low} > {high} "
                              f"(image_min_pixels {self.image_min_pixels}, image_max_pixels {self.image_max_pixels}; "
                              f"None takes min_pixels {self.min_pixels} / max_pixels {self.max_pixels})")
+        return self
 
     @property
     def fewest_frames(self) -> int:
