@@ -12,6 +12,9 @@ pydantic, and bumping any of them would rebuild every frame cache and retrain ev
 the distributions that shape the output (a decoder, a resizer, a trainer) belong in the key, and
 which those are is a judgement; ``imported_distributions`` lists what the closure imports, so a
 test or a reader can check the declaration against it.
+
+``module_imports`` reads one module's imports the same way, so a test can check that the
+library's dependencies point down (tests/unit/test_layering.py).
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from pathlib import Path
 from typing import Iterator
 
 LIBRARY = "viss_r1"
-# (path, module, mtime, size) → its imports: every Dagster process hashes every stage when it loads
-# the Definitions, and the stages share most of their modules, so each file is parsed once.
-_PARSED: dict[tuple[str, str, int, int], tuple[frozenset[str], frozenset[str]]] = {}
+# (path, module, mtime, size, which imports) → its imports: every Dagster process hashes every stage
+# when it loads the Definitions, and the stages share most of their modules, so each file is parsed once.
+_PARSED: dict[tuple[str, str, int, int, bool, bool], tuple[frozenset[str], frozenset[str]]] = {}
 
 
 def code_version(*entry_modules: str, packages: tuple[str, ...] = (), library: str = LIBRARY) -> str:
@@ -70,6 +73,19 @@ def imported_distributions(*entry_modules: str, library: str = LIBRARY) -> list[
     return sorted(found)
 
 
+def module_imports(module: str, in_functions: bool = True, type_checking: bool = True) -> frozenset[str]:
+    """The modules ``module``'s source imports, by dotted name, read with ``ast`` (relative imports
+    resolved; ``from pkg import name`` gives ``pkg``, and ``pkg.name`` too when that is a module).
+    ``in_functions=False`` leaves out imports in function bodies and ``type_checking=False`` those
+    under ``if TYPE_CHECKING:``: with both off, what runs when the module is imported."""
+    path = _source(module)
+    if path is None or path.is_dir():
+        raise ValueError(f"module_imports: module {module!r} has no source file; "
+                         "check the name (dotted, e.g. 'viss_r1.data.ingest')")
+    modules, maybe_modules = _imports(path, module, _is_package(path), in_functions, type_checking)
+    return modules | {name for name in maybe_modules if _source(name) is not None}
+
+
 def _closure(entry_modules: tuple[str, ...], library: str) -> dict[str, Path]:
     """Module name → source file, for the entry modules and what they reach inside ``library``."""
     if not entry_modules:
@@ -105,21 +121,24 @@ def _closure(entry_modules: tuple[str, ...], library: str) -> dict[str, Path]:
     return found
 
 
-def _imports(path: Path, module: str, is_package: bool) -> tuple[frozenset[str], frozenset[str]]:
-    """The modules the source imports anywhere in the file (inside functions too), and the names
-    that are modules only if such a file exists (``y`` of ``from x import y``)."""
+def _imports(path: Path, module: str, is_package: bool, in_functions: bool = True,
+             type_checking: bool = True) -> tuple[frozenset[str], frozenset[str]]:
+    """The modules the source imports (by default anywhere in the file, inside functions too), and
+    the names that are modules only if such a file exists (``y`` of ``from x import y``)."""
     stat = path.stat()
-    memo = (str(path), module, stat.st_mtime_ns, stat.st_size)
+    memo = (str(path), module, stat.st_mtime_ns, stat.st_size, in_functions, type_checking)
     if memo not in _PARSED:
-        _PARSED[memo] = _parse_imports(path, module, is_package)
+        _PARSED[memo] = _parse_imports(path, module, is_package, in_functions, type_checking)
     return _PARSED[memo]
 
 
-def _parse_imports(path: Path, module: str, is_package: bool) -> tuple[frozenset[str], frozenset[str]]:
+def _parse_imports(path: Path, module: str, is_package: bool, in_functions: bool,
+                   type_checking: bool) -> tuple[frozenset[str], frozenset[str]]:
     package = module if is_package else module.rpartition(".")[0]
     modules: set[str] = set()
     maybe_modules: set[str] = set()
-    for node in _import_statements(ast.parse(path.read_bytes(), filename=str(path)).body):
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    for node in _import_statements(tree.body, in_functions, type_checking):
         if isinstance(node, ast.Import):
             modules.update(alias.name for alias in node.names)
             continue
@@ -135,16 +154,30 @@ def _parse_imports(path: Path, module: str, is_package: bool) -> tuple[frozenset
     return frozenset(modules), frozenset(maybe_modules)
 
 
-def _import_statements(statements: list) -> Iterator[ast.Import | ast.ImportFrom]:
+def _import_statements(statements: list, in_functions: bool = True,
+                       type_checking: bool = True) -> Iterator[ast.Import | ast.ImportFrom]:
     # Imports are statements, so only statement bodies are searched (functions, classes, if/try/
     # with/match blocks); walking every expression node too is ten times slower.
     for node in statements:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             yield node
+        if not in_functions and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue   # a function's imports run when it is called, not when its module loads
         for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            if not type_checking and field == "body" and _is_type_checking(node):
+                continue
             children = getattr(node, field, None)
             if isinstance(children, list):
-                yield from _import_statements(children)
+                yield from _import_statements(children, in_functions, type_checking)
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    """``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``): a block only type checkers run."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def _source(name: str) -> Path | None:
