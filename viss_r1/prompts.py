@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Sequence, get_args
 
 from viss_r1 import release_prompts
-from viss_r1.data.records import PROBLEM_TYPES
+from viss_r1.vocabulary import MEDIA_TYPES, PROBLEM_TYPES
 
 PROMPT_FORMATS = ("r1", "pretext", "viss_r1")
-MEDIA_TYPES = ("video", "image")
 # ours: the default everywhere; release: the authors' strings, to compare with their checkpoints.
 PromptWordingName = Literal["ours", "release"]
 PROMPT_WORDINGS: tuple[str, ...] = get_args(PromptWordingName)

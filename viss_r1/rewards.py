@@ -25,9 +25,9 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import jiwer
 
-from viss_r1.data.records import PROBLEM_TYPES
 from viss_r1.pretext.transforms import OPTION_LETTERS
 from viss_r1.prompts import FORMAT_PATTERNS
+from viss_r1.vocabulary import PROBLEM_TYPES
 
 # ---------------------------------------------------------------------------------------------
 # Extraction
