@@ -10,7 +10,6 @@ from typing import Literal, Optional
 import dagster as dg
 import pydantic
 
-from viss_r1.data.frame_cache import FrameEncoding
 from viss_r1.data.ingest import DECODE_TIMEOUT_S
 from viss_r1.data.pretext_samples import PretextSettings, preset_transforms
 from viss_r1.embedded import EMBEDDED_EVAL_DECODING, EMBEDDED_GRPO, EMBEDDED_ROLLOUTS, EMBEDDED_SAMPLING, EMBEDDED_SFT
@@ -22,6 +21,7 @@ from viss_r1.prompts import PromptWordingName
 from viss_r1.rewards import RewardSettings
 from viss_r1.synthetic import SyntheticConfig
 from viss_r1.train.config import CotAnnotationRunConfig, GRPOSettings, OptimSettings, SFTLossOn
+from viss_r1.video.encoding import FrameEncoding
 from viss_r1.video.sampling import FrameSampling
 
 _ENCODING = FrameEncoding()
@@ -233,7 +233,7 @@ class GRPOModelConfig(dg.Config):
 
 CotAnnotationsConfig = _mirror(
     CotAnnotationRunConfig, None, "CotAnnotationsConfig",
-    "SSL-CoT re-annotation (viss_r1.data.cot_annotation): the annotator checkpoint and its decoding.",
+    "SSL-CoT re-annotation (viss_r1.annotate): the annotator checkpoint and its decoding.",
     exclude=("samples", "frame_shards", "output_dir"))
 
 
