@@ -119,8 +119,12 @@ def generator(config: CotAnnotationRunConfig) -> Generate:
     decoding = Decoding(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
                         batch_size=config.batch_size)
     wording, system = annotator_prompt(config.prompt)
-    return lambda rows: [c["text"] for c in generate_completions(
-        model, processor, *row_requests(rows, frames, "viss_r1", system, wording), decoding)]
+
+    def generate(rows: list[Mapping[str, Any]]) -> list[str]:
+        conversations, media = row_requests(rows, frames, "viss_r1", system, wording)
+        return [c["text"] for c in generate_completions(model, processor, conversations, media, decoding)]
+
+    return generate
 
 
 def judged(parts: Path) -> dict[str, dict[str, Any]]:

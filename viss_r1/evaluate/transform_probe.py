@@ -36,7 +36,8 @@ def transform_probe(model, processor, rows: Sequence[Mapping[str, Any]], frames:
                     decoding: Decoding, system_prompt: str = DEFAULT_SYSTEM_PROMPT) -> dict[str, Any]:
     """Per-sample results and the summary: transform accuracy per transform (with chance),
     answer accuracy and format compliance."""
-    completions = generate_completions(model, processor, *row_requests(rows, frames, "viss_r1", system_prompt), decoding)
+    conversations, media = row_requests(rows, frames, "viss_r1", system_prompt)
+    completions = generate_completions(model, processor, conversations, media, decoding)
     samples, by_transform, options = [], defaultdict(list), {}
     for row, completion in zip(rows, completions):
         text = completion["text"]
