@@ -15,16 +15,16 @@ import polars as pl
 from assets.caching import Building, asset_code_version, build_or_reuse, markdown_table, output
 from assets.configs import CotAnnotationsConfig
 from assets.resources import ArtifactStoreResource, MlflowTracking, StageLauncher
+from viss_r1.annotate import KEPT_FILE, REJECTED_FILE, SUMMARY_FILE
 from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
-from viss_r1.data.cot_annotation import KEPT_FILE, REJECTED_FILE, SUMMARY_FILE
 from viss_r1.data.frame_cache import shard_files
 from viss_r1.data.pretext_samples import COT_TABLE
 from viss_r1.process import write_config
 
 
 @dg.asset(group_name="datasets", pool="gpu", code_version=code_version(
-    "viss_r1.data.cot_annotation", packages=("torch", "transformers", "tokenizers")))
+    "viss_r1.annotate", packages=("torch", "transformers", "tokenizers")))
 def cot_annotations(
     context: dg.AssetExecutionContext,
     config: CotAnnotationsConfig,
@@ -48,7 +48,7 @@ def cot_annotations(
             frame_shards=shard_files(artifact_store.store(), artifact_store.local_path(frame_cache)),
             output_dir=str(work))
         config_file = write_config(run_config, work / "annotate.yaml")
-        stage_launcher.run(context, "viss_r1.data.cot_annotation", str(config_file))
+        stage_launcher.run(context, "viss_r1.annotate", str(config_file))
         for name in (KEPT_FILE, REJECTED_FILE, SUMMARY_FILE):
             shutil.copy(work / name, building.folder / name)
         building.summary.update(json.loads((building.folder / SUMMARY_FILE).read_text()))

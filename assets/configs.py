@@ -12,7 +12,6 @@ import dagster as dg
 import pydantic
 from pydantic.fields import FieldInfo
 
-from viss_r1.data.frame_cache import FrameEncoding
 from viss_r1.data.ingest import DECODE_TIMEOUT_S, NUM_SHARDS
 from viss_r1.data.pretext_samples import (
     COT_TABLE,
@@ -30,6 +29,7 @@ from viss_r1.prompts import PromptWordingName
 from viss_r1.rewards import RewardSettings
 from viss_r1.synthetic import SyntheticConfig
 from viss_r1.train.config import CotAnnotationRunConfig, GRPOSettings, OptimSettings, SFTLossOn
+from viss_r1.video.encoding import FrameEncoding
 from viss_r1.video.probe import ALL_CPUS
 from viss_r1.video.sampling import FrameSampling
 
@@ -284,8 +284,8 @@ class GRPOModelConfig(dg.Config):
 
 
 class CotAnnotationsConfig(LibraryConfig, CotAnnotationRunConfig, fixed=("samples", "frame_shards", "output_dir")):
-    """SSL-CoT re-annotation (viss_r1.data.cot_annotation): the annotator checkpoint and its
-    decoding; the asset fills in the paths."""
+    """SSL-CoT re-annotation (viss_r1.annotate): the annotator checkpoint and its decoding; the
+    asset fills in the paths."""
 
 
 class BenchmarkConfig(FrameCacheConfig):

@@ -19,8 +19,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _clips import TRAINING_SAMPLING, make_clips, median_ms, small_flag, timed  # noqa: E402
 
-from viss_r1.data.frame_cache import SHARD_FILE, FrameCacheReader, FrameEncoding, build_shard  # noqa: E402
+from viss_r1.data.frame_cache import SHARD_FILE, FrameCacheReader, build_shard  # noqa: E402
 from viss_r1.video.decode import decode_video  # noqa: E402
+from viss_r1.video.encoding import FrameEncoding  # noqa: E402
 
 GOAL = 10.0
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import polars as pl
 
 from viss_r1.artifacts import ArtifactStore
-from viss_r1.data.frame_cache import INDEX_FILE, FrameEncoding, shard_files
+from viss_r1.data.frame_cache import INDEX_FILE, shard_files
 from viss_r1.data.ingest import cache_frames, probe_files, write_frame_index
 from viss_r1.data.pretext_samples import PretextSettings, build_use_table, records_with_clips
 from viss_r1.data.records import load_annotation_file
@@ -39,6 +39,7 @@ from viss_r1.process import write_config
 from viss_r1.stages import SSL_COT_SFT, VISS_R1_GRPO
 from viss_r1.synthetic import SyntheticConfig, generate_synthetic_dataset
 from viss_r1.train.config import GRPORunConfig, SFTRunConfig
+from viss_r1.video.encoding import FrameEncoding
 
 REPO = Path(__file__).resolve().parents[1]
 ACCELERATE_1GPU = REPO / "infra/accelerate/1gpu.yaml"

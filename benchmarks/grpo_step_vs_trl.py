@@ -85,8 +85,8 @@ def run_ours(model_dir: Path, data: list[dict], args) -> list[float]:
     import datasets
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from viss_r1.modeling.video_inputs import MediaInput
     from viss_r1.train.video_grpo import VideoGRPOTrainer
+    from viss_r1.video.media import MediaInput
 
     model = AutoModelForImageTextToText.from_pretrained(model_dir)
     processor = AutoProcessor.from_pretrained(model_dir)

@@ -27,7 +27,8 @@ from _clips import TRAINING_SAMPLING, make_clips, small_flag, timed  # noqa: E40
 
 from decord import VideoReader, cpu  # noqa: E402
 
-from viss_r1.data.frame_cache import SHARD_SCHEMA, FrameEncoding, build_shard, encode_frame  # noqa: E402
+from viss_r1.data.frame_cache import SHARD_SCHEMA, build_shard  # noqa: E402
+from viss_r1.video.encoding import FrameEncoding, encode_frame  # noqa: E402
 from viss_r1.video.resize import resize_frames  # noqa: E402
 from viss_r1.video.sampling import sample_frame_indices  # noqa: E402
 

@@ -31,10 +31,10 @@ from viss_r1.data.frame_cache import (  # noqa: E402
     SHARD_FILE,
     SHARD_SCHEMA,
     ClipToCache,
-    FrameEncoding,
     build_shard,
     decode_clip,
 )
+from viss_r1.video.encoding import FrameEncoding  # noqa: E402
 
 DISTINCT_FILES = 50
 

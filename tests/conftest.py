@@ -102,12 +102,13 @@ class TinySFTSetup:
 
 @pytest.fixture(scope="session")
 def tiny_sft(tmp_path_factory: pytest.TempPathFactory) -> TinySFTSetup:
-    from viss_r1.data.frame_cache import SHARD_FILE, ClipToCache, FrameEncoding, build_shard
+    from viss_r1.data.frame_cache import SHARD_FILE, ClipToCache, build_shard
     from viss_r1.data.pretext_samples import PretextSettings, PretextUse, build_use_table
     from viss_r1.data.tables import write_table
     from viss_r1.embedded import EMBEDDED_SAMPLING
     from viss_r1.modeling.corpus import tokenizer_corpus
     from viss_r1.modeling.tiny import TinyModelSpec, build_tiny_model
+    from viss_r1.video.encoding import FrameEncoding
 
     root = tmp_path_factory.mktemp("tiny_sft")
     clips, records = [], []

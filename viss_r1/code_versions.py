@@ -122,6 +122,28 @@ def _closure(entry_modules: tuple[str, ...], library: str) -> dict[str, Path]:
     return found
 
 
+def module_imports(module: str, in_functions: bool = True, type_checking: bool = True) -> frozenset[str]:
+    """The modules ``module``'s source imports, by dotted name, read with ``ast`` (relative imports
+    resolved; ``from pkg import name`` gives ``pkg``, and ``pkg.name`` too when that is a module).
+    ``in_functions=False`` leaves out imports in function bodies and ``type_checking=False`` those
+    under ``if TYPE_CHECKING:``: with both off, what runs when the module is imported. The layering
+    test reads the library's dependencies with it (tests/unit/test_layering.py)."""
+    path = _source(module)
+    if path is None or path.is_dir():
+        raise ValueError(f"module_imports: module {module!r} has no source file; "
+                         "check the name (dotted, e.g. 'viss_r1.data.ingest')")
+    package = module if _is_package(path) else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in _statements(ast.parse(path.read_bytes(), filename=str(path)).body, in_functions, type_checking):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(node, package, module)
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names if _source(f"{base}.{alias.name}") is not None)
+    return frozenset(found)
+
+
 def _defining_module(module: str, name: str, library: str, visited: frozenset[str] = frozenset()) -> str:
     """The module that ``from module import name`` depends on: the submodule ``name``, else the
     ``library`` module where ``name`` is defined, following re-exports; ``module`` itself wherever
@@ -229,16 +251,29 @@ def _bind(statements: list, bindings: dict[str, set[Origin]], package: str, modu
 _BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
 
 
-def _statements(statements: list) -> Iterator[ast.stmt]:
+def _statements(statements: list, in_functions: bool = True, type_checking: bool = True) -> Iterator[ast.stmt]:
     # Imports are statements, so only statement bodies are searched (functions, classes, if/try/
     # with/match blocks); walking every expression node too is ten times slower.
     for node in statements:
         if isinstance(node, ast.stmt):
             yield node
+        if not in_functions and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue   # a function's imports run when it is called, not when its module loads
         for field in _BLOCKS:
+            if not type_checking and field == "body" and _is_type_checking(node):
+                continue
             children = getattr(node, field, None)
             if isinstance(children, list):
-                yield from _statements(children)
+                yield from _statements(children, in_functions, type_checking)
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    """``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``): a block only type checkers run."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def _source(name: str) -> Path | None:

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Sequence, get_args
 
 from viss_r1 import release_prompts
-from viss_r1.data.records import PROBLEM_TYPES
+from viss_r1.vocabulary import MEDIA_TYPES, PROBLEM_TYPES
 
 # How a prompt asks, named by what it asks for: "r1" Video-R1's question (<think><answer>),
 # "pretext" the pretext question alone (Pretext-GRPO), "transform_answer" ViSS-R1's two progressive
 # questions (<think><transform><answer>).
 PromptFormat = Literal["r1", "pretext", "transform_answer"]
 PROMPT_FORMATS: tuple[str, ...] = get_args(PromptFormat)
-MEDIA_TYPES = ("video", "image")
 # ours: the default everywhere; release: the authors' strings, to compare with their checkpoints.
 PromptWordingName = Literal["ours", "release"]
 PROMPT_WORDINGS: tuple[str, ...] = get_args(PromptWordingName)

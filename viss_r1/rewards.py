@@ -25,9 +25,9 @@ import jiwer
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from viss_r1.answers import extract_answer, extract_transform, parse_number
-from viss_r1.data.records import PROBLEM_TYPES
 from viss_r1.pretext.transforms import OPTION_LETTERS
 from viss_r1.prompts import FORMAT_PATTERNS
+from viss_r1.vocabulary import PROBLEM_TYPES
 
 # ---------------------------------------------------------------------------------------------
 # Accuracy, by the sample's own problem type

@@ -18,8 +18,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from viss_r1.data.pretext_samples import COT_TABLE, QUESTIONS_TABLE, VIDEO_QUESTIONS_TABLE
-from viss_r1.prompts import MEDIA_TYPES, PromptFormat
+from viss_r1.prompts import PromptFormat
 from viss_r1.rewards import VIDEO_R1_LENGTH_WINDOW, VISS_R1_LENGTH_WINDOW, VISS_R1_TEMPORAL_RATIO, RewardSettings
+from viss_r1.vocabulary import MEDIA_TYPES, MediaType
 
 BASE_MODEL = "base_model"   # the asset every arm starts from (the tiny model, or a checkpoint)
 CHECKPOINT = "checkpoint"   # the asset the evaluate job scores: any checkpoint, by folder or hub id
@@ -35,7 +36,7 @@ class StageSpec(BaseModel):
     start: str                                 # the model asset it starts from: BASE_MODEL or another stage's
     trainer: Literal["sft", "grpo"]
     samples: str                               # its pretext-sample table (viss_r1.data.pretext_samples)
-    data_types: tuple[Literal["video", "image"], ...] = MEDIA_TYPES   # the media it trains on
+    data_types: tuple[MediaType, ...] = MEDIA_TYPES   # the media it trains on
     prompt_format: PromptFormat
     transform_media: bool                      # the clip is shown transformed (the pretext task's input)
     # GRPO only: the reward (functions and weights follow from prompt_format and these settings,

@@ -6,9 +6,9 @@ import json
 import polars as pl
 import pytest
 
-import viss_r1.modeling.generation as generation
+import viss_r1.annotate as annotate_stage
+from viss_r1.annotate import KEPT_FILE, PARTS_DIR, REJECTED_FILE, SUMMARY_FILE, main
 from viss_r1.answers import extract_answer
-from viss_r1.data.cot_annotation import KEPT_FILE, PARTS_DIR, REJECTED_FILE, SUMMARY_FILE, main
 from viss_r1.process import write_config
 from viss_r1.train.config import CotAnnotationRunConfig
 
@@ -19,28 +19,31 @@ class Killed(Exception):
 
 @pytest.fixture
 def annotator(monkeypatch):
-    """The tiny model's real generation, counted; rows with an even problem id get a correct
-    completion instead (a random model's are all rejected, and kept records must survive too).
-    ``annotator.kill_on_call = n`` makes the n-th call raise."""
+    """The tiny model's real generation, counted per batch; rows with an even problem id get a
+    correct completion instead (a random model's are all rejected, and kept records must survive
+    too). ``annotator.kill_on_call = n`` makes the n-th batch raise."""
 
     class Annotator:
         asked: list[list[str]] = []
         kill_on_call: int | None = None
 
-    real = generation.generate_for_rows
+    real = annotate_stage.generator
 
-    def generate_for_rows(model, processor, rows, frames, decoding, *args, **kwargs):
-        Annotator.asked.append([row["sample_id"] for row in rows])
-        if len(Annotator.asked) == Annotator.kill_on_call:
-            raise Killed
-        completions = real(model, processor, rows, frames, decoding, *args, **kwargs)
-        for row, completion in zip(rows, completions):
-            if int(row["problem_id"]) % 2 == 0:
-                completion["text"] = (f"<think>row {row['problem_id']}</think><transform>{row['transform_letter']}"
-                                      f"</transform><answer>{extract_answer(row['solution'])}</answer>")
-        return completions
+    def generator(config):
+        generate = real(config)
 
-    monkeypatch.setattr(generation, "generate_for_rows", generate_for_rows)
+        def counted(rows):
+            Annotator.asked.append([row["sample_id"] for row in rows])
+            if len(Annotator.asked) == Annotator.kill_on_call:
+                raise Killed
+            completions = generate(rows)
+            return [(f"<think>row {row['problem_id']}</think><transform>{row['transform_letter']}"
+                     f"</transform><answer>{extract_answer(row['solution'])}</answer>")
+                    if int(row["problem_id"]) % 2 == 0 else completion for row, completion in zip(rows, completions)]
+
+        return counted
+
+    monkeypatch.setattr(annotate_stage, "generator", generator)
     return Annotator
 
 

@@ -19,9 +19,10 @@ import pytest
 from conftest import record, write_mp4
 
 from viss_r1.artifacts import ArtifactStore
-from viss_r1.data.frame_cache import FrameEncoding, decode_clip
+from viss_r1.data.frame_cache import decode_clip
 from viss_r1.data.ingest import cache_frames, probe_files
 from viss_r1.data.records import load_annotation_file
+from viss_r1.video.encoding import FrameEncoding
 from viss_r1.video.probe import probe_row_worker
 from viss_r1.video.sampling import FrameSampling
 

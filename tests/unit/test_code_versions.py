@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from viss_r1.code_versions import code_version, imported_distributions, stage_modules
+from viss_r1.code_versions import code_version, imported_distributions, module_imports, stage_modules
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -108,6 +108,21 @@ def test_a_package_re_export_counts_the_submodule_that_defines_it(fakepkg):
 def test_a_re_exporter_counts_where_its_source_does_not_say_for_sure(fakepkg, api):
     write(fakepkg, {"api": api, "stage3": "from fakepkg.api import VALUE\n"})
     assert "fakepkg.api" in stage_modules("fakepkg.stage3", library="fakepkg")
+
+
+def test_module_imports_can_leave_out_function_and_type_checking_imports(fakepkg):
+    (fakepkg / "stage3.py").write_text(
+        "import typing\nfrom typing import TYPE_CHECKING\nfrom . import a\n"
+        "if TYPE_CHECKING:\n    from fakepkg import b\nelse:\n    import json\n"
+        "if typing.TYPE_CHECKING:\n    import fakepkg.c\n"
+        "class Holder:\n    from fakepkg import stage1\n"
+        "def run():\n    import fakepkg.stage2\n")
+    at_load = {"typing", "fakepkg", "fakepkg.a", "json", "fakepkg.stage1"}
+    assert module_imports("fakepkg.stage3") == at_load | {"fakepkg.b", "fakepkg.c", "fakepkg.stage2"}
+    assert module_imports("fakepkg.stage3", in_functions=False) == at_load | {"fakepkg.b", "fakepkg.c"}
+    assert module_imports("fakepkg.stage3", in_functions=False, type_checking=False) == at_load
+    with pytest.raises(ValueError, match=r"module 'fakepkg.nope' has no source file"):
+        module_imports("fakepkg.nope")
 
 
 def test_a_broken_import_names_the_importer(fakepkg):

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from assets.configs import CotAnnotationsConfig
-from viss_r1.data.cot_annotation import SUMMARY_FILE, annotate, annotator_prompt, judge
+from viss_r1.annotate import SUMMARY_FILE, annotate, annotator_prompt, judge
 from viss_r1.data.pretext_samples import PretextSettings, PretextUse, build_use_table
 from viss_r1.data.records import validate_records
 from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT, OURS, PromptWording, build_prompt

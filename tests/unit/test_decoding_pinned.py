@@ -10,10 +10,10 @@ import pytest
 from transformers import GenerationConfig
 
 from viss_r1.modeling.generation import Decoding, generate_completions, load_for_generation
-from viss_r1.modeling.video_inputs import MediaInput
 from viss_r1.prompts import chat_messages
 from viss_r1.train.config import GRPORunConfig, GRPOSettings, OptimSettings
 from viss_r1.train.grpo import build_trainer
+from viss_r1.video.media import MediaInput
 
 # What a checkpoint may ship: all of it would change our sampling if it leaked through.
 CHECKPOINT_SAMPLING = dict(do_sample=False, temperature=0.0001, top_k=1, top_p=0.5, repetition_penalty=5.0,

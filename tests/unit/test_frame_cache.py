@@ -12,13 +12,13 @@ from viss_r1.data.frame_cache import (
     SHARD_FILE,
     ClipToCache,
     FrameCacheReader,
-    FrameEncoding,
     build_shard,
     shard_of,
 )
 from viss_r1.data.loader import load_pretext_clip
 from viss_r1.pretext.transforms import TransformSpec, invert_transform
 from viss_r1.video.decode import SampledClip, decode_video
+from viss_r1.video.encoding import FrameEncoding
 from viss_r1.video.sampling import FrameSampling
 
 SAMPLING = FrameSampling(fps=4.0, min_frames=4, max_frames=16, min_pixels=56 * 56, max_pixels=112 * 112)

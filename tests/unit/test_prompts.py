@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from viss_r1.data.records import PROBLEM_TYPES
+from viss_r1.vocabulary import PROBLEM_TYPES
 from viss_r1.pretext.questions import pretext_question
 from viss_r1.prompts import (
     ANSWER_INSTRUCTIONS,

@@ -167,8 +167,8 @@ def test_frame_cache_keys_on_the_new_settings_and_expects_the_num_frames_count(t
     from conftest import write_mp4
 
     from viss_r1.artifacts import ArtifactStore
-    from viss_r1.data.frame_cache import FrameEncoding
     from viss_r1.data.ingest import cache_frames, probe_files
+    from viss_r1.video.encoding import FrameEncoding
 
     write_mp4(tmp_path / "media" / "short.mp4", num_frames=10, fps=8)   # fewer frames than asked
     write_mp4(tmp_path / "media" / "long.mp4", num_frames=40, fps=8, seed=1)

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from viss_r1.synthetic import (
-    PROBLEM_TYPES,
     RECORD_KEYS,
     SCENES,
     Layout,
@@ -20,6 +19,7 @@ from viss_r1.synthetic import (
     write_video,
 )
 from viss_r1.synthetic.scenes import OPTION_LETTERS, WORDS
+from viss_r1.vocabulary import PROBLEM_TYPES
 
 TINY = SyntheticConfig(seed=3, num_train=12, num_eval=6, num_frames=16, fps=4, width=64, height=64)
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from viss_r1.modeling.video_inputs import VIDEO_FIELDS, MediaInput, forward_kwargs, model_inputs
+from viss_r1.modeling.video_inputs import VIDEO_FIELDS, forward_kwargs, model_inputs
+from viss_r1.video.media import MediaInput
 
 PROMPT = ("<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>Which way?<|im_end|>\n"
           "<|im_start|>assistant\n")

@@ -8,9 +8,9 @@ from vllm_stand_in import parse_chat_request
 
 from viss_r1.data.loader import clip_metadata
 from viss_r1.modeling.generation import Decoding
-from viss_r1.modeling.video_inputs import MediaInput
 from viss_r1.modeling.vllm_server import VLLMServer, chat_request
 from viss_r1.prompts import chat_messages
+from viss_r1.video.media import MediaInput
 
 
 def smooth_clip(num_frames: int = 8, height: int = 56, width: int = 84) -> np.ndarray:

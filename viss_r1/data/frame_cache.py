@@ -3,12 +3,12 @@
 A shard is a stable hash bucket of video fingerprints, built and cached on its own, so adding
 videos rebuilds only the shards they land in. Each shard row holds one clip: its encoded frames,
 the source frame indices and the sampled fps (the timing the Qwen2.5-VL processor must be given,
-METHOD.md §9). Clips that fail to decode become failure rows with the reason.
+METHOD.md §9). Clips that fail to decode become failure rows with the reason. Frames are
+encoded and decoded by ``viss_r1.video.encoding``.
 """
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +17,10 @@ from typing import Iterable
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from PIL import Image
-from pydantic import BaseModel, ConfigDict, model_validator
 
 from viss_r1.data.isolation import describe_error
 from viss_r1.video.decode import decode_media
+from viss_r1.video.encoding import FrameEncoding, decode_frames, encode_frame
 from viss_r1.video.probe import resolve_inside
 from viss_r1.video.sampling import FrameSampling, num_sampled_frames
 
@@ -52,37 +51,9 @@ class ClipToCache:
     data_type: str
 
 
-class FrameEncoding(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    format: str = "jpeg"   # jpeg | png
-    quality: int = 95      # jpeg only
-
-    @model_validator(mode="after")
-    def _check(self) -> FrameEncoding:
-        if self.format not in ("jpeg", "png"):
-            raise ValueError(f"frame encoding {self.format!r} is not supported; use 'jpeg' or 'png'")
-        if not 1 <= self.quality <= 100:
-            raise ValueError(f"jpeg quality {self.quality} must be in 1..100")
-        return self
-
-
 def shard_of(fingerprint: str, num_shards: int) -> int:
     """Stable bucket from the fingerprint's hex digits (never Python's salted hash())."""
     return int(fingerprint[:12], 16) % num_shards
-
-
-def encode_frame(frame: np.ndarray, encoding: FrameEncoding) -> bytes:
-    buffer = io.BytesIO()
-    if encoding.format == "jpeg":
-        Image.fromarray(frame).save(buffer, format="JPEG", quality=encoding.quality)
-    else:
-        Image.fromarray(frame).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
-def decode_frames(encoded: Iterable[bytes]) -> np.ndarray:
-    return np.stack([np.asarray(Image.open(io.BytesIO(data)).convert("RGB")) for data in encoded])
 
 
 def decode_clip(clip: ClipToCache, sampling: FrameSampling, encoding: FrameEncoding) -> dict:

@@ -24,7 +24,6 @@ from viss_r1.data.frame_cache import (
     SHARD_ASSET,
     SHARDS_FILE,
     ClipToCache,
-    FrameEncoding,
     cache_shard,
     decode_clip,
     decode_failure,
@@ -34,6 +33,7 @@ from viss_r1.data.frame_cache import (
 )
 from viss_r1.data.isolation import Outcome, run_isolated
 from viss_r1.data.tables import write_table
+from viss_r1.video.encoding import FrameEncoding
 from viss_r1.video.probe import ALL_CPUS, cpu_workers, probe_row_worker, quarantined
 from viss_r1.video.sampling import FrameSampling
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-PROBLEM_TYPES = ("multiple choice", "numerical", "OCR", "free-form", "regression")
+from viss_r1.vocabulary import MediaType, ProblemType
+
 # C0 control characters and DEL by their ASCII names, so a reason says which one a path holds.
 CONTROL_CHARACTERS = dict(enumerate(
     "NUL SOH STX ETX EOT ENQ ACK BEL BS HT LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 NAK SYN ETB CAN EM SUB ESC FS GS "
@@ -31,8 +32,8 @@ class VideoR1Record(BaseModel):
 
     problem_id: int | str
     problem: str
-    data_type: Literal["video", "image"]
-    problem_type: Literal["multiple choice", "numerical", "OCR", "free-form", "regression"]
+    data_type: MediaType
+    problem_type: ProblemType
     options: list[str] | None = None
     process: str = ""
     solution: str

@@ -23,13 +23,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from viss_r1.data.frame_cache import FrameCacheReader
-from viss_r1.data.loader import clip_metadata, load_clip, load_pretext_clip
+from viss_r1.data.loader import clip_metadata, load_clip
 from viss_r1.data.pretext_samples import PretextSettings, PretextUse, build_use_table
+from viss_r1.data.requests import row_request
 from viss_r1.evaluate.config import EvalSettings, ProbeSettings
-from viss_r1.modeling.video_inputs import MediaInput
 from viss_r1.pretext.questions import pretext_question
 from viss_r1.pretext.transforms import TRANSFORMS, TransformSpec, transform_params
 from viss_r1.prompts import OURS, PromptWording, build_prompt, chat_messages
+from viss_r1.video.media import MediaInput
 
 MIN_KEPT_FRAMES = 2   # one temporal patch of Qwen2.5-VL
 
@@ -117,9 +118,7 @@ def request(condition: Condition, row: Mapping[str, Any], frames: FrameCacheRead
     """The chat messages and the media one row is asked with under ``condition``."""
     media = row["data_type"]
     if condition.kind == "transformed":
-        clip = load_pretext_clip(row, frames, transform=True)
-        messages = chat_messages(build_prompt("viss_r1", row, wording), media, system_prompt)
-        return messages, MediaInput(media, clip.frames, clip.video_metadata)
+        return row_request(row, frames, "viss_r1", system_prompt, transform=True, wording=wording)
     prompt = build_prompt(prompt_format, row, wording)
     if condition.kind == "blind":
         return chat_messages(prompt, None, system_prompt), MediaInput(None)

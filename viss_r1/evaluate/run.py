@@ -31,10 +31,10 @@ from viss_r1.evaluate.metrics import score_sample
 from viss_r1.evaluate.probes import Condition, condition_rows, conditions, request, task_of
 from viss_r1.evaluate.scores import summarize
 from viss_r1.modeling.generation import Decoding
-from viss_r1.modeling.video_inputs import MediaInput
 from viss_r1.modeling.vllm_server import ServerUnavailable, generate_with_server, served_model_name
 from viss_r1.process import command_line
 from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT
+from viss_r1.video.media import MediaInput
 
 RESULTS_FILE = "results.parquet"
 SCORES_FILE = "scores.json"

@@ -14,7 +14,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from viss_r1.data.frame_cache import FrameCacheReader
-from viss_r1.modeling.generation import Decoding, generate_for_rows
+from viss_r1.data.requests import row_requests
+from viss_r1.modeling.generation import Decoding, generate_completions
 from viss_r1.pretext.transforms import TransformSpec, transform_params
 from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT
 from viss_r1.answers import extract_answer, extract_transform
@@ -36,7 +37,8 @@ def transform_probe(model, processor, rows: Sequence[Mapping[str, Any]], frames:
                     decoding: Decoding, system_prompt: str = DEFAULT_SYSTEM_PROMPT) -> dict[str, Any]:
     """Per-sample results and the summary: transform accuracy per transform (with chance),
     answer accuracy and format compliance."""
-    completions = generate_for_rows(model, processor, rows, frames, decoding, "viss_r1", system_prompt)
+    conversations, media = row_requests(rows, frames, "viss_r1", system_prompt)
+    completions = generate_completions(model, processor, conversations, media, decoding)
     samples, by_transform, options = [], defaultdict(list), {}
     for row, completion in zip(rows, completions):
         text = completion["text"]

@@ -1,5 +1,8 @@
 """Batched generation with video: the path evaluation, probes and learning checks share.
 
+It takes chat conversations and their media (frames + timing, ``MediaInput``), never table rows:
+``viss_r1.data.requests`` turns pretext-sample rows and the frame cache into those.
+
 Prompts are left-padded (decoder-only generation), every batch carries the full video fields
 (``model_inputs``), and the vision placeholder tokens are suppressed so a weak model cannot emit
 a ``<|video_pad|>`` that would break the next forward.
@@ -12,15 +15,13 @@ config, decide how we sample (METHOD.md §9).
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from viss_r1.data.frame_cache import FrameCacheReader
-from viss_r1.data.loader import load_pretext_clip
 from viss_r1.modeling.tiny import VISION_TOKENS
-from viss_r1.modeling.video_inputs import MediaInput, forward_kwargs, model_inputs
-from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT, OURS, PromptWording, build_prompt, chat_messages
+from viss_r1.modeling.video_inputs import forward_kwargs, model_inputs
+from viss_r1.video.media import MediaInput
 
 
 class Decoding(BaseModel):
@@ -94,22 +95,3 @@ def load_for_generation(model: str, revision: str | None = None):
     loaded = AutoModelForImageTextToText.from_pretrained(model, revision=revision,
                                                          dtype=torch.bfloat16 if cuda else torch.float32)
     return loaded.to("cuda" if cuda else "cpu"), AutoProcessor.from_pretrained(model, revision=revision)
-
-
-def row_request(row: Mapping[str, Any], frames: FrameCacheReader, prompt_format: str,
-                system_prompt: str = DEFAULT_SYSTEM_PROMPT, transform: bool = True,
-                wording: PromptWording = OURS) -> tuple[list[dict], MediaInput]:
-    """A pretext-sample row as the model is asked it: the chat messages (system + user) and the
-    clip from the frame cache, transformed by the row's spec unless ``transform`` is off."""
-    clip = load_pretext_clip(row, frames, transform=transform)
-    messages = chat_messages(build_prompt(prompt_format, row, wording), row["data_type"], system_prompt)
-    return messages, MediaInput(row["data_type"], clip.frames, clip.video_metadata)
-
-
-def generate_for_rows(model, processor, rows: Sequence[Mapping[str, Any]], frames: FrameCacheReader,
-                      decoding: Decoding, prompt_format: str = "viss_r1",
-                      system_prompt: str = DEFAULT_SYSTEM_PROMPT, wording: PromptWording = OURS) -> list[dict[str, Any]]:
-    """``generate_completions`` for pretext-sample rows (their transformed clips)."""
-    requests = [row_request(row, frames, prompt_format, system_prompt, wording=wording) for row in rows]
-    return generate_completions(model, processor, [messages for messages, _ in requests],
-                                [media for _, media in requests], decoding)

@@ -13,10 +13,11 @@ resizes them: what the model sees is exactly what the cache holds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+
+from viss_r1.video.media import MediaInput
 
 # Everything the model's forward needs for text + vision; nothing else is passed.
 FORWARD_FIELDS = (
@@ -25,15 +26,6 @@ FORWARD_FIELDS = (
     "pixel_values", "image_grid_thw",
 )
 VIDEO_FIELDS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "mm_token_type_ids")
-
-
-@dataclass
-class MediaInput:
-    """One sample's media: ``frames`` [T, C, H, W] uint8 (T = 1 for an image), or None (blind)."""
-
-    data_type: str | None                 # "video", "image" or None
-    frames: np.ndarray | None = None
-    video_metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 TIMING_FIELDS = ("fps", "total_num_frames", "frames_indices")   # what the model's frame timing needs

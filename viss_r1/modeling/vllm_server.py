@@ -34,9 +34,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from viss_r1.data.frame_cache import FrameEncoding, encode_frame
 from viss_r1.modeling.generation import Decoding
-from viss_r1.modeling.video_inputs import MediaInput, missing_timing
+from viss_r1.modeling.video_inputs import missing_timing
+from viss_r1.video.encoding import FrameEncoding, encode_frame
+from viss_r1.video.media import MediaInput
 
 WIRE_ENCODING = FrameEncoding(format="jpeg", quality=95)   # vLLM's raw-frame video is a JPEG sequence
 API_KEY_ENV = "VLLM_API_KEY"   # sent as a bearer token when set (``vllm serve --api-key``)

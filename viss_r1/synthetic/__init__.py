@@ -7,10 +7,9 @@ from viss_r1.synthetic.generate import (
     generate_synthetic_dataset,
     write_video,
 )
-from viss_r1.synthetic.scenes import PROBLEM_TYPES, SCENES, Clip, Layout
+from viss_r1.synthetic.scenes import SCENES, Clip, Layout
 
 __all__ = [
-    "PROBLEM_TYPES",
     "RECORD_KEYS",
     "SCENES",
     "Clip",

@@ -15,7 +15,6 @@ from typing import Callable
 
 import numpy as np
 
-from viss_r1.data.records import PROBLEM_TYPES  # noqa: F401 (re-exported)
 from viss_r1.pretext.transforms import OPTION_LETTERS
 from viss_r1.synthetic.drawing import (
     SHAPES,
@@ -30,6 +29,7 @@ from viss_r1.synthetic.drawing import (
     mix,
     text_mask,
 )
+from viss_r1.vocabulary import ProblemType
 
 
 # Saturated colours that stay apart after H.264 chroma subsampling on a dark sky.
@@ -100,7 +100,7 @@ class Clip:
     scene: str  # becomes data_source "synthetic/<scene>"
     frames: np.ndarray  # [T, H, W, 3] uint8
     problem: str
-    problem_type: str
+    problem_type: ProblemType
     options: tuple[str, ...]
     reasoning: str  # goes inside <think>
     answer: str  # goes inside <answer>

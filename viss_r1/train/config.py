@@ -205,7 +205,7 @@ class GRPORunConfig(StrictModel):
 
 
 class CotAnnotationRunConfig(StrictModel):
-    """One SSL-CoT re-annotation run (``python -m viss_r1.data.cot_annotation``)."""
+    """One SSL-CoT re-annotation run (``python -m viss_r1.annotate``)."""
 
     annotator: str                      # local checkpoint or hub id (the release: Qwen2.5-VL-72B-Instruct)
     samples: str                        # pretext-sample table (SFT use): record + transform spec

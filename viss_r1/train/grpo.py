@@ -73,7 +73,7 @@ def build_trainer(config: GRPORunConfig, pipes: Any | None = None, callbacks: Se
     import datasets
 
     from viss_r1.data.frame_cache import FrameCacheReader
-    from viss_r1.modeling.generation import row_request
+    from viss_r1.data.requests import row_request
     from viss_r1.prompts import build_prompt, chat_messages, system_prompt_for
     from viss_r1.rewards import stage_rewards
     from viss_r1.train.policy import load_policy

@@ -30,7 +30,7 @@ import numpy as np
 
 from viss_r1.modeling.generation import Decoding
 from viss_r1.modeling.vllm_server import VLLMServer, chat_request, reload_weights, sample_completions
-from viss_r1.train.video_grpo import PromptRequests, prompt_key
+from viss_r1.train.rollout_requests import PromptRequests, prompt_key
 
 
 class ServerRollouts:

@@ -17,7 +17,7 @@ import polars as pl
 import torch
 
 from viss_r1.data.frame_cache import FrameCacheReader
-from viss_r1.modeling.generation import row_request
+from viss_r1.data.requests import row_request
 from viss_r1.modeling.tiny import VISION_TOKENS
 from viss_r1.modeling.video_inputs import model_inputs
 from viss_r1.prompts import FORMAT_TAGS, OURS, PromptWording, sft_target

@@ -47,23 +47,16 @@ from accelerate.utils import gather_object
 from trl import GRPOTrainer
 
 from viss_r1.modeling.tiny import VISION_TOKENS
-from viss_r1.modeling.video_inputs import MediaInput, model_inputs
+from viss_r1.modeling.video_inputs import model_inputs
 from viss_r1.pinned_versions import private_overrides, require_version
+from viss_r1.train.rollout_requests import PromptRequest, PromptRequests, prompt_key
+from viss_r1.video.media import MediaInput
 
 if TYPE_CHECKING:
     from viss_r1.train.server_rollouts import ServerRollouts
 
 TRL_VERSION = "1.16.0"  # the version whose private methods these overrides follow
 VISION_FIELDS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "pixel_values", "image_grid_thw")
-
-# One prompt as the model is asked it: chat messages (system + user) and its media.
-PromptRequest = Callable[[Mapping[str, Any]], tuple[list[dict[str, Any]], MediaInput]]
-# The requests of one batch, by prompt (the G rollouts of a group share one).
-PromptRequests = dict[Any, tuple[list[dict[str, Any]], MediaInput]]
-
-
-def prompt_key(row: Mapping[str, Any]) -> Any:
-    return row.get("sample_id", id(row))
 
 
 @dataclass

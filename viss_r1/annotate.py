@@ -21,7 +21,11 @@ Judgements are written batch by batch to ``output_dir/parts/``, so a run killed 
 72B generation resumes where it stopped: a rerun with the same config asks only the
 samples no part holds yet.
 
-    python -m viss_r1.data.cot_annotation --config annotate.yaml
+    python -m viss_r1.annotate --config annotate.yaml
+
+A stage process like ``viss_r1.train.sft`` and ``viss_r1.evaluate.run``: it runs a model on the
+data plane's samples, so it sits above both (``viss_r1.data.requests`` builds what the annotator
+is asked, ``viss_r1.modeling.generation`` asks it).
 """
 
 from __future__ import annotations
@@ -103,7 +107,8 @@ def generator(config: CotAnnotationRunConfig) -> Generate:
     is asked, so a model that does not load stops the run with that error rather than showing up
     as a failure of each batch."""
     from viss_r1.data.frame_cache import FrameCacheReader
-    from viss_r1.modeling.generation import Decoding, generate_for_rows, load_for_generation
+    from viss_r1.data.requests import row_requests
+    from viss_r1.modeling.generation import Decoding, generate_completions, load_for_generation
 
     try:
         model, processor = load_for_generation(config.annotator)
@@ -115,8 +120,12 @@ def generator(config: CotAnnotationRunConfig) -> Generate:
     decoding = Decoding(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
                         batch_size=config.batch_size)
     wording, system = annotator_prompt(config.prompt)
-    return lambda rows: [c["text"] for c in generate_for_rows(model, processor, rows, frames, decoding, "viss_r1",
-                                                              system, wording)]
+
+    def generate(rows: list[Mapping[str, Any]]) -> list[str]:
+        conversations, media = row_requests(rows, frames, "viss_r1", system, wording)
+        return [c["text"] for c in generate_completions(model, processor, conversations, media, decoding)]
+
+    return generate
 
 
 def judged(parts: Path) -> dict[str, dict[str, Any]]:
