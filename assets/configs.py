@@ -323,7 +323,7 @@ class EvaluationConfig(LibraryConfig, EvalSettings):
     vllm_server: VLLMServerConfig = VLLMServerConfig()
     probes: ProbesConfig = ProbesConfig()
     # Dagster config has no optional Literal: a string here, checked by EvalSettings in to_library.
-    prompt_format: Optional[str] = None   # "r1" | "viss_r1"; None: the format the model was trained with
+    prompt_format: Optional[str] = None   # "r1" | "transform_answer"; None: the format the model was trained with
 
 
 class CheckpointConfig(dg.Config):

@@ -37,9 +37,9 @@ def length_only_reward(completions, **kwargs):
 
 
 def arguments(out: Path, steps: int, generations: int, length: int, vision_ids: list[int]):
-    from trl import GRPOConfig
+    from viss_r1.train.video_grpo import VideoGRPOConfig   # TRL's GRPOConfig + the video fields: both trainers take it
 
-    return GRPOConfig(output_dir=str(out), max_steps=steps, per_device_train_batch_size=generations,
+    return VideoGRPOConfig(output_dir=str(out), max_steps=steps, per_device_train_batch_size=generations,
                       num_generations=generations, max_completion_length=length, learning_rate=1e-5,
                       beta=0.04, loss_type="grpo", temperature=1.0, top_p=0.95, logging_steps=10_000, report_to=[],
                       save_strategy="no", use_cpu=True, disable_tqdm=True, remove_unused_columns=False, seed=0,

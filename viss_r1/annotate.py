@@ -59,7 +59,7 @@ def annotator_prompt(prompt: str) -> tuple[PromptWording, str]:
     if prompt not in ANNOTATION_PROMPTS:
         raise ValueError(f"annotation prompt {prompt!r} is unknown; expected one of {ANNOTATION_PROMPTS}")
     wording = PromptWording("release", "annotation") if prompt == "hinted" else OURS
-    return wording, system_prompt_for("viss_r1", wording)
+    return wording, system_prompt_for("transform_answer", wording)
 
 
 def _hinted_reasoning(completion: str) -> tuple[str | None, str | None]:
@@ -122,7 +122,7 @@ def generator(config: CotAnnotationRunConfig) -> Generate:
     wording, system = annotator_prompt(config.prompt)
 
     def generate(rows: list[Mapping[str, Any]]) -> list[str]:
-        conversations, media = row_requests(rows, frames, "viss_r1", system, wording)
+        conversations, media = row_requests(rows, frames, "transform_answer", system, wording)
         return [c["text"] for c in generate_completions(model, processor, conversations, media, decoding)]
 
     return generate

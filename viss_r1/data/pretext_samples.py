@@ -84,7 +84,7 @@ class PretextUse(BaseModel):
     draws: int = 1
 
     def __init__(self, name: str, data_types: tuple[str, ...], **settings: Any) -> None:
-        # Positional like the records it configures: PretextUse("sft", ("video", "image"), draws=6).
+        # Positional like the records it configures: PretextUse("cot", ("video", "image"), draws=6).
         super().__init__(name=name, data_types=data_types, **settings)
 
     def transforms_for(self, media: str) -> tuple[str, ...]:

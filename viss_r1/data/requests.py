@@ -25,7 +25,7 @@ def row_request(row: Mapping[str, Any], frames: FrameCacheReader, prompt_format:
     return messages, MediaInput(row["data_type"], clip.frames, clip.video_metadata)
 
 
-def row_requests(rows: Sequence[Mapping[str, Any]], frames: FrameCacheReader, prompt_format: str = "viss_r1",
+def row_requests(rows: Sequence[Mapping[str, Any]], frames: FrameCacheReader, prompt_format: str = "transform_answer",
                  system_prompt: str = DEFAULT_SYSTEM_PROMPT,
                  wording: PromptWording = OURS) -> tuple[list[list[dict]], list[MediaInput]]:
     """The rows' conversations and their transformed clips, in row order: the two arguments

@@ -47,11 +47,11 @@ class EvalSettings(StrictModel):
     """How a model is asked a benchmark: decoding, probes, how many samples."""
 
     # The prompt of the clean, blind and frame-drop conditions: "r1" (the benchmark's question,
-    # as Video-R1 evaluates) or "viss_r1" (for a model trained only on ViSS-R1 prompts: the same
+    # as Video-R1 evaluates) or "transform_answer" (for a model trained only on ViSS-R1 prompts: the same
     # question after the transform question of ``identity_transform``, whose true answer is then
     # its identity option — arrow "not reversed", rotate 0° — since the video is shown unchanged).
     # None: the format the model under evaluation was trained with.
-    prompt_format: Literal["r1", "viss_r1"] | None = None
+    prompt_format: Literal["r1", "transform_answer"] | None = None
     identity_transform: Literal["arrow", "rotate"] = "arrow"
     decoding: Decoding = Field(default_factory=Decoding)
     vllm_server: VLLMServer = Field(default_factory=VLLMServer)   # url set: generate there, not in process

@@ -25,16 +25,17 @@ ROW_COLUMNS = ("sample_id", "problem_type", "solution", "transform_name", "trans
 
 
 def trainer_arguments(config: GRPORunConfig, reward_weights: list[float]):
-    """TRL ``GRPOConfig`` from our settings. ``per_device_train_batch_size`` counts completions in
-    TRL, so one prompt per device and step is G completions."""
+    """``VideoGRPOConfig`` (TRL's ``GRPOConfig`` and the video fields) from our settings and the
+    stage's. ``per_device_train_batch_size`` counts completions in TRL, so one prompt per device
+    and step is G completions."""
     import torch
-    from trl import GRPOConfig
 
     from viss_r1.modeling.generation import NEUTRAL_GENERATION
+    from viss_r1.train.video_grpo import VideoGRPOConfig
 
     optim, grpo = config.training, config.grpo
     cpu_only = not (torch.cuda.is_available() or torch.backends.mps.is_available())
-    return GRPOConfig(
+    return VideoGRPOConfig(
         output_dir=str(Path(config.output_dir) / CHECKPOINT_DIR),
         **optim.trainer_fields("activation_checkpointing", "per_device_train_batch_size"),
         gradient_checkpointing=optim.activation_checkpointing,
@@ -47,6 +48,11 @@ def trainer_arguments(config: GRPORunConfig, reward_weights: list[float]):
         # max_new_tokens; generate() fills any field left None from the checkpoint).
         generation_kwargs=dict(NEUTRAL_GENERATION),
         reward_weights=reward_weights,
+        kl_in_loss=config.kl_in_loss,
+        pretext_tag=config.stage.pretext_tag,
+        # T-GRPO: half as many shuffled-frame rollouts as ordered ones (Video-R1)
+        temporal_rollouts=max(1, grpo.num_generations // 2) if config.rewards.temporal else 0,
+        rollout_table_steps=grpo.rollout_table_steps,
         save_strategy="steps",
         logging_strategy="steps",
         report_to=[],
@@ -105,10 +111,7 @@ def build_trainer(config: GRPORunConfig, pipes: Any | None = None, callbacks: Se
     trainer = with_schedule_horizon(VideoGRPOTrainer)(
         model=model, reward_funcs=rewards.funcs, args=arguments, train_dataset=dataset,
         processing_class=processor, callbacks=[reporter, *callbacks], prompt_request=prompt_request,
-        kl_in_loss=config.kl_in_loss, pretext_tag=stage.pretext_tag,
-        rollout_sink=reporter.log_rollouts, rollout_table_steps=config.grpo.rollout_table_steps,
-        # T-GRPO: half as many shuffled-frame rollouts as ordered ones (Video-R1)
-        temporal_rollouts=max(1, config.grpo.num_generations // 2) if config.rewards.temporal else 0,
+        rollout_sink=reporter.log_rollouts,
         rollouts=rollouts)
     trainer.set_schedule_horizon(config.training.schedule_horizon_steps, config.training.schedule_horizon_epochs)
     return trainer, reporter, rows

@@ -14,6 +14,8 @@ types, KL, reward weighting, importance sampling, logging) as TRL has it:
   reference and policy) the same vision inputs, ``second_per_grid_ts`` and ``mm_token_type_ids``
   included (METHOD.md §9).
 
+Its settings are a ``VideoGRPOConfig``: TRL's ``GRPOConfig`` and the fields below.
+
 ``temporal_rollouts=k`` is Video-R1's T-GRPO: before scoring, k extra rollouts per video prompt
 are generated on its frames in a random order, with the main rollouts' generation config, and
 their mean accuracy goes to the rewards as column ``shuffled_accuracy``
@@ -39,12 +41,12 @@ importing this module with another TRL installed stops with an error naming them
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import torch
 from accelerate.utils import gather_object
-from trl import GRPOTrainer
+from trl import GRPOConfig, GRPOTrainer
 
 from viss_r1.modeling.tiny import VISION_TOKENS
 from viss_r1.modeling.video_inputs import model_inputs
@@ -87,20 +89,40 @@ def mm_token_type_ids(input_ids: torch.Tensor, image_token_id: int, video_token_
     return types
 
 
+@dataclass
+class VideoGRPOConfig(GRPOConfig):
+    """TRL's ``GRPOConfig`` with what video GRPO adds (as TRL's own experimental trainers extend it)."""
+
+    kl_in_loss: bool = field(default=True, metadata={
+        "help": "β·KL in the loss. False (ViSS-R1's RL stage): the reference model still scores every rollout "
+                "and the KL is logged as 'kl', but the loss has no KL term."})
+    pretext_tag: str | None = field(default=None, metadata={
+        "help": "The tag the prompt asks the transform letter in ('transform' or 'answer'), for the "
+                "per-transform pretext accuracy; None: not logged."})
+    temporal_rollouts: int = field(default=0, metadata={
+        "help": "T-GRPO (Video-R1): extra rollouts per video prompt on its frames in random order, whose mean "
+                "accuracy the temporal reward reads as 'shuffled_accuracy'; 0: off."})
+    rollout_table_steps: int = field(default=0, metadata={
+        "help": "Hand a table of the step's rollouts to rollout_sink every this many steps; 0: never."})
+
+
 class VideoGRPOTrainer(GRPOTrainer):
     """GRPO whose prompts carry video (or images) from the frame cache.
 
     ``prompt_request(row)`` turns a dataset row into its chat messages and media (transformed or
     not, as the stage wants); rows also carry the per-sample fields the rewards read."""
 
-    def __init__(self, *args, prompt_request: PromptRequest, kl_in_loss: bool = True,
+    def __init__(self, *args, prompt_request: PromptRequest,
                  rollout_sink: Callable[[int, list[dict[str, Any]]], None] | None = None,
-                 rollout_table_steps: int = 0, pretext_tag: str | None = None, temporal_rollouts: int = 0,
                  rollouts: ServerRollouts | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.temporal_rollouts = temporal_rollouts
-        self.kl_in_loss = kl_in_loss
-        self.rollout_sink, self.rollout_table_steps = rollout_sink, rollout_table_steps
+        if not isinstance(self.args, VideoGRPOConfig):
+            raise TypeError(f"VideoGRPOTrainer needs a VideoGRPOConfig (TRL's GRPOConfig with the video fields: "
+                            f"kl_in_loss, pretext_tag, temporal_rollouts, rollout_table_steps), got "
+                            f"{type(self.args).__name__}")
+        self.temporal_rollouts = self.args.temporal_rollouts
+        self.kl_in_loss = self.args.kl_in_loss
+        self.rollout_sink, self.rollout_table_steps = rollout_sink, self.args.rollout_table_steps
         if self.use_vllm:
             raise ValueError("TRL's use_vllm takes images only in TRL 1.16; video rollouts on vLLM go "
                              "through a server (rollouts=ServerRollouts, grpo.use_vllm in our config)")
@@ -108,7 +130,7 @@ class VideoGRPOTrainer(GRPOTrainer):
         self._batch_rows: Sequence[Mapping[str, Any]] | None = None
         self._batch_requests: PromptRequests | None = None
         self.prompt_request = prompt_request
-        self.pretext_tag = pretext_tag  # where the transform letter is answered: "transform", "answer" or None
+        self.pretext_tag = self.args.pretext_tag
         tokenizer = self.processing_class.tokenizer
         self._image_token_id = tokenizer.convert_tokens_to_ids("<|image_pad|>")
         self._video_token_id = tokenizer.convert_tokens_to_ids("<|video_pad|>")
