@@ -10,7 +10,9 @@
   their true timestamps, so the model sees a sparser video, not a faster one.
 
 Every condition asks about the same samples (one ``sample_id`` per benchmark record), so
-conditions compare sample by sample.
+conditions compare sample by sample. ``every_option`` gives the ``transformed`` condition in its
+balanced form (each clip under every option of its transform), how a learning check asks held-out
+clips (``benchmarks/learning_check.py``) through this same path.
 """
 
 from __future__ import annotations
@@ -41,12 +43,15 @@ class Condition:
     drop_ratio: float = 0.0
 
 
+TRANSFORMED = Condition("transformed", "transformed")
+
+
 def conditions(probes: ProbeSettings) -> list[Condition]:
     found = [Condition("clean", "clean")]
     if probes.blind:
         found.append(Condition("blind", "blind"))
     if probes.transforms:
-        found.append(Condition("transformed", "transformed"))
+        found.append(TRANSFORMED)
     found += [Condition(f"frame_drop_{ratio:.2f}", "frame_drop", ratio) for ratio in probes.frame_drop]
     return found
 
@@ -94,6 +99,22 @@ def condition_rows(condition: Condition, records: Sequence[Mapping[str, Any]], s
     by_index |= {(row["source"], row["record_index"]): {"transform_error": row["reason"]} for row in refused}
     return [{**record, **by_index.get((record["source"], record["record_index"]), {}), "sample_id": sample_id(record)}
             for record in records if record["data_type"] == "video"]
+
+
+def every_option(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each transformed row once per option of its transform (forward and reversed, every angle,
+    …), so the probe is balanced and a model that ignores the pixels scores exactly chance."""
+    out = []
+    for row in rows:
+        for param in transform_params(row["transform_media"], row["transform_name"]):
+            spec = TransformSpec.of(row["transform_media"], row["transform_name"], param)
+            out.append({**row, "transform_param": spec.param, "transform_letter": spec.letter})
+    return out
+
+
+def chance(media: str, transform: str) -> float:
+    """The pretext accuracy of a guess: one over the transform's number of options."""
+    return 1.0 / len(transform_params(media, transform))
 
 
 def drop_frames(frames: np.ndarray, timing: Mapping[str, Any], ratio: float, rng: np.random.Generator
