@@ -90,8 +90,9 @@ def build_or_reuse(
         if not reused:
             held.enter_context(build_lock(context, asset, key))
             reused = artifacts.exists(asset, key)   # the run we waited for may have published it
-        stage_run = nullcontext() if tracking is None else tracking.stage_run(
-            context, params=config, inputs=inputs, tags={"cache_key": key, "reused": reused, "code_version": code_version})
+        tags = {"cache_key": key, "reused": reused, "code_version": code_version}
+        stage_run = nullcontext() if tracking is None else tracking.stage_run(context, params=config, inputs=inputs,
+                                                                              tags=tags)
         with stage_run as run:
             if reused:
                 context.log.info(f"{asset}: artifact {key} exists, reusing it (nothing recomputed)")

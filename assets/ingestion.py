@@ -1,4 +1,7 @@
-"""Ingestion: annotation sources → a probed video catalog → the sharded frame cache."""
+"""Ingestion: annotation sources → a probed video catalog → the sharded frame cache.
+
+With no sources configured, ``video_sources`` generates the synthetic set as an artifact of its
+own (``SYNTHETIC_ARTIFACT``, through ``build_or_reuse`` like every artifact) and reads it."""
 
 import json
 from pathlib import Path

@@ -57,7 +57,8 @@ def test_embedded_data_plane_builds_then_reuses_then_rebuilds_only_what_changed(
     assert [metadata(second, n)["reused"] for n in names] == [True] * 4
     assert [metadata(second, n)["cache_key"] for n in names] == [metadata(first, n)["cache_key"] for n in names]
     # the generated set is an artifact like any other: built once, reused the second time
-    built, reused = metadata(first, "video_sources")["synthetic_set"], metadata(second, "video_sources")["synthetic_set"]
+    built = metadata(first, "video_sources")["synthetic_set"]
+    reused = metadata(second, "video_sources")["synthetic_set"]
     assert (built["reused"], reused["reused"]) == (False, True) and reused["cache_key"] == built["cache_key"]
     assert built["clips"] == reused["clips"] == 18
     manifest = json.loads((isolated_state / "artifacts" / ingestion.SYNTHETIC_ARTIFACT / built["cache_key"]

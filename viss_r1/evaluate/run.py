@@ -12,6 +12,10 @@ the ``failed`` ones again (an out-of-memory or a server hiccup is not the sample
 newest row of a sample is its result. A condition with more failures than
 ``settings.max_failed_fraction`` fails the run, its parts kept for that rerun. The end product is
 ``results.parquet`` (one row per condition × sample) and ``scores.json``.
+
+``ask_rows`` is the one place rows are asked and scored under a condition: ``evaluate`` and the
+held-out learning check (``benchmarks/learning_check.py``, the transformed condition over every
+option of each transform) both go through it.
 """
 
 from __future__ import annotations
