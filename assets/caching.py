@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -31,7 +31,7 @@ class Building:
     summary: dict[str, Any]      # figures to record in the manifest
     asset: str
     key: str
-    run: Any                     # viss_r1.tracking.StageRun
+    run: Any                     # viss_r1.tracking.StageRun; None for an untracked part of a stage
     after_publish: list[Path] = field(default_factory=list)   # removed once the manifest is written
 
     def work_dir(self) -> Path:
@@ -57,7 +57,7 @@ class Built:
 def build_or_reuse(
     context: dg.AssetExecutionContext,
     store: ArtifactStoreResource,
-    tracking: MlflowTracking,
+    tracking: MlflowTracking | None,
     *,
     code_version: str,
     config: Mapping[str, Any],
@@ -66,6 +66,7 @@ def build_or_reuse(
     extra_key: Mapping[str, str] | None = None,
     log_files: tuple[str, ...] = (),
     log_run: Callable[[Any, Path], None] | None = None,
+    artifact: str | None = None,
 ) -> Built:
     """Return the artifact for (code, config, inputs), building it only if the store lacks it.
 
@@ -73,10 +74,14 @@ def build_or_reuse(
     ``extra_key`` adds inputs that are not assets (an annotation file's digest, say);
     ``log_files`` are files of the artifact to attach to the MLflow run (plots, small tables);
     ``log_run(run, folder)`` logs anything else to the stage's run, built or reused.
+    ``artifact`` names an artifact an asset builds for its own use (the synthetic video set of
+    ``video_sources``) and stores under that name rather than the asset's; such a part of a stage
+    passes ``tracking=None``: it has no MLflow run of its own (``building.run`` is None), the
+    asset's run reports it.
 
     A missing key is built under ``build_lock``: a run that finds another building it waits, then
     reuses what that run published."""
-    asset = context.asset_key.to_user_string()
+    asset = artifact or context.asset_key.to_user_string()
     key_inputs = {name: ref.key for name, ref in inputs.items()} | dict(extra_key or {})
     key = cache_key(code_version, config, key_inputs)
     artifacts = store.store()
@@ -85,8 +90,10 @@ def build_or_reuse(
         if not reused:
             held.enter_context(build_lock(context, asset, key))
             reused = artifacts.exists(asset, key)   # the run we waited for may have published it
-        with tracking.stage_run(context, params=config, inputs=inputs,
-                                tags={"cache_key": key, "reused": reused, "code_version": code_version}) as run:
+        tags = {"cache_key": key, "reused": reused, "code_version": code_version}
+        stage_run = nullcontext() if tracking is None else tracking.stage_run(context, params=config, inputs=inputs,
+                                                                              tags=tags)
+        with stage_run as run:
             if reused:
                 context.log.info(f"{asset}: artifact {key} exists, reusing it (nothing recomputed)")
                 summary = artifacts.manifest(asset, key)["summary"]
@@ -109,14 +116,16 @@ def build_or_reuse(
                     shutil.rmtree(leftover, ignore_errors=True)
                 if theirs:
                     reused, summary = True, theirs[0]["summary"]
-            run.log_metrics({k: v for k, v in summary.items()
-                             if isinstance(v, (int, float)) and not isinstance(v, bool)})
+            if run is not None:
+                run.log_metrics({k: v for k, v in summary.items()
+                                 if isinstance(v, (int, float)) and not isinstance(v, bool)})
             ref = artifacts.ref(asset, key)
             folder = artifacts.local_path(ref)
-            for name in log_files:
-                run.log_artifact(str(folder / name))
-            if log_run is not None:
-                log_run(run, folder)
+            if run is not None:
+                for name in log_files:
+                    run.log_artifact(str(folder / name))
+                if log_run is not None:
+                    log_run(run, folder)
             return Built(ref=ref, folder=folder, summary=summary, reused=reused)
 
 

@@ -7,9 +7,9 @@ materializing one asset. A benchmark with no eval file configured is not evaluat
 say so and make no artifact and no MLflow run; the leaderboard shows it as not run.
 """
 
-import hashlib
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
@@ -22,11 +22,9 @@ from assets.models import model_location, model_revision
 from assets.resources import ArtifactStoreResource, MlflowTracking, StageLauncher
 from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
+from viss_r1.data.benchmark_ingest import RECORDS_FILE, ingest_benchmark
 from viss_r1.data.frame_cache import shard_files
-from viss_r1.data.ingest import cache_frames, probe_files, write_frame_index
-from viss_r1.data.pretext_samples import records_with_clips
-from viss_r1.data.records import load_annotation_file
-from viss_r1.data.tables import write_table
+from viss_r1.data.records import annotation_key, load_annotation_source
 from viss_r1.evaluate.benchmarks import BENCHMARKS, BenchmarkSpec
 from viss_r1.evaluate.config import EvalRunConfig
 from viss_r1.evaluate.leaderboard import chart, collect_scores, leaderboard_table, to_markdown
@@ -35,14 +33,13 @@ from viss_r1.process import write_config
 from viss_r1.stages import StageSpec, stage_making
 
 GROUP = "evaluation"
-RECORDS_FILE = "records.parquet"
 # Written into an evaluation's work folder once its process succeeded: a rerun whose publish
 # failed publishes those scores instead of evaluating again.
 EVALUATION_FINISHED = "evaluation_finished"
 NOT_CONFIGURED = "not configured"
 
-BENCHMARK_CODE = code_version("viss_r1.data.records", "viss_r1.data.ingest", "viss_r1.data.pretext_samples",
-                              "viss_r1.data.tables", packages=("decord", "pillow", "pyvips", "pyvips-binary"))
+BENCHMARK_CODE = code_version("viss_r1.data.benchmark_ingest", "viss_r1.data.records",
+                              packages=("decord", "pillow", "pyvips", "pyvips-binary"))
 EVAL_CODE = code_version("viss_r1.evaluate.run", packages=("torch", "transformers", "tokenizers", "jiwer", "rouge-score"))
 
 
@@ -63,7 +60,8 @@ def _benchmark(context: dg.AssetExecutionContext, spec: BenchmarkSpec, config: B
                artifact_store: ArtifactStoreResource, mlflow_tracking: MlflowTracking,
                video_sources: Optional[ArtifactRef] = None) -> dg.Output:
     """Records (validated; bad ones quarantined), media probed (missing/unreadable counted), frames
-    sampled into the shared frame cache with the benchmark's own sampling."""
+    sampled into the shared frame cache with the benchmark's own sampling
+    (``viss_r1.data.benchmark_ingest``)."""
     store = artifact_store.store()
     inputs, extra_key = {}, {}
     if config.annotations:
@@ -73,7 +71,7 @@ def _benchmark(context: dg.AssetExecutionContext, spec: BenchmarkSpec, config: B
                              f"(the release names this benchmark's file {spec.eval_file})")
         if not media_root.is_dir():
             raise dg.Failure(f"{benchmark_asset_name(spec)}: media_root {media_root} is not a folder")
-        extra_key["annotations"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16] + "@" + str(media_root)
+        extra_key["annotations"] = annotation_key(path, str(media_root))
     elif video_sources is not None:
         eval_split = pl.read_parquet(artifact_store.local_path(video_sources) / "records.parquet",
                                      columns=["split"]).filter(pl.col("split") == "eval")
@@ -86,35 +84,19 @@ def _benchmark(context: dg.AssetExecutionContext, spec: BenchmarkSpec, config: B
         return _not_configured(f"set ops.{benchmark_asset_name(spec)}.config.annotations (the release's "
                                f"{spec.eval_file}) and media_root to evaluate {spec.title}")
 
-    def records() -> tuple[list[dict], list[dict]]:
-        if config.annotations:
-            valid, bad = load_annotation_file(Path(config.annotations), spec.name)
-            return [{**r, "media_root": config.media_root, "split": "eval"} for r in valid], bad
-        table = pl.read_parquet(artifact_store.local_path(video_sources) / "records.parquet")
-        return table.filter(pl.col("split") == "eval").to_dicts(), []
-
     def build(building: Building) -> None:
-        rows, quarantine = records()
-        media = list({(r["media_root"], r["path"]): {k: r[k] for k in ("media_root", "path", "data_type")}
-                      for r in rows}.values())
-        catalog = probe_files(media, config.min_frames, config.workers, context.log.info,
-                              timeout_s=config.decode_timeout_s)
-        cached = cache_frames(store, catalog, config.sampling.to_library(), config.to_encoding(), config.num_shards,
-                              asset_code_version(context), config.workers, context.log.info,
-                              timeout_s=config.decode_timeout_s)
-        write_frame_index(building.folder, cached)
-        write_table(catalog, building.folder / "catalog.parquet", "catalog")
-        write_table(quarantine, building.folder / "quarantine.parquet", "record_quarantine")
-        joined = records_with_clips(write_table(rows, building.folder / "annotations.parquet", "records"),
-                                    pl.read_parquet(building.folder / "catalog.parquet"),
-                                    pl.read_parquet(building.folder / "index.parquet"))
-        joined.write_parquet(building.folder / RECORDS_FILE)
-        missing = int(joined["reason"].is_not_null().sum())
-        building.summary.update(records=len(joined), usable=len(joined) - missing, missing=missing,
-                                quarantined=len(quarantine), clips_decoded=cached.clips_decoded,
-                                sampling=config.sampling.model_dump())
-        if missing:
-            context.log.warning(f"{spec.title}: {missing} of {len(joined)} records have no usable video "
+        if config.annotations:
+            records, quarantine = load_annotation_source(Path(config.annotations), spec.name, config.media_root, "eval")
+        else:
+            table = pl.read_parquet(artifact_store.local_path(video_sources) / "records.parquet")
+            records, quarantine = table.filter(pl.col("split") == "eval").to_dicts(), []
+        counts = ingest_benchmark(store, building.folder, records, quarantine, min_frames=config.min_frames,
+                                  sampling=config.sampling.to_library(), encoding=config.to_encoding(),
+                                  num_shards=config.num_shards, code_version=asset_code_version(context),
+                                  workers=config.workers, timeout_s=config.decode_timeout_s, log=context.log.info)
+        building.summary.update(asdict(counts), sampling=config.sampling.model_dump())
+        if counts.missing:
+            context.log.warning(f"{spec.title}: {counts.missing} of {counts.records} records have no usable video "
                                 f"(counted as missing, never scored)")
 
     built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),

@@ -1,25 +1,27 @@
-"""Ingestion: annotation sources → a probed video catalog → the sharded frame cache."""
+"""Ingestion: annotation sources → a probed video catalog → the sharded frame cache.
 
+With no sources configured, ``video_sources`` generates the synthetic set as an artifact of its
+own (``SYNTHETIC_ARTIFACT``, through ``build_or_reuse`` like every artifact) and reads it."""
 
-import hashlib
 import json
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
-from assets.caching import Building, asset_code_version, build_or_reuse, markdown_table, output
+from assets.caching import Building, Built, asset_code_version, build_or_reuse, markdown_table, output
 from assets.configs import FrameCacheConfig, VideoCatalogConfig, VideoSourcesConfig, check_data_plane_min_frames
 from assets.resources import ArtifactStoreResource, MlflowTracking
-from viss_r1.artifacts import ArtifactRef, cache_key
+from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import FAILURES_FILE, INDEX_FILE
 from viss_r1.data.ingest import cache_frames, probe_files, write_frame_index
-from viss_r1.data.records import load_annotation_file
+from viss_r1.data.records import annotation_key, load_annotation_source
 from viss_r1.data.tables import catalog_media_digest, write_table
 from viss_r1.synthetic import generate_synthetic_dataset
 
 GROUP = "ingestion"
+SYNTHETIC_ARTIFACT = "synthetic_videos"   # the store folder of the generated set video_sources reads
 
 
 @dg.asset(group_name=GROUP, code_version=code_version("viss_r1.data.records", "viss_r1.data.tables", "viss_r1.synthetic",
@@ -33,9 +35,10 @@ def video_sources(
     """Video-R1-schema annotation records, validated; bad records quarantined with a reason.
     With no sources configured, the synthetic video QA set is generated (and cached)."""
     sources = [s.model_dump() for s in config.sources]
-    extra_key = {}
+    extra_key, synthetic_set = {}, None
     if not sources:
-        synthetic = _synthetic_set(context, artifact_store, config)
+        synthetic_set = _synthetic_set(context, artifact_store, config)
+        synthetic = synthetic_set.folder
         sources = [
             {"name": "train", "annotations": str(synthetic / "train.json"), "media_root": str(synthetic),
              "split": "train"},
@@ -49,7 +52,7 @@ def video_sources(
                              "(set video_sources.config.sources[].annotations)")
         if not Path(source["media_root"]).is_dir():
             raise dg.Failure(f"annotation source {source['name']!r}: media_root {source['media_root']} is not a folder")
-        extra_key[source["name"]] = hashlib.sha256(path.read_bytes()).hexdigest()[:16] + "@" + source["media_root"] + "@" + source["split"]
+        extra_key[source["name"]] = annotation_key(path, source["media_root"], source["split"])
     if len({s["name"] for s in sources}) != len(sources):
         raise dg.Failure(f"annotation source names must be unique, got {[s['name'] for s in sources]}")
 
@@ -57,8 +60,9 @@ def video_sources(
         folder, summary = building.folder, building.summary
         records, quarantine = [], []
         for source in sources:
-            valid, bad = load_annotation_file(Path(source["annotations"]), source["name"])
-            records += [{**row, "media_root": source["media_root"], "split": source["split"]} for row in valid]
+            valid, bad = load_annotation_source(Path(source["annotations"]), source["name"], source["media_root"],
+                                                source["split"])
+            records += valid
             quarantine += bad
             context.log.info(f"{source['name']}: {len(valid)} valid records, {len(bad)} quarantined")
         write_table(records, folder / "records.parquet", "records")
@@ -76,22 +80,26 @@ def video_sources(
         "by_problem_type": dg.MetadataValue.json(dict(records.group_by("problem_type").len().iter_rows())),
         "preview": markdown_table(records.select("source", "problem_id", "problem_type", "path", "solution").head(8).to_dicts()),
         "quarantine_preview": markdown_table(quarantine.head(10).to_dicts()),
+        **({} if synthetic_set is None else {"synthetic_set": dg.MetadataValue.json(
+            {"cache_key": synthetic_set.ref.key, "reused": synthetic_set.reused,
+             "clips": synthetic_set.summary["clips"]})}),
     })
 
 
-def _synthetic_set(context, artifact_store: ArtifactStoreResource, config: VideoSourcesConfig) -> Path:
-    """The synthetic set as its own cached artifact (clips are generated once per setting)."""
-    store = artifact_store.store()
-    version = asset_code_version(context)
-    key = cache_key(version, config.synthetic.model_dump(), {})
-    if not store.exists("synthetic_videos", key):
+def _synthetic_set(context, artifact_store: ArtifactStoreResource, config: VideoSourcesConfig) -> Built:
+    """The synthetic set as its own cached artifact (``SYNTHETIC_ARTIFACT``): clips are generated
+    once per setting and code version, then reused. Part of this stage, so it has no MLflow run
+    of its own; the asset's metadata says whether it was reused. Its folder is the records' media
+    root, so the records (and every key downstream) stay the same while it is reused."""
+
+    def build(building: Building) -> None:
         context.log.info(f"generating the synthetic video set ({config.synthetic.num_train} train + "
                          f"{config.synthetic.num_eval} eval clips)")
-        summary: dict = {}
-        with store.writer("synthetic_videos", key, summary) as folder:
-            dataset = generate_synthetic_dataset(folder, config.synthetic.to_library())
-            summary["clips"] = len(list((dataset.media_root / "videos").glob("*.mp4")))
-    return store.local_path(store.ref("synthetic_videos", key))
+        dataset = generate_synthetic_dataset(building.folder, config.synthetic.to_library())
+        building.summary["clips"] = len(list((dataset.media_root / "videos").glob("*.mp4")))
+
+    return build_or_reuse(context, artifact_store, None, code_version=asset_code_version(context),
+                          config=config.synthetic.model_dump(), inputs={}, build=build, artifact=SYNTHETIC_ARTIFACT)
 
 
 @dg.asset(group_name=GROUP, code_version=code_version("viss_r1.data.ingest", "viss_r1.data.tables",

@@ -3,9 +3,10 @@
 Reads the newest artifact of a model asset (``sft_model`` by default, or ``viss_r1_model``, …) of a
 state folder (after ``make run``) and follows its lineage to the frame cache and the records.
 Prints the training loss (SFT) or mean reward (GRPO) at the start and the end, then asks the model about every held-out (eval-split) video under every option of each video
-transform — forward and reversed, every angle, every swap — in the ViSS-R1 format, and prints
-transform accuracy against chance (with a one-sided binomial p-value), answer accuracy and
-format compliance. Goals: SFT (issue 3) loss well below its start, arrow accuracy above chance;
+transform — forward and reversed, every angle, every swap — through the evaluation's
+``transformed`` condition (``viss_r1.evaluate.run.ask_rows``, ViSS-R1 format), and prints pretext
+accuracy against chance (with a one-sided binomial p-value), the answer score (the evaluation's
+scoring) and format compliance. Goals: SFT (issue 3) loss well below its start, arrow accuracy above chance;
 ViSS-R1 RL (issue 4) mean reward rises, transform accuracy well above chance.
 
     .venv/bin/python benchmarks/learning_check.py [--asset viss_r1_model] [--state state] [--transforms arrow rotate]
@@ -23,8 +24,13 @@ import polars as pl
 from viss_r1.artifacts import ArtifactStore
 from viss_r1.data.frame_cache import open_frame_cache
 from viss_r1.data.pretext_samples import PretextSettings, PretextUse, build_use_table, records_with_clips
-from viss_r1.evaluate.transform_probe import every_option, transform_probe
+from viss_r1.evaluate.benchmarks import BENCHMARKS
+from viss_r1.evaluate.config import EvalSettings
+from viss_r1.evaluate.probes import TRANSFORMED, chance, every_option
+from viss_r1.evaluate.run import ask_rows, in_process
+from viss_r1.evaluate.scores import pretext_accuracy
 from viss_r1.modeling.generation import Decoding
+from viss_r1.rewards import format_score
 from viss_r1.stages import SSL_COT_SFT
 
 
@@ -92,16 +98,23 @@ def main() -> None:
         fifth = max(1, len(rewards) // 5)
         print(f"  mean reward: {sum(rewards[:fifth]) / fifth:.3f} over the first fifth of the steps → "
               f"{sum(rewards[-fifth:]) / fifth:.3f} over the last fifth")
-    decoding = Decoding(max_new_tokens=args.max_new_tokens, do_sample=False, batch_size=16)
+    # The evaluation's transformed condition (viss_r1.evaluate.run), on held-out clips under every
+    # option of each transform; the held-out split is what the synthetic benchmark scores.
+    settings = EvalSettings(decoding=Decoding(max_new_tokens=args.max_new_tokens, do_sample=False, batch_size=16))
+    generate = in_process(model, processor)
     for name in args.transforms:
         use = PretextUse("probe", ("video",), video_transforms=(name,), splits=("eval",))
         rows, _ = build_use_table(held_out, use, PretextSettings())
-        probe = transform_probe(model, processor, every_option(rows), frames, decoding)["summary"]
-        accuracy, chance, n = probe["transform_accuracy"][name], probe["chance"][name], probe["samples"]
-        p_value = binomial_p_above(round(accuracy * n), n, chance)
-        print(f"  {name:8s} held-out transform accuracy {accuracy:6.1%} on {n} samples (chance {chance:.1%}, "
-              f"p = {p_value:.3f}); answer accuracy {probe['answer_accuracy']:.1%}; "
-              f"format compliance {probe['format_compliance']:.1%}")
+        asked = ask_rows(TRANSFORMED, every_option(rows), generate, frames, settings, BENCHMARKS["synthetic"],
+                         settings.decoding.batch_size, log=lambda _: None)
+        results = [row for batch in asked for row in batch if row["status"] == "ok"]
+        n, hits = len(results), sum(row["transform_correct"] for row in results)
+        guess = chance("video", name)
+        p_value = binomial_p_above(hits, n, guess)
+        answer = sum(row["score"] for row in results) / max(n, 1)
+        formatted = sum(format_score(row["prediction"], with_transform=True) for row in results) / max(n, 1)
+        print(f"  {name:8s} held-out pretext accuracy {pretext_accuracy(results)[name]:6.2f}% on {n} samples "
+              f"(chance {guess:.1%}, p = {p_value:.3f}); answer score {answer:.1%}; format compliance {formatted:.1%}")
 
 
 if __name__ == "__main__":

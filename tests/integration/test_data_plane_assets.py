@@ -56,6 +56,17 @@ def test_embedded_data_plane_builds_then_reuses_then_rebuilds_only_what_changed(
     second = materialize(synthetic_config(), instance)
     assert [metadata(second, n)["reused"] for n in names] == [True] * 4
     assert [metadata(second, n)["cache_key"] for n in names] == [metadata(first, n)["cache_key"] for n in names]
+    # the generated set is an artifact like any other: built once, reused the second time
+    built = metadata(first, "video_sources")["synthetic_set"]
+    reused = metadata(second, "video_sources")["synthetic_set"]
+    assert (built["reused"], reused["reused"]) == (False, True) and reused["cache_key"] == built["cache_key"]
+    assert built["clips"] == reused["clips"] == 18
+    manifest = json.loads((isolated_state / "artifacts" / ingestion.SYNTHETIC_ARTIFACT / built["cache_key"]
+                           / "manifest.json").read_text())
+    assert manifest["summary"]["clips"] == 18 and "build_seconds" in manifest["summary"]
+    sources = json.loads((folder(second, "video_sources") / "sources.json").read_text())
+    assert {s["media_root"] for s in sources} == {str(isolated_state / "artifacts" / ingestion.SYNTHETIC_ARTIFACT
+                                                      / built["cache_key"])}
 
     third = materialize(synthetic_config(seed=7), instance)
     assert [metadata(third, n)["reused"] for n in names] == [True, True, True, False]
@@ -112,6 +123,7 @@ def test_mlflow_has_a_parent_run_and_one_nested_run_per_asset(instance, isolated
     runs = client.search_runs([experiment.experiment_id])
     stages = {r.data.tags["viss_r1.stage"]: r for r in runs}
     assert set(stages) == {"pipeline", "video_sources", "video_catalog", "frame_cache", "pretext_samples"}
+    assert len(runs) == len(stages)   # one run per asset: the synthetic set has none of its own
     parent = stages["pipeline"].info.run_id
     assert all(r.data.tags["mlflow.parentRunId"] == parent for n, r in stages.items() if n != "pipeline")
     cache_run = stages["frame_cache"]
@@ -151,3 +163,39 @@ def test_adding_a_video_decodes_only_the_shard_it_lands_in(instance, tmp_path):
     assert metadata(second, "frame_cache")["reused"] is False
     assert metadata(second, "frame_cache")["clips"] == 7
     assert metadata(second, "frame_cache")["shards_decoded_this_run"] == 1
+
+
+def test_an_annotation_file_has_one_digest_in_both_assets_that_read_it(instance, tmp_path):
+    """video_sources and a benchmark key the same file by the same digest; an edit changes it in
+    both, and both rebuild."""
+    from conftest import record, write_mp4
+
+    from assets.evaluation import benchmark_asset
+    from viss_r1.evaluate.benchmarks import BENCHMARKS
+
+    root = tmp_path / "media"
+    for i in range(2):
+        write_mp4(root / f"v{i}.mp4", num_frames=16, seed=i)
+    annotations = tmp_path / "shared.json"
+    annotations.write_text(json.dumps([record(i, f"./v{i}.mp4") for i in range(2)]))
+    run_config = {"ops": {
+        "video_sources": {"config": {"sources": [{"name": "mine", "annotations": str(annotations),
+                                                  "media_root": str(root)}]}},
+        "benchmark_mvbench": {"config": {"annotations": str(annotations), "media_root": str(root)}}}}
+    assets = [ingestion.video_sources, benchmark_asset(BENCHMARKS["mvbench"])]
+
+    def digests(result) -> tuple[str, str]:
+        inputs = [json.loads((folder(result, name) / "manifest.json").read_text())["summary"]["inputs"]
+                  for name in ("video_sources", "benchmark_mvbench")]
+        assert inputs[0]["mine"] == inputs[1]["annotations"] + "@train"   # digest@media_root[@split]
+        return inputs[0]["mine"].split("@")[0], inputs[1]["annotations"].split("@")[0]
+
+    first = materialize_assets(assets, run_config, instance)
+    source_digest, benchmark_digest = digests(first)
+    assert source_digest == benchmark_digest
+
+    annotations.write_text(json.dumps([record(i, f"./v{i}.mp4", solution="<answer>A</answer>") for i in range(2)]))
+    edited = materialize_assets(assets, run_config, instance)
+    assert not metadata(edited, "video_sources")["reused"] and not metadata(edited, "benchmark_mvbench")["reused"]
+    new_source, new_benchmark = digests(edited)
+    assert new_source == new_benchmark != source_digest

@@ -108,16 +108,16 @@ def test_dropped_frames_keep_their_own_timestamps(total, ratio, kept):
 
 
 def test_a_viss_r1_model_is_asked_with_its_own_prompt_on_the_unchanged_video(tiny_sft, eval_records):
-    """Under prompt_format viss_r1 the clean question follows the identity option's transform
+    """Under prompt_format transform_answer the clean question follows the identity option's transform
     question (arrow: not reversed = A), and the frames are exactly the cached ones."""
     from viss_r1.data.frame_cache import FrameCacheReader
     from viss_r1.evaluate.probes import Condition, condition_rows, request
 
     records = pl.read_parquet(eval_records).head(2).to_dicts()
-    settings = EvalSettings(prompt_format="viss_r1", identity_transform="arrow")
+    settings = EvalSettings(prompt_format="transform_answer", identity_transform="arrow")
     (clean, *_), frames = condition_rows(Condition("clean", "clean"), records, settings), FrameCacheReader(tiny_sft.shard_files)
     assert (clean["transform_name"], clean["transform_param"], clean["transform_letter"]) == ("arrow", 0, "A")
-    messages, media = request(Condition("clean", "clean"), clean, frames, "system", 0, "viss_r1")
+    messages, media = request(Condition("clean", "clean"), clean, frames, "system", 0, "transform_answer")
     text = messages[1]["content"][-1]["text"]
     assert "Transform question:" in text and "reversed" in text and "<transform>" in text
     assert np.array_equal(media.frames, frames.load(clean["fingerprint"]).frames.transpose(0, 3, 1, 2))

@@ -169,7 +169,7 @@ def test_chat_messages_blind_has_no_media_part():
 def test_system_prompt_is_configurable():
     assert system_prompt_for("r1") == DEFAULT_SYSTEM_PROMPT
     # A run config's system_prompt overrides ours and the release's alike.
-    custom = system_prompt_for("viss_r1", PromptWording("release", "grpo"), "You watch videos carefully.")
+    custom = system_prompt_for("transform_answer", PromptWording("release", "grpo"), "You watch videos carefully.")
     messages = chat_messages("p", "video", custom)
     assert messages[0]["content"][0]["text"] == "You watch videos carefully."
     assert chat_messages("p", "video")[0]["content"][0]["text"] == DEFAULT_SYSTEM_PROMPT

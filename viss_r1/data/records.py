@@ -7,6 +7,7 @@ JSON so later stages can report per-task scores.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -129,6 +130,28 @@ def load_annotation_file(path: Path, source: str) -> tuple[list[dict[str, Any]],
         except json.JSONDecodeError:
             return [], [_quarantine(source, None, None, f"{path} is not JSON: {error}")]
     return validate_records(raw, source)
+
+
+def load_annotation_source(path: Path, source: str, media_root: str, split: str,
+                           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``load_annotation_file``, each valid record told where its media are and which split it is
+    in: how a training source (``video_sources``) and a benchmark's eval file are read alike."""
+    valid, bad = load_annotation_file(path, source)
+    return [{**record, "media_root": media_root, "split": split} for record in valid], bad
+
+
+def annotation_digest(path: Path) -> str:
+    """16 hex characters of the file's SHA-256: an annotation file's content in a cache key, so a
+    file edited in place rebuilds what was read from it. The one digest every stage keys an
+    annotation file by (training sources and benchmarks alike)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()[:16]
+
+
+def annotation_key(path: Path, media_root: str, split: str | None = None) -> str:
+    """An annotation source's part of a cache key: its content, its media root and, for a source
+    that names one, its split (``digest@media_root[@split]``)."""
+    return "@".join([annotation_digest(path), media_root] + ([split] if split is not None else []))
 
 
 def _quarantine(source: str, index: int | None, problem_id: Any, reason: str) -> dict[str, Any]:

@@ -10,7 +10,9 @@
   their true timestamps, so the model sees a sparser video, not a faster one.
 
 Every condition asks about the same samples (one ``sample_id`` per benchmark record), so
-conditions compare sample by sample.
+conditions compare sample by sample. ``every_option`` gives the ``transformed`` condition in its
+balanced form (each clip under every option of its transform), how a learning check asks held-out
+clips (``benchmarks/learning_check.py``) through this same path.
 """
 
 from __future__ import annotations
@@ -42,12 +44,15 @@ class Condition:
     drop_ratio: float = 0.0
 
 
+TRANSFORMED = Condition("transformed", "transformed")
+
+
 def conditions(probes: ProbeSettings) -> list[Condition]:
     found = [Condition("clean", "clean")]
     if probes.blind:
         found.append(Condition("blind", "blind"))
     if probes.transforms:
-        found.append(Condition("transformed", "transformed"))
+        found.append(TRANSFORMED)
     found += [Condition(f"frame_drop_{ratio:.2f}", "frame_drop", ratio) for ratio in probes.frame_drop]
     return found
 
@@ -85,7 +90,7 @@ def condition_rows(condition: Condition, records: Sequence[Mapping[str, Any]], s
     transform and pretext question (images are not transformed)."""
     probes, seed = settings.probes, settings.seed
     if condition.kind != "transformed":
-        identity = settings.prompt_format == "viss_r1"
+        identity = settings.prompt_format == "transform_answer"
         return [{**record, **(identity_fields(record, settings.identity_transform) if identity else {}),
                  "sample_id": sample_id(record)} for record in records]
     usable = [r for r in records if r["data_type"] == "video" and r.get("reason") is None]
@@ -95,6 +100,22 @@ def condition_rows(condition: Condition, records: Sequence[Mapping[str, Any]], s
     by_index |= {(row["source"], row["record_index"]): {"transform_error": row["reason"]} for row in refused}
     return [{**record, **by_index.get((record["source"], record["record_index"]), {}), "sample_id": sample_id(record)}
             for record in records if record["data_type"] == "video"]
+
+
+def every_option(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each transformed row once per option of its transform (forward and reversed, every angle,
+    …), so the probe is balanced and a model that ignores the pixels scores exactly chance."""
+    out = []
+    for row in rows:
+        for param in transform_params(row["transform_media"], row["transform_name"]):
+            spec = TransformSpec.of(row["transform_media"], row["transform_name"], param)
+            out.append({**row, "transform_param": spec.param, "transform_letter": spec.letter})
+    return out
+
+
+def chance(media: str, transform: str) -> float:
+    """The pretext accuracy of a guess: one over the transform's number of options."""
+    return 1.0 / len(transform_params(media, transform))
 
 
 def drop_frames(frames: np.ndarray, timing: Mapping[str, Any], ratio: float, rng: np.random.Generator
@@ -118,7 +139,7 @@ def request(condition: Condition, row: Mapping[str, Any], frames: FrameCacheRead
     """The chat messages and the media one row is asked with under ``condition``."""
     media = row["data_type"]
     if condition.kind == "transformed":
-        return row_request(row, frames, "viss_r1", system_prompt, transform=True, wording=wording)
+        return row_request(row, frames, "transform_answer", system_prompt, transform=True, wording=wording)
     prompt = build_prompt(prompt_format, row, wording)
     if condition.kind == "blind":
         return chat_messages(prompt, None, system_prompt), MediaInput(None)

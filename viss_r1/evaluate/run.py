@@ -12,6 +12,10 @@ the ``failed`` ones again (an out-of-memory or a server hiccup is not the sample
 newest row of a sample is its result. A condition with more failures than
 ``settings.max_failed_fraction`` fails the run, its parts kept for that rerun. The end product is
 ``results.parquet`` (one row per condition × sample) and ``scores.json``.
+
+``ask_rows`` is the one place rows are asked and scored under a condition: ``evaluate`` and the
+held-out learning check (``benchmarks/learning_check.py``, the transformed condition over every
+option of each transform) both go through it.
 """
 
 from __future__ import annotations
@@ -19,14 +23,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import polars as pl
 
 from viss_r1.answers import extract_answer, extract_transform
 from viss_r1.data.frame_cache import FrameCacheReader
-from viss_r1.evaluate.benchmarks import BENCHMARKS
-from viss_r1.evaluate.config import EvalRunConfig
+from viss_r1.evaluate.benchmarks import BENCHMARKS, BenchmarkSpec
+from viss_r1.evaluate.config import EvalRunConfig, EvalSettings
 from viss_r1.evaluate.metrics import score_sample
 from viss_r1.evaluate.probes import Condition, condition_rows, conditions, request, task_of
 from viss_r1.evaluate.scores import summarize
@@ -100,7 +104,7 @@ def generator(config: EvalRunConfig, model_and_processor=None) -> Generate:
         name = served_model_name(server, config.model)
         return lambda conversations, media, decoding: generate_with_server(server, name, conversations, media, decoding)
 
-    from viss_r1.modeling.generation import generate_completions, load_for_generation
+    from viss_r1.modeling.generation import load_for_generation
 
     if model_and_processor is None:
         try:
@@ -109,7 +113,13 @@ def generator(config: EvalRunConfig, model_and_processor=None) -> Generate:
             raise RuntimeError(f"model {config.model!r} could not be loaded for generation "
                                f"({type(error).__name__}: {error}); no sample was asked: fix the model "
                                "(path, files, GPU memory) and rerun, finished samples are kept") from error
-    model, processor = model_and_processor
+    return in_process(*model_and_processor)
+
+
+def in_process(model, processor) -> Generate:
+    """``generate`` with a loaded transformers model (batched, left-padded, real video timing)."""
+    from viss_r1.modeling.generation import generate_completions
+
     return lambda conversations, media, decoding: generate_completions(model, processor, conversations, media,
                                                                        decoding)
 
@@ -136,6 +146,20 @@ def ask(condition: Condition, batch: list[dict[str, Any]], generate: Generate, f
     return [scored_row(spec.name, condition, row, spec.task_fields, completion,
                        None if media.frames is None else len(media.frames))
             for row, completion, (_, media) in zip(batch, completions, requests)]
+
+
+def ask_rows(condition: Condition, rows: Sequence[Mapping[str, Any]], generate: Generate, frames: FrameCacheReader,
+             settings: EvalSettings, spec: BenchmarkSpec, batch_size: int, log: Callable[[str], None] = print,
+             ) -> Iterator[list[dict[str, Any]]]:
+    """``rows`` (the condition's rows, each with a ``sample_id``) asked and scored batch by batch:
+    each batch's result rows as soon as it is done. The one path every probe takes, whether
+    ``evaluate`` asks a benchmark's records or a learning check asks held-out clips under every
+    option of their transform (``probes.every_option``)."""
+    system_prompt = settings.system_prompt or DEFAULT_SYSTEM_PROMPT
+    for start in range(0, len(rows), batch_size):
+        batch = list(rows[start:start + batch_size])
+        yield ask(condition, batch, generate, frames, settings, system_prompt, spec, log)
+        log(f"{condition.name}: {min(start + batch_size, len(rows))}/{len(rows)} samples")
 
 
 class PartWriter:
@@ -198,7 +222,6 @@ def evaluate(config: EvalRunConfig, pipes: Any | None = None, model_and_processo
                          "for viss_r1.evaluate.run)")
     spec = BENCHMARKS[config.benchmark]
     settings = config.settings
-    system_prompt = settings.system_prompt or DEFAULT_SYSTEM_PROMPT
     log = pipes.log.info if pipes is not None else print
     records = pl.read_parquet(config.records).to_dicts()
     if settings.max_samples is not None:
@@ -224,12 +247,9 @@ def evaluate(config: EvalRunConfig, pipes: Any | None = None, model_and_processo
         todo = [r for r, why in unusable if why is None]
         if todo and generate is None:
             generate = generator(config, model_and_processor)
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start:start + batch_size]
-            scored = ask(condition, batch, generate, frames, settings, system_prompt, spec, log)
+        for scored in ask_rows(condition, todo, generate, frames, settings, spec, batch_size, log):
             parts.write(scored)
             generated += sum(row["status"] == "ok" for row in scored)
-            log(f"{condition.name}: {min(start + batch_size, len(todo))}/{len(todo)} samples")
 
     results = parts.table()
     summary = summarize(results.to_dicts(), spec)
