@@ -59,7 +59,7 @@ def tree_rss(root: int) -> list[int]:
 
 def execute(env: dict, config: dict, folder: Path, name: str) -> tuple[float, int, int]:
     """(wall seconds, peak summed RSS of the process tree, peak RSS of one process) of one CLI run."""
-    command = [str(REPO / ".venv" / "bin" / "dagster"), "job", "execute", "-m", "pipelines", "-j", VISS_R1_ARM.job]
+    command = [str(REPO / ".venv" / "bin" / "dagster"), "job", "execute", "-m", "pipelines", "-j", VISS_R1_ARM.name]
     if config:
         config_file = folder / f"{name}.yaml"
         config_file.write_text(json.dumps({"ops": config}))  # JSON is YAML

@@ -27,14 +27,18 @@ def resources() -> dict:
     }
 
 
-def definitions(arms: dict[str, Arm] = ARMS) -> dg.Definitions:
-    """Assets, checks and jobs of ``arms``: each stage's training asset, each scored model's
-    evaluations, the leaderboard over them, one job per arm."""
+def all_assets(arms: dict[str, Arm] = ARMS) -> list:
+    """Every asset of ``arms``: the data plane and base model, each stage's training asset, each
+    scored model's evaluations and the leaderboard over them."""
     stages, scored = stages_of(arms), scored_models(arms)
+    return [*dg.load_assets_from_modules([ingestion, datasets, annotation, models, evaluation]),
+            *training_assets(stages), *evaluation.evaluation_assets(scored, stages), evaluation.leaderboard_asset(scored)]
+
+
+def definitions(arms: dict[str, Arm] = ARMS) -> dg.Definitions:
+    """Assets, checks and jobs of ``arms``: ``all_assets`` and one job per arm."""
     return dg.Definitions(
-        assets=[*dg.load_assets_from_modules([ingestion, datasets, annotation, models, evaluation]),
-                *training_assets(stages), *evaluation.evaluation_assets(scored, stages),
-                evaluation.leaderboard_asset(scored)],
+        assets=all_assets(arms),
         asset_checks=dg.load_asset_checks_from_modules([checks]),
         jobs=jobs(arms),
         resources=resources(),

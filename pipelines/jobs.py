@@ -26,7 +26,7 @@ def evaluation_of(*models: str) -> dg.AssetSelection:
 def arm_job(arm: Arm) -> dg.UnresolvedAssetJobDefinition:
     """The data plane, the base model, the arm's stages in order, its models scored."""
     trained = dg.AssetSelection.assets(BASE_MODEL, *(stage.model for stage in arm.stages))
-    return dg.define_asset_job(arm.job, selection=DATA_PLANE | trained | evaluation_of(*arm.scored),
+    return dg.define_asset_job(arm.name, selection=DATA_PLANE | trained | evaluation_of(*arm.scored),
                                executor_def=dg.in_process_executor, description=arm.description)
 
 

@@ -70,8 +70,7 @@ class Arm(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
-    job: str                                   # the Dagster job that trains and scores it
+    name: str                                  # also the name of its Dagster job, which trains and scores it
     stages: tuple[StageSpec, ...]
     scored: tuple[str, ...]                    # model assets its job evaluates (the base model and its own)
     description: str
@@ -126,15 +125,15 @@ VIDEO_R1_GRPO = StageSpec(
 # --- The arms --------------------------------------------------------------------------------
 
 VISS_R1_ARM = Arm(
-    name="viss_r1", job="full_viss_r1", stages=(SSL_COT_SFT, VISS_R1_GRPO),
+    name="full_viss_r1", stages=(SSL_COT_SFT, VISS_R1_GRPO),
     scored=(BASE_MODEL, SSL_COT_SFT.model, VISS_R1_GRPO.model),
     description="Everything ViSS-R1 needs, from annotations to trained model, evaluation and leaderboard.")
 VIDEO_R1_BASELINE_ARM = Arm(
-    name="video_r1_baseline", job="video_r1_baseline", stages=(COT_SFT, VIDEO_R1_GRPO),
+    name="video_r1_baseline", stages=(COT_SFT, VIDEO_R1_GRPO),
     scored=(BASE_MODEL, VIDEO_R1_GRPO.model),
     description="The Video-R1 baseline arm: base model → plain-CoT SFT → GRPO, evaluated.")
 PRETEXT_GRPO_ARM = Arm(
-    name="pretext_grpo", job="pretext_grpo", stages=(PRETEXT_GRPO_STAGE1, PRETEXT_GRPO_STAGE2),
+    name="pretext_grpo", stages=(PRETEXT_GRPO_STAGE1, PRETEXT_GRPO_STAGE2),
     scored=(BASE_MODEL, PRETEXT_GRPO_STAGE2.model),
     description="The Pretext-GRPO arm: base model → pretext-only GRPO (stage I) → ordinary GRPO (stage II), evaluated.")
 

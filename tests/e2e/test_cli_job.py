@@ -43,8 +43,9 @@ def test_full_job_runs_from_the_cli_then_reuses_everything(embedded_job: Embedde
     assert not list(artifacts.glob("eval/*/vsi_bench"))                   # not configured: nothing made
 
     second = run_job(env)
-    # data plane 4, base, SFT, RL, the synthetic benchmark, three evaluations, the leaderboard
-    assert second.count("exists, reusing it") == 12 and "building artifact" not in second
+    # the synthetic video set, data plane 4, base, SFT, RL, the synthetic benchmark, three
+    # evaluations, the leaderboard
+    assert second.count("exists, reusing it") == 13 and "building artifact" not in second
     assert len(list((home / "storage").iterdir())) >= 2  # both runs recorded in the persistent instance
 
 

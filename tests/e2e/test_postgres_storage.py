@@ -35,7 +35,8 @@ def test_the_embedded_job_runs_with_dagster_storage_in_postgresql(tmp_path):
 
         # The leaderboard finds each evaluation's newest score through the instance: here, PostgreSQL.
         second = run_job(env, run_config=run_config, timeout=1200)
-        assert second.count("exists, reusing it") == 12 and "building artifact" not in second
+        # the twelve assets and the synthetic video set inside video_sources
+        assert second.count("exists, reusing it") == 13 and "building artifact" not in second
         assert postgres.query("select string_agg(status, ',') from runs") == "SUCCESS,SUCCESS"
     # Nothing went to SQLite (Dagster still keeps step logs under DAGSTER_HOME/storage).
     assert not list(home.rglob("*.db")) and not (home / "history").exists()

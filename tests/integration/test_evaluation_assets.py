@@ -14,10 +14,10 @@ import pytest
 from asset_runs import materialize_assets, metadata
 from benchmark_fixtures import write_benchmark_fixture
 
-from assets import annotation, datasets, evaluation, ingestion, models, rl
+from pipelines.definitions import all_assets
 from viss_r1.evaluate.benchmarks import BENCHMARKS
 
-ASSETS = dg.load_assets_from_modules([ingestion, datasets, annotation, models, rl, evaluation])
+ASSETS = all_assets()
 SMALL_TINY = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1,
               "vision_depth": 1, "vision_hidden_size": 16, "vision_heads": 1}
 REAL = [name for name in BENCHMARKS if name != "synthetic"]

@@ -10,9 +10,9 @@ import dagster as dg
 import pytest
 from asset_runs import materialize_assets, metadata
 
-from assets import annotation, datasets, ingestion, models, rl
+from pipelines.definitions import all_assets
 
-ASSETS = dg.load_assets_from_modules([ingestion, datasets, models, rl, annotation])
+ASSETS = all_assets()
 SMALL_TINY = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1,
               "vision_depth": 1, "vision_hidden_size": 16, "vision_heads": 1}
 

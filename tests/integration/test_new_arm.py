@@ -18,7 +18,7 @@ ARROW_GRPO = VISS_R1_GRPO.model_copy(update={
     "name": "viss_r1_arrow_grpo", "model": "viss_r1_arrow_model",
     "rewards": VISS_R1_GRPO.rewards.model_copy(update={"use_length_bonus": False}),
     "description": "ViSS-R1 RL on the arrow of time alone, no length bonus."})
-ARROW_ARM = Arm(name="viss_r1_arrow", job="viss_r1_arrow", stages=(SSL_COT_SFT, ARROW_GRPO),
+ARROW_ARM = Arm(name="viss_r1_arrow", stages=(SSL_COT_SFT, ARROW_GRPO),
                 scored=(BASE_MODEL, ARROW_GRPO.model), description="ViSS-R1, arrow only, no length bonus.")
 SMALL_TINY = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1,
               "vision_depth": 1, "vision_hidden_size": 16, "vision_heads": 1}
@@ -40,21 +40,21 @@ def test_a_fourth_arm_is_one_entry_and_gets_assets_a_job_and_evaluation():
     graph = defs.resolve_asset_graph()
     assert {key.to_user_string() for key in graph.get(dg.AssetKey(ARROW_GRPO.model)).parent_keys} \
         == {"sft_model", "pretext_samples", "frame_cache"}
-    job = defs.resolve_job_def(ARROW_ARM.job)
+    job = defs.resolve_job_def(ARROW_ARM.name)
     keys = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
     assert {"base_model", "sft_model", "viss_r1_arrow_model", "eval/viss_r1_arrow_model/synthetic",
             "leaderboard"} <= keys
     assert not keys & {"viss_r1_model", "cot_sft_model", "pretext_grpo_model"}   # no other arm's stages
     assert dg.AssetKey(["eval", "viss_r1_arrow_model", "mvbench"]) in graph.get(dg.AssetKey("leaderboard")).parent_keys
     # The registered arms are unchanged beside it.
-    assert {job.name for job in defs.resolve_all_job_defs()} >= {arm.job for arm in ARMS.values()}
+    assert {job.name for job in defs.resolve_all_job_defs()} >= {arm.name for arm in ARMS.values()}
 
 
 @pytest.mark.slow
 def test_the_fourth_arm_trains_and_is_scored_on_the_tiny_model(isolated_state):
     defs = definitions({**ARMS, ARROW_ARM.name: ARROW_ARM})
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def(ARROW_ARM.job).execute_in_process(run_config=RUN_CONFIG, instance=instance)
+        result = defs.resolve_job_def(ARROW_ARM.name).execute_in_process(run_config=RUN_CONFIG, instance=instance)
         assert result.success
         (event,) = result.asset_materializations_for_node("viss_r1_arrow_model")
         trained = {k: v.value for k, v in event.metadata.items()}
