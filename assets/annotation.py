@@ -14,7 +14,8 @@ import polars as pl
 
 from assets.caching import Building, asset_code_version, build_or_reuse, markdown_table, output
 from assets.configs import CotAnnotationsConfig
-from assets.resources import ArtifactStoreResource, MlflowTracking, StageLauncher
+from assets.launcher import StageLauncher
+from assets.resources import ArtifactStoreResource, MlflowTracking
 from viss_r1.annotate import KEPT_FILE, REJECTED_FILE, SUMMARY_FILE
 from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version

@@ -19,7 +19,8 @@ import polars as pl
 from assets.caching import Building, asset_code_version, build_or_reuse, markdown_table, output
 from assets.configs import BenchmarkConfig, EvaluationConfig
 from assets.models import model_location, model_revision
-from assets.resources import ArtifactStoreResource, MlflowTracking, StageLauncher
+from assets.launcher import StageLauncher
+from assets.resources import ArtifactStoreResource, MlflowTracking
 from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
 from viss_r1.data.benchmark_ingest import RECORDS_FILE, ingest_benchmark

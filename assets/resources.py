@@ -8,7 +8,6 @@ from typing import Any, Iterator, Mapping
 
 import dagster as dg
 
-from assets.launcher import StageLauncher  # noqa: F401  (a resource of this module's family)
 from viss_r1.artifacts import ArtifactRef, ArtifactStore
 
 

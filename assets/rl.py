@@ -9,7 +9,8 @@ import dagster as dg
 from assets.caching import Building, asset_code_version, build_or_reuse, output
 from assets.configs import GRPOModelConfig
 from assets.models import GROUP, curve_table, finished_training, model_location, model_revision, publish_training
-from assets.resources import ArtifactStoreResource, MlflowTracking, StageLauncher
+from assets.launcher import StageLauncher
+from assets.resources import ArtifactStoreResource, MlflowTracking
 from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files

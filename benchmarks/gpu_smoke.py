@@ -97,7 +97,7 @@ def launch(module: str, config_file: Path, gpu: bool) -> dict:
     like the 8-GPU configs; ``training.deepspeed`` names the same JSON so the Trainer fills its
     "auto" values; ``--mixed_precision no`` replaces 1gpu.yaml's value, which accelerate rejects
     next to a ``deepspeed_config_file`` (precision is the JSON's bf16, i.e. ``training.bf16``)."""
-    from assets.resources import StageLauncher  # the asset's own command line
+    from assets.launcher import StageLauncher  # the asset's own command line
 
     device = (["--use_deepspeed", "--deepspeed_config_file", str(ZERO2), "--mixed_precision", "no"] if gpu
               else ["--cpu"])

@@ -8,7 +8,8 @@ import os
 import dagster as dg
 
 from assets import annotation, checks, datasets, evaluation, ingestion, models
-from assets.resources import ArtifactStoreResource, MlflowTracking, StageLauncher, state_dir
+from assets.launcher import StageLauncher
+from assets.resources import ArtifactStoreResource, MlflowTracking, state_dir
 from assets.training import training_assets
 from pipelines.jobs import jobs
 from viss_r1.stages import ARMS, Arm, scored_models, stages_of

@@ -20,7 +20,7 @@ from integration.test_shared_stores import object_store  # noqa: F401  (the S3 e
 import viss_r1.artifacts
 import viss_r1.evaluate.run
 from assets.models import finished_training
-from assets.resources import StageLauncher
+from assets.launcher import StageLauncher
 from pipelines.definitions import resources
 
 TRAINING = ["video_sources", "video_catalog", "frame_cache", "pretext_samples", "base_model", "sft_model"]

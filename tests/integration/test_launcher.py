@@ -7,7 +7,7 @@ import pytest
 
 from assets.launcher import DAGSTER_PRIVATE_API, DAGSTER_VERSION
 from assets.models import checkpoint_digest
-from assets.resources import StageLauncher
+from assets.launcher import StageLauncher
 
 
 def test_command_lines_per_launcher():

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from transformers import TrainerCallback
 
-from assets.resources import StageLauncher
+from assets.launcher import StageLauncher
 from viss_r1.modeling.video_inputs import VIDEO_FIELDS
 from viss_r1.process import write_config
 from viss_r1.train.config import OptimSettings, SFTRunConfig
