@@ -140,6 +140,7 @@ PRETEXT_GRPO_ARM = Arm(
 # In the leaderboard's row order (the paper's arms first).
 ARMS: dict[str, Arm] = {arm.name: arm for arm in (VISS_R1_ARM, VIDEO_R1_BASELINE_ARM, PRETEXT_GRPO_ARM)}
 
+
 def stages_of(arms: dict[str, Arm]) -> dict[str, StageSpec]:
     """Every stage of ``arms`` once, by name; one name must mean one stage."""
     stages: dict[str, StageSpec] = {}
