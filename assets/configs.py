@@ -113,9 +113,9 @@ class LibraryOverrides(dg.Config):
     def overrides(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
-    def apply_to(self, settings: Any) -> Any:
-        """``settings`` with these overrides, validated as the library model is."""
-        return type(settings).model_validate({**settings.model_dump(), **self.overrides()})
+    def apply_to(self, settings: pydantic.BaseModel) -> pydantic.BaseModel:
+        """``settings`` (a ``library`` model) with these overrides, validated as the library model is."""
+        return self.library.model_validate({**settings.model_dump(), **self.overrides()})
 
 
 class AnnotationSource(dg.Config):
@@ -268,10 +268,6 @@ class RolloutConfig(LibraryConfig, GRPOSettings, defaults=EMBEDDED_ROLLOUTS):
 class RewardConfig(LibraryOverrides, library=RewardSettings):
     """Overrides of the stage's reward (viss_r1.rewards.RewardSettings); None keeps the stage's
     value. E.g. {temporal: true} (T-GRPO), {use_accuracy: false} (ViSS-R1 ablation)."""
-
-    def apply_to(self, settings: RewardSettings) -> RewardSettings:
-        """The stage's ``settings`` with these overrides, validated as ``RewardSettings``."""
-        return super().apply_to(settings)
 
 
 class GRPOModelConfig(dg.Config):

@@ -7,7 +7,6 @@ import inspect
 from pathlib import Path
 
 import dagster as dg
-import pydantic
 import pytest
 
 import assets.configs as configs
