@@ -130,6 +130,8 @@ class AnnotationSource(dg.Config):
 class SyntheticSet(LibraryConfig, SyntheticConfig):
     """The synthetic video QA set (viss_r1.synthetic.SyntheticConfig)."""
 
+    scenes: list[str] = list(SyntheticConfig().scenes)   # Dagster's config takes lists, not tuples
+
 
 class VideoSourcesConfig(dg.Config):
     sources: list[AnnotationSource] = []  # empty: the synthetic set (sources "train" and "eval")

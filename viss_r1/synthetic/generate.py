@@ -38,6 +38,8 @@ class SyntheticConfig(BaseModel):
     fps: int = 8  # clip frame rate (32 frames = 4 s)
     width: int = 112  # small on purpose: the pipeline downsamples to ~56–112 px anyway
     height: int = 112
+    # The scenes the split cycles through (viss_r1.synthetic.scenes.SCENES), each equally often.
+    scenes: tuple[str, ...] = tuple(SCENES)
 
     @model_validator(mode="after")
     def _check(self) -> SyntheticConfig:
@@ -51,6 +53,9 @@ class SyntheticConfig(BaseModel):
                 f"SyntheticConfig.num_frames={self.num_frames}: need ≥ 8 "
                 "(the shuffle pretext cuts the clip into 4 segments of ≥ 2 frames)"
             )
+        unknown = [name for name in self.scenes if name not in SCENES]
+        if unknown or not self.scenes:
+            raise ValueError(f"SyntheticConfig.scenes={list(self.scenes)}: need one or more of {list(SCENES)}")
         if self.fps < 1:
             raise ValueError(f"SyntheticConfig.fps={self.fps}: need ≥ 1")
         for name in ("width", "height"):
@@ -80,7 +85,7 @@ def generate_synthetic_dataset(out_dir: Path, config: SyntheticConfig = Syntheti
     next_id = 0
     for stream, (split, count) in enumerate(zip(SPLITS, (config.num_train, config.num_eval))):
         records = []
-        for index, scene in enumerate(_scene_order(config.seed, stream, count)):
+        for index, scene in enumerate(_scene_order(config.seed, stream, count, config.scenes)):
             rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(stream, index)))
             clip = SCENES[scene](rng, layout)
             relative = f"videos/{split}_{index:05d}_{scene}.mp4"
@@ -92,9 +97,9 @@ def generate_synthetic_dataset(out_dir: Path, config: SyntheticConfig = Syntheti
     return SyntheticDataset(out_dir, annotations["train"], annotations["eval"])
 
 
-def _scene_order(seed: int, stream: int, count: int) -> list[str]:
+def _scene_order(seed: int, stream: int, count: int, scenes: tuple[str, ...]) -> list[str]:
     """Scenes cycle evenly through the split, in a seeded order."""
-    names = list(SCENES)
+    names = list(scenes)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream, 1 << 30)))
     return [names[i] for i in rng.permutation(np.arange(count) % len(names))]
 
