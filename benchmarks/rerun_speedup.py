@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _clips import small_flag  # noqa: E402
-from viss_r1.stages import VISS_R1_ARM  # noqa: E402
+from viss_r1.stages import FULL_VISS_R1  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 GOAL = 0.15
@@ -59,7 +59,7 @@ def tree_rss(root: int) -> list[int]:
 
 def execute(env: dict, config: dict, folder: Path, name: str) -> tuple[float, int, int]:
     """(wall seconds, peak summed RSS of the process tree, peak RSS of one process) of one CLI run."""
-    command = [str(REPO / ".venv" / "bin" / "dagster"), "job", "execute", "-m", "pipelines", "-j", VISS_R1_ARM.name]
+    command = [str(REPO / ".venv" / "bin" / "dagster"), "job", "execute", "-m", "pipelines", "-j", FULL_VISS_R1.name]
     if config:
         config_file = folder / f"{name}.yaml"
         config_file.write_text(json.dumps({"ops": config}))  # JSON is YAML

@@ -1,6 +1,6 @@
 """Jobs are asset selections: one per arm (``viss_r1.stages.ARMS``: its stages, then its models
-scored on every benchmark and the leaderboard), plus ingestion, re-annotation and evaluating any
-checkpoint. Steps run in one process by default: each Dagster step process would pay the imports
+scored on every benchmark and the leaderboard), the main job over the paper's two methods
+(``viss_r1.stages.FULL_VISS_R1``), plus ingestion, re-annotation and evaluating any checkpoint. Steps run in one process by default: each Dagster step process would pay the imports
 again (≈2.5 s a step), and the heavy work already runs in worker processes it starts itself."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import dagster as dg
 
 from assets.evaluation import benchmark_asset_name, eval_asset_key
 from viss_r1.evaluate.benchmarks import BENCHMARKS
-from viss_r1.stages import BASE_MODEL, CHECKPOINT, Arm
+from viss_r1.stages import BASE_MODEL, CHECKPOINT, Arm, ArmsJob, arm_jobs
 
 DATA_PLANE = dg.AssetSelection.assets("video_sources", "video_catalog", "frame_cache", "pretext_samples")
 # Every benchmark (one without an eval file says so and is skipped), the synthetic one from
@@ -23,11 +23,11 @@ def evaluation_of(*models: str) -> dg.AssetSelection:
     return BENCHMARKS_DATA | dg.AssetSelection.assets(*keys, "leaderboard")
 
 
-def arm_job(arm: Arm) -> dg.UnresolvedAssetJobDefinition:
-    """The data plane, the base model, the arm's stages in order, its models scored."""
-    trained = dg.AssetSelection.assets(BASE_MODEL, *(stage.model for stage in arm.stages))
-    return dg.define_asset_job(arm.name, selection=DATA_PLANE | trained | evaluation_of(*arm.scored),
-                               executor_def=dg.in_process_executor, description=arm.description)
+def arm_job(job: ArmsJob) -> dg.UnresolvedAssetJobDefinition:
+    """The data plane, the base model, the arms' stages in order, their models scored."""
+    trained = dg.AssetSelection.assets(BASE_MODEL, *(stage.model for stage in job.stages))
+    return dg.define_asset_job(job.name, selection=DATA_PLANE | trained | evaluation_of(*job.scored),
+                               executor_def=dg.in_process_executor, description=job.description)
 
 
 ingest = dg.define_asset_job(
@@ -54,4 +54,4 @@ evaluate = dg.define_asset_job(
 
 
 def jobs(arms: dict[str, Arm]) -> list:
-    return [*(arm_job(arm) for arm in arms.values()), evaluate, ingest, annotate_cot]
+    return [*(arm_job(job) for job in arm_jobs(arms)), evaluate, ingest, annotate_cot]

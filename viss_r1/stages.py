@@ -43,6 +43,9 @@ class StageSpec(BaseModel):
     # viss_r1.rewards.stage_rewards), and whether β·KL is in the loss (ViSS-R1 only logs it).
     rewards: RewardSettings | None = None
     kl_in_loss: bool = True
+    # A warm-up that only brings a model built here from scratch (the tiny model) to where an
+    # instruction-tuned checkpoint already is: started from a checkpoint, it publishes it untrained.
+    only_from_scratch: bool = False
     description: str = ""
 
     @model_validator(mode="after")
@@ -91,8 +94,18 @@ class Arm(BaseModel):
 
 # --- The stages ------------------------------------------------------------------------------
 
+# Every arm of the paper starts from Qwen2.5-VL-7B-Instruct, which already answers in the asked
+# format, so its first GRPO step has rewards that vary within groups. The embedded tiny model is
+# random: this short SFT on the train split's plain chains of thought (original clips, Video-R1's
+# format), the same for every arm, is its instruction tuning. A checkpoint passes through untrained.
+FORMAT_WARMUP = StageSpec(
+    name="format_warmup", model="instruct_model", start=BASE_MODEL, trainer="sft", samples=COT_TABLE,
+    prompt_format="r1", transform_media=False, only_from_scratch=True,
+    description="Shared warm-up of a model built from scratch (the analogue of instruction tuning): original clips, "
+                "<think><answer>; a checkpoint base passes through untrained.")
+
 SSL_COT_SFT = StageSpec(
-    name="ssl_cot_sft", model="sft_model", start=BASE_MODEL, trainer="sft", samples=COT_TABLE,
+    name="ssl_cot_sft", model="sft_model", start=FORMAT_WARMUP.model, trainer="sft", samples=COT_TABLE,
     prompt_format="transform_answer", transform_media=True,
     description="SSL-CoT SFT, ViSS-R1's warm start: transformed clips, <think><transform><answer>.")
 VISS_R1_GRPO = StageSpec(
@@ -103,7 +116,7 @@ VISS_R1_GRPO = StageSpec(
     description="ViSS-R1 RL: transformed video, transform + user question; accuracy + 0.5·transform + format + "
                 "length.")
 PRETEXT_GRPO_STAGE1 = StageSpec(
-    name="pretext_grpo_stage1", model="pretext_grpo_model", start=BASE_MODEL, trainer="grpo", samples=QUESTIONS_TABLE,
+    name="pretext_grpo_stage1", model="pretext_grpo_model", start=FORMAT_WARMUP.model, trainer="grpo", samples=QUESTIONS_TABLE,
     prompt_format="pretext", transform_media=True, rewards=RewardSettings(length_window=VIDEO_R1_LENGTH_WINDOW),
     description="Pretext-GRPO stage I: transformed video/image, pretext question only; pretext accuracy + format, "
                 "β 0.04.")
@@ -113,7 +126,7 @@ PRETEXT_GRPO_STAGE2 = StageSpec(
     rewards=RewardSettings(length_window=VIDEO_R1_LENGTH_WINDOW),
     description="Pretext-GRPO stage II: ordinary GRPO on the real questions from the stage-I model, β 0.04.")
 COT_SFT = StageSpec(
-    name="cot_sft", model="cot_sft_model", start=BASE_MODEL, trainer="sft", samples=COT_TABLE,
+    name="cot_sft", model="cot_sft_model", start=FORMAT_WARMUP.model, trainer="sft", samples=COT_TABLE,
     prompt_format="r1", transform_media=False,
     description="Plain-CoT SFT, the Video-R1 baseline's warm start: original clips, <think><answer>.")
 VIDEO_R1_GRPO = StageSpec(
@@ -125,20 +138,51 @@ VIDEO_R1_GRPO = StageSpec(
 # --- The arms --------------------------------------------------------------------------------
 
 VISS_R1_ARM = Arm(
-    name="full_viss_r1", stages=(SSL_COT_SFT, VISS_R1_GRPO),
+    name="viss_r1_arm", stages=(FORMAT_WARMUP, SSL_COT_SFT, VISS_R1_GRPO),
     scored=(BASE_MODEL, SSL_COT_SFT.model, VISS_R1_GRPO.model),
-    description="Everything ViSS-R1 needs, from annotations to trained model, evaluation and leaderboard.")
-VIDEO_R1_BASELINE_ARM = Arm(
-    name="video_r1_baseline", stages=(COT_SFT, VIDEO_R1_GRPO),
-    scored=(BASE_MODEL, VIDEO_R1_GRPO.model),
-    description="The Video-R1 baseline arm: base model → plain-CoT SFT → GRPO, evaluated.")
+    description="The ViSS-R1 arm: warm-up → SSL-CoT SFT → ViSS-R1 RL, evaluated.")
 PRETEXT_GRPO_ARM = Arm(
-    name="pretext_grpo", stages=(PRETEXT_GRPO_STAGE1, PRETEXT_GRPO_STAGE2),
+    name="pretext_grpo", stages=(FORMAT_WARMUP, PRETEXT_GRPO_STAGE1, PRETEXT_GRPO_STAGE2),
     scored=(BASE_MODEL, PRETEXT_GRPO_STAGE2.model),
-    description="The Pretext-GRPO arm: base model → pretext-only GRPO (stage I) → ordinary GRPO (stage II), evaluated.")
+    description="The Pretext-GRPO arm: warm-up → pretext-only GRPO (stage I) → ordinary GRPO (stage II), evaluated.")
+VIDEO_R1_BASELINE_ARM = Arm(
+    name="video_r1_baseline", stages=(FORMAT_WARMUP, COT_SFT, VIDEO_R1_GRPO),
+    scored=(BASE_MODEL, VIDEO_R1_GRPO.model),
+    description="The Video-R1 baseline arm: warm-up → plain-CoT SFT → GRPO, evaluated.")
 
-# In the leaderboard's row order (the paper's arms first).
-ARMS: dict[str, Arm] = {arm.name: arm for arm in (VISS_R1_ARM, VIDEO_R1_BASELINE_ARM, PRETEXT_GRPO_ARM)}
+# In the leaderboard's row order (the paper's methods first). Each arm is a job of its own.
+ARMS: dict[str, Arm] = {arm.name: arm for arm in (VISS_R1_ARM, PRETEXT_GRPO_ARM, VIDEO_R1_BASELINE_ARM)}
+
+
+class ArmsJob(BaseModel):
+    """A job that trains and scores several arms from one data plane, into one leaderboard."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    arms: tuple[Arm, ...]
+    description: str
+
+    @property
+    def stages(self) -> tuple[StageSpec, ...]:
+        return tuple(stages_of({arm.name: arm for arm in self.arms}).values())
+
+    @property
+    def scored(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(model for arm in self.arms for model in arm.scored))
+
+
+# The main job: the card's whole chain, both of the paper's methods.
+FULL_VISS_R1 = ArmsJob(
+    name="full_viss_r1", arms=(VISS_R1_ARM, PRETEXT_GRPO_ARM),
+    description="Everything the paper's two methods need, from annotations to trained models (ViSS-R1 and "
+                "Pretext-GRPO), every model evaluated, one leaderboard.")
+
+
+def arm_jobs(arms: dict[str, Arm]) -> list[ArmsJob]:
+    """One job per arm, and the main job over the paper's methods where ``arms`` has them."""
+    main = [FULL_VISS_R1] if all(arms.get(arm.name) == arm for arm in FULL_VISS_R1.arms) else []
+    return [ArmsJob(name=arm.name, arms=(arm,), description=arm.description) for arm in arms.values()] + main
 
 
 def stages_of(arms: dict[str, Arm]) -> dict[str, StageSpec]:

@@ -23,7 +23,8 @@ from assets.models import finished_training
 from assets.launcher import StageLauncher
 from pipelines.definitions import resources
 
-TRAINING = ["video_sources", "video_catalog", "frame_cache", "pretext_samples", "base_model", "sft_model"]
+TRAINING = ["video_sources", "video_catalog", "frame_cache", "pretext_samples", "base_model", "instruct_model",
+            "sft_model"]
 EVALUATION = TRAINING[:5] + ["benchmark_synthetic", "eval/base_model/synthetic"]
 RESULT = {"global_step": 4, "samples": 36, "train_loss": 1.25, "first_loss": 2.5, "last_loss": 0.5,
           "tokens_seen": 1000, "seconds": 3.0, "resumed_from": None, "losses": [[1, 2.5], [4, 0.5]]}

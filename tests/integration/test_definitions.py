@@ -11,10 +11,11 @@ EXPECTED_GRAPH = {
     "frame_cache": {"video_catalog"},
     "pretext_samples": {"video_sources", "video_catalog", "frame_cache"},
     "base_model": {"pretext_samples"},   # the tiny tokenizer is trained on the prompts
-    "sft_model": {"base_model", "pretext_samples", "frame_cache"},
-    "cot_sft_model": {"base_model", "pretext_samples", "frame_cache"},
+    "instruct_model": {"base_model", "pretext_samples", "frame_cache"},   # the shared warm-up
+    "sft_model": {"instruct_model", "pretext_samples", "frame_cache"},
+    "cot_sft_model": {"instruct_model", "pretext_samples", "frame_cache"},
     "viss_r1_model": {"sft_model", "pretext_samples", "frame_cache"},
-    "pretext_grpo_model": {"base_model", "pretext_samples", "frame_cache"},
+    "pretext_grpo_model": {"instruct_model", "pretext_samples", "frame_cache"},
     "pretext_grpo_stage2_model": {"pretext_grpo_model", "pretext_samples", "frame_cache"},
     "grpo_baseline_model": {"cot_sft_model", "pretext_samples", "frame_cache"},
     "cot_annotations": {"pretext_samples", "frame_cache"},
@@ -22,19 +23,21 @@ EXPECTED_GRAPH = {
 }
 # Evaluation, spelled out here (not read from the registry) so a change to it shows.
 BENCHMARKS = ("vsi_bench", "videommmu", "mmvu", "mvbench", "tempcompass", "videomme", "synthetic")
-SCORED_MODELS = ("base_model", "sft_model", "viss_r1_model", "grpo_baseline_model", "pretext_grpo_stage2_model",
+SCORED_MODELS = ("base_model", "sft_model", "viss_r1_model", "pretext_grpo_stage2_model", "grpo_baseline_model",
                  "checkpoint")
 EXPECTED_GRAPH |= {f"benchmark_{b}": ({"video_sources"} if b == "synthetic" else set()) for b in BENCHMARKS}
 EXPECTED_GRAPH |= {f"eval/{m}/{b}": {m, f"benchmark_{b}"} for m in SCORED_MODELS for b in BENCHMARKS}
 EXPECTED_GRAPH["leaderboard"] = {f"eval/{m}/{b}" for m in SCORED_MODELS for b in BENCHMARKS}
 DATA_PLANE = {"video_sources", "video_catalog", "frame_cache", "pretext_samples", "base_model"}
-JOB_MODELS = {
-    "full_viss_r1": {"sft_model", "viss_r1_model"},
-    "pretext_grpo": {"pretext_grpo_model", "pretext_grpo_stage2_model"},
-    "video_r1_baseline": {"cot_sft_model", "grpo_baseline_model"},
+JOB_MODELS = {   # the main job trains both of the paper's methods; each arm has a job of its own
+    "full_viss_r1": {"instruct_model", "sft_model", "viss_r1_model", "pretext_grpo_model", "pretext_grpo_stage2_model"},
+    "viss_r1_arm": {"instruct_model", "sft_model", "viss_r1_model"},
+    "pretext_grpo": {"instruct_model", "pretext_grpo_model", "pretext_grpo_stage2_model"},
+    "video_r1_baseline": {"instruct_model", "cot_sft_model", "grpo_baseline_model"},
 }
-JOB_SCORED = {   # each arm's job ends by scoring its models (and the base model) and the leaderboard
-    "full_viss_r1": ("base_model", "sft_model", "viss_r1_model"),
+JOB_SCORED = {   # each job ends by scoring its models (and the base model) and the leaderboard
+    "full_viss_r1": ("base_model", "sft_model", "viss_r1_model", "pretext_grpo_stage2_model"),
+    "viss_r1_arm": ("base_model", "sft_model", "viss_r1_model"),
     "pretext_grpo": ("base_model", "pretext_grpo_stage2_model"),
     "video_r1_baseline": ("base_model", "grpo_baseline_model"),
 }

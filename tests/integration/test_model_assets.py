@@ -21,6 +21,7 @@ def run_config(max_steps: int = 4, annotate: bool = False) -> dict:
     ops = {
         "video_sources": {"config": {"synthetic": {"num_train": 6, "num_eval": 2}}},
         "base_model": {"config": {"tiny": SMALL_TINY}},
+        "instruct_model": {"config": {"training": {"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 2}}},
         "sft_model": {"config": {"training": {"max_steps": max_steps, "per_device_train_batch_size": 2,
                                               "save_steps": 2, "logging_steps": 1}}},
         "viss_r1_model": {"config": {"training": {"max_steps": 2, "save_steps": 2},
@@ -38,8 +39,8 @@ def materialize(selection: list[str], config: dict, instance) -> dg.ExecuteInJob
 
 @pytest.mark.slow
 def test_models_build_train_reuse_and_retrain_only_what_changed(isolated_state):
-    training = ["video_sources", "video_catalog", "frame_cache", "pretext_samples", "base_model", "sft_model",
-                "viss_r1_model"]
+    training = ["video_sources", "video_catalog", "frame_cache", "pretext_samples", "base_model", "instruct_model",
+                "sft_model", "viss_r1_model"]
     with dg.instance_for_test() as instance:
         first = materialize(training, run_config(), instance)
         base, sft = metadata(first, "base_model"), metadata(first, "sft_model")
@@ -61,9 +62,26 @@ def test_models_build_train_reuse_and_retrain_only_what_changed(isolated_state):
 
         config = run_config(annotate=True)
         config["ops"]["cot_annotations"]["config"]["annotator"] = base["model"]
-        for op in ("base_model", "sft_model", "viss_r1_model"):
+        for op in ("base_model", "instruct_model", "sft_model", "viss_r1_model"):
             del config["ops"][op]
         annotated = materialize(training[:4] + ["cot_annotations"], config, instance)
         cot = metadata(annotated, "cot_annotations")
         assert cot["kept"] + cot["rejected"] == 6 * 6   # every draw of every clip; a random annotator is (rightly) rejected; none lost
         assert json.loads(Path(cot["ssl_cot_file"]).read_text()) == [] or cot["kept"] > 0
+
+
+@pytest.mark.slow
+def test_the_warm_up_trains_a_model_built_here_and_passes_a_checkpoint_through(isolated_state):
+    """The shared warm-up is the tiny model's instruction tuning; a checkpoint base (an Instruct
+    model) already follows the answer format, so it is published as it is, untrained."""
+    selection = ["video_sources", "video_catalog", "frame_cache", "pretext_samples", "base_model", "instruct_model"]
+    with dg.instance_for_test() as instance:
+        built = materialize(selection, run_config(), instance)
+        tiny, warmed = metadata(built, "base_model"), metadata(built, "instruct_model")
+        assert warmed["global_step"] == 2 and warmed["model"] != tiny["model"]
+
+        config = run_config()
+        config["ops"]["base_model"] = {"config": {"model": tiny["model"]}}   # a checkpoint folder
+        passed = metadata(materialize(selection, config, instance), "instruct_model")
+        assert passed["trained"] is False and passed["model"] == tiny["model"]
+        assert "global_step" not in passed

@@ -12,13 +12,13 @@ import polars as pl
 import pytest
 
 from pipelines.definitions import definitions
-from viss_r1.stages import ARMS, BASE_MODEL, SSL_COT_SFT, VISS_R1_GRPO, Arm
+from viss_r1.stages import ARMS, BASE_MODEL, FORMAT_WARMUP, SSL_COT_SFT, VISS_R1_GRPO, Arm
 
 ARROW_GRPO = VISS_R1_GRPO.model_copy(update={
     "name": "viss_r1_arrow_grpo", "model": "viss_r1_arrow_model",
     "rewards": VISS_R1_GRPO.rewards.model_copy(update={"use_length_bonus": False}),
     "description": "ViSS-R1 RL on the arrow of time alone, no length bonus."})
-ARROW_ARM = Arm(name="viss_r1_arrow", stages=(SSL_COT_SFT, ARROW_GRPO),
+ARROW_ARM = Arm(name="viss_r1_arrow", stages=(FORMAT_WARMUP, SSL_COT_SFT, ARROW_GRPO),
                 scored=(BASE_MODEL, ARROW_GRPO.model), description="ViSS-R1, arrow only, no length bonus.")
 SMALL_TINY = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1,
               "vision_depth": 1, "vision_hidden_size": 16, "vision_heads": 1}
@@ -28,6 +28,7 @@ RUN_CONFIG = {"ops": {
     # The run config's half of the arm: its RL table draws the arrow alone.
     "pretext_samples": {"config": {"video_questions": {"video_transforms": ["arrow"]}}},
     "base_model": {"config": {"tiny": SMALL_TINY}},
+    "instruct_model": {"config": {"training": {"max_steps": 1, "per_device_train_batch_size": 2, "save_steps": 2}}},
     "sft_model": {"config": {"training": {"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 2}}},
     "viss_r1_arrow_model": {"config": {"training": {"max_steps": 2, "save_steps": 2},
                                        "rollouts": {"num_generations": 2, "max_completion_length": 8}}},

@@ -234,6 +234,7 @@ def test_7b_viss_r1_rl_config_carries_the_recipe():
 
 # Run configs used with another job, and the files their documented command merges before them.
 RUN_CONFIG_JOBS = {"pretext_grpo_qwen2_5_vl_7b.yaml": ("pretext_grpo", ["video_r1_data.yaml"]),
+                   "viss_r1_qwen2_5_vl_7b.yaml": ("viss_r1_arm", []),
                    "video_r1_baseline_qwen2_5_vl_7b.yaml": ("video_r1_baseline", []),
                    "evaluate_qwen2_5_vl_7b.yaml": ("evaluate", []),
                    "evaluate_on_vllm.yaml": ("evaluate", ["evaluate_qwen2_5_vl_7b.yaml"])}

@@ -13,6 +13,9 @@ from viss_r1.rewards import stage_rewards
 from viss_r1.stages import (
     ARMS,
     BASE_MODEL,
+    FORMAT_WARMUP,
+    FULL_VISS_R1,
+    VIDEO_R1_BASELINE_ARM,
     CHECKPOINT,
     PRETEXT_GRPO_STAGE1,
     SSL_COT_SFT,
@@ -21,6 +24,7 @@ from viss_r1.stages import (
     VISS_R1_GRPO,
     Arm,
     StageSpec,
+    arm_jobs,
     scored_models,
     stage_making,
     stage_named,
@@ -30,19 +34,31 @@ from viss_r1.stages import (
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_paper_s_three_arms_and_six_stages():
+def test_the_paper_s_three_arms_start_from_one_shared_warm_up():
     assert {name: [stage.name for stage in arm.stages] for name, arm in ARMS.items()} == {
-        "full_viss_r1": ["ssl_cot_sft", "viss_r1_grpo"],
-        "video_r1_baseline": ["cot_sft", "video_r1_grpo"],
-        "pretext_grpo": ["pretext_grpo_stage1", "pretext_grpo_stage2"],
+        "viss_r1_arm": ["format_warmup", "ssl_cot_sft", "viss_r1_grpo"],
+        "pretext_grpo": ["format_warmup", "pretext_grpo_stage1", "pretext_grpo_stage2"],
+        "video_r1_baseline": ["format_warmup", "cot_sft", "video_r1_grpo"],
     }
     # The leaderboard's rows, in order: the arms' scored models, then any checkpoint.
-    assert scored_models(ARMS) == ("base_model", "sft_model", "viss_r1_model", "grpo_baseline_model",
-                                   "pretext_grpo_stage2_model", "checkpoint")
+    assert scored_models(ARMS) == ("base_model", "sft_model", "viss_r1_model", "pretext_grpo_stage2_model",
+                                   "grpo_baseline_model", "checkpoint")
+    assert all(stage.samples in TABLES for stage in STAGES.values())
+    assert [stage.name for stage in STAGES.values() if stage.start == BASE_MODEL] == [FORMAT_WARMUP.name]
+
+
+def test_the_main_job_trains_both_of_the_paper_s_methods_and_every_arm_has_its_own_job():
+    assert [job.name for job in arm_jobs(ARMS)] == ["viss_r1_arm", "pretext_grpo", "video_r1_baseline", "full_viss_r1"]
+    assert [stage.name for stage in FULL_VISS_R1.stages] == [
+        "format_warmup", "ssl_cot_sft", "viss_r1_grpo", "pretext_grpo_stage1", "pretext_grpo_stage2"]
+    assert FULL_VISS_R1.scored == ("base_model", "sft_model", "viss_r1_model", "pretext_grpo_stage2_model")
+    # A set of arms without the paper's two methods gets no main job (it could not resolve).
+    assert [job.name for job in arm_jobs({VIDEO_R1_BASELINE_ARM.name: VIDEO_R1_BASELINE_ARM})] == ["video_r1_baseline"]
     assert all(stage.samples in TABLES for stage in STAGES.values())
 
 
 @pytest.mark.parametrize("stage, table, prompt_format, transformed, kl, pretext_tag", [
+    ("format_warmup", "cot", "r1", False, True, None),
     ("ssl_cot_sft", "cot", "transform_answer", True, True, "transform"),
     ("cot_sft", "cot", "r1", False, True, None),
     ("viss_r1_grpo", "video_questions", "transform_answer", True, False, "transform"),
@@ -76,21 +92,21 @@ def test_a_broken_arm_or_stage_is_refused_with_the_reason():
     with pytest.raises(ValueError, match="starts from 'sft_model', which no earlier stage of the arm makes"):
         Arm(name="broken", stages=(orphan,), scored=(BASE_MODEL,), description="")
     with pytest.raises(ValueError, match=r"scores \['viss_r1_model'\], which it does not make"):
-        Arm(name="broken", stages=(SSL_COT_SFT,), scored=("viss_r1_model",), description="")
+        Arm(name="broken", stages=(FORMAT_WARMUP, SSL_COT_SFT), scored=("viss_r1_model",), description="")
     with pytest.raises(ValueError, match="a GRPO stage needs rewards"):
         StageSpec(name="x", model="x_model", start=BASE_MODEL, trainer="grpo", samples="questions",
                   prompt_format="r1", transform_media=False)
     changed = VISS_R1_GRPO.model_copy(update={"kl_in_loss": True})
-    clash = Arm(name="clash", stages=(SSL_COT_SFT, changed), scored=(BASE_MODEL,), description="")
+    clash = Arm(name="clash", stages=(FORMAT_WARMUP, SSL_COT_SFT, changed), scored=(BASE_MODEL,), description="")
     with pytest.raises(ValueError, match="stage 'viss_r1_grpo' is defined twice with different settings"):
         stages_of({**ARMS, "clash": clash})
-    with pytest.raises(ValueError, match="stage 'nope' is unknown; the registered stages are ssl_cot_sft"):
+    with pytest.raises(ValueError, match="stage 'nope' is unknown; the registered stages are format_warmup, ssl_cot_sft"):
         stage_named("nope")
 
 
 def _names() -> set[str]:
     return ({stage.name for stage in STAGES.values()} | {stage.model for stage in STAGES.values()}
-            | set(ARMS))
+            | set(ARMS) | {FULL_VISS_R1.name})
 
 
 # The pretext tables' draws are seeded by the tables' first names (one of them an arm's name
