@@ -311,7 +311,7 @@ class DecodingConfig(LibraryConfig, Decoding, defaults=EMBEDDED_EVAL_DECODING):
 
 
 class ProbesConfig(LibraryConfig, ProbeSettings):
-    """Robustness probes (viss_r1.evaluate.config.ProbeSettings): blind, transformed, frame drop."""
+    """Robustness probes (viss_r1.evaluate.config.ProbeSettings): blind, no video, transformed, frame drop."""
 
 
 class EvaluationConfig(LibraryConfig, EvalSettings):

@@ -141,7 +141,8 @@ def evaluation_asset(model: str, spec: BenchmarkSpec, prompt_format: str = "r1")
 
     @dg.asset(key=eval_asset_key(model, spec.name), group_name=GROUP, pool="gpu", code_version=EVAL_CODE,
               ins={"model_ref": dg.AssetIn(model), "benchmark": dg.AssetIn(benchmark_asset_name(spec))},
-              description=f"{model} on {spec.title}: clean, blind, transformed and frame-drop scores.")
+              description=f"{model} on {spec.title}: clean, blind, no-video, transformed and frame-drop "
+                          "scores, with each condition's format compliance.")
     def _evaluate(
         context: dg.AssetExecutionContext,
         config: EvaluationConfig,
@@ -205,13 +206,16 @@ def long_scores(model: str, reference: str, spec: BenchmarkSpec, metrics: dict) 
 def evaluation_metadata(folder: Path, spec: BenchmarkSpec) -> dict:
     scores = json.loads((folder / "scores.json").read_text())
     results = pl.read_parquet(folder / "results.parquet")
-    conditions = [{"condition": name, "score": s["overall"], "scored": s["scored"], "missing": s["missing"],
-                   "failed": s["failed"]} for name, s in scores["conditions"].items()]
+    formats = scores.get("format") or {}
+    conditions = [{"condition": name, "score": s["overall"], "format": formats.get(name), "scored": s["scored"],
+                   "missing": s["missing"], "failed": s["failed"]} for name, s in scores["conditions"].items()]
     clean = scores["conditions"].get("clean", {})
     return {
         "benchmark": spec.title,
         "score": clean.get("overall"),
-        "visual_reliance": scores.get("visual_reliance"),
+        "visual_reliance": scores.get("visual_reliance"),                    # clean − blind
+        "visual_reliance_no_video": scores.get("visual_reliance_no_video"),  # clean − no_video
+        "format_compliance": dg.MetadataValue.json(formats),                 # % in the asked format, per condition
         "pretext_accuracy": dg.MetadataValue.json(scores.get("pretext_accuracy") or {}),
         "conditions": markdown_table(conditions, limit=20),
         "tasks": dg.MetadataValue.json(clean.get("tasks") or {}),

@@ -154,7 +154,7 @@ def system_prompt_for(fmt: str, wording: PromptWording = OURS, override: str | N
 
 
 def chat_messages(prompt_text: str, media: str | None, system_prompt: str = DEFAULT_SYSTEM_PROMPT) -> list[dict]:
-    """transformers/TRL conversational messages; ``media=None`` leaves the media out (a blind probe).
+    """transformers/TRL conversational messages; ``media=None`` leaves the media out (the no-video probe).
 
     The media placeholder comes before the text, as in Video-R1, so the model reads the question
     after it has seen the frames."""

@@ -56,13 +56,14 @@ def assert_leaderboard_of_the_arm(artifacts: Path) -> None:
     board = pl.read_parquet(board_file)
     assert board["model"].to_list() == ["base_model", "sft_model", "viss_r1_model"]
     assert board["Synthetic"].null_count() == 0 and board["VSI-Bench"].null_count() == 3   # not configured: a dash
-    for column in ("Synthetic blind", "Synthetic visual reliance", "Synthetic transformed", "Synthetic pretext acc.",
-                   "Synthetic drop 50%"):
+    for column in ("Synthetic blind", "Synthetic no video", "Synthetic visual reliance",
+                   "Synthetic visual reliance (no video)", "Synthetic transformed", "Synthetic pretext acc.",
+                   "Synthetic format", "Synthetic blind format", "Synthetic no video format", "Synthetic drop 50%"):
         assert board[column].null_count() == 0, column
     for model in ("base_model", "sft_model", "viss_r1_model"):
         (results,) = artifacts.glob(f"eval/{model}/synthetic/*/results.parquet")
         table = pl.read_parquet(results)
-        assert len(table) == 60 * 4 and set(table["status"]) == {"ok"}, model   # 60 clips × 4 conditions
+        assert len(table) == 60 * 5 and set(table["status"]) == {"ok"}, model   # 60 clips × 5 conditions
     # The trained model names the transform of held-out clips far above chance (arrow 50 %, rotate 25 %).
     trained = board.row(2, named=True)
     assert trained["Synthetic pretext acc."] > 60.0, trained

@@ -39,7 +39,8 @@ JOB = "full_viss_r1"
 LOCATION = "pipelines"                 # workspace.yaml's python_module
 ARMS = ("base_model", "viss_r1_model")  # what the leaderboard and the compare view line up
 EMBEDDED_BENCHMARK = BENCHMARKS["synthetic"]  # the one benchmark the embedded default scores
-EVAL_RUN_METRICS = ("score/overall", "score/blind", "visual_reliance")   # every eval/<model>/<benchmark> run
+# every eval/<model>/<benchmark> run
+EVAL_RUN_METRICS = ("score/overall", "score/blind", "score/no_video", "visual_reliance", "format/clean", "format/blind")
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,8 @@ def config(tiny_sft, records, output, **settings) -> EvalRunConfig:
     return EvalRunConfig(model=str(tiny_sft.model_dir), benchmark="synthetic", records=str(records),
                          frame_shards=tiny_sft.shard_files, output_dir=str(output),
                          settings=EvalSettings(decoding=Decoding(max_new_tokens=4, batch_size=4),
-                                               probes=ProbeSettings(blind=False, transforms=[], frame_drop=[]),
+                                               probes=ProbeSettings(blind=False, no_video=False, transforms=[],
+                                                                     frame_drop=[]),
                                                **settings))
 
 

@@ -58,14 +58,17 @@ def test_every_benchmark_is_scored_through_the_assets_and_lands_on_the_leaderboa
             results = pl.read_parquet(result_file)
             clean = results.filter(pl.col("condition") == "clean")
             assert clean["status"].value_counts().sort("status").rows() == [("missing", 1), ("ok", records - 1)]
-            assert set(results["condition"]) == {"clean", "blind", "transformed", "frame_drop_0.50"}
+            assert set(results["condition"]) == {"clean", "blind", "no_video", "transformed", "frame_drop_0.50"}
             transformed = results.filter(pl.col("condition") == "transformed", pl.col("status") == "ok")
             assert transformed["transform_truth"].null_count() == 0 and len(transformed) == records - 1
             dropped = results.filter(pl.col("condition") == "frame_drop_0.50", pl.col("status") == "ok")
             full = clean.filter(pl.col("status") == "ok")
             assert (dropped["frames"] < full["frames"]).all()   # frames really dropped
-            assert results.filter(pl.col("condition") == "blind", pl.col("status") == "ok")["frames"].null_count() \
+            blind = results.filter(pl.col("condition") == "blind", pl.col("status") == "ok")
+            assert blind["frames"].to_list() == full["frames"].to_list()   # the clean clip's shape, nothing in it
+            assert results.filter(pl.col("condition") == "no_video", pl.col("status") == "ok")["frames"].null_count() \
                 == records - 1                                  # no video at all
+            assert {"clean", "blind", "no_video"} <= set(scored["format_compliance"])   # beside the scores
 
         vsi = json.loads(next((isolated_state / "artifacts" / "eval" / "base_model" / "vsi_bench")
                               .glob("*/scores.json")).read_text())
@@ -76,7 +79,9 @@ def test_every_benchmark_is_scored_through_the_assets_and_lands_on_the_leaderboa
         board = metadata(first, "leaderboard")
         assert board["results"] == len(BENCHMARKS)
         header = board["leaderboard"].splitlines()[0]
-        assert all(spec.title in header for spec in BENCHMARKS.values()) and "Synthetic blind" in header
+        assert all(spec.title in header for spec in BENCHMARKS.values())
+        assert {"Synthetic blind", "Synthetic no video", "Synthetic visual reliance", "Synthetic format",
+                "Synthetic blind format"} <= {cell.strip() for cell in header.split("|")}
         (table_file,) = (isolated_state / "artifacts" / "leaderboard").glob("*/leaderboard.parquet")
         table = pl.read_parquet(table_file)
         assert table["model"].to_list() == ["base_model"] and table["VSI-Bench"][0] == vsi["conditions"]["clean"]["overall"]
@@ -94,8 +99,9 @@ def assert_mlflow_has_the_evaluation(state: Path) -> None:
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
                               filter_string="attributes.run_name = 'eval/base_model/synthetic'")
     (run,) = runs
-    assert {"score/overall", "score/blind", "score/transformed", "pretext_accuracy/all", "samples/scored"} \
-        <= set(run.data.metrics)
+    assert {"score/overall", "score/blind", "score/no_video", "score/transformed", "pretext_accuracy/all",
+            "samples/scored", "visual_reliance", "visual_reliance/no_video", "format/clean", "format/blind",
+            "format/no_video"} <= set(run.data.metrics)
     assert run.data.params["decoding.max_new_tokens"] == "6" and run.data.params["decoding.temperature"] == "0.01"
     assert {"results.parquet", "scores.json"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
     (board,) = client.search_runs([e.experiment_id for e in client.search_experiments()],

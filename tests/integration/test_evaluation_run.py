@@ -45,7 +45,8 @@ def test_every_condition_is_scored_and_failures_are_counted_not_scored(tiny_sft,
     counts = {(c, s): n for c, s, n in results.group_by("condition", "status").len().iter_rows()}
     assert counts == {
         ("clean", "ok"): 8, ("clean", "missing"): 1, ("clean", "failed"): 1,
-        ("blind", "ok"): 9, ("blind", "missing"): 1,   # blind needs no clip: the broken one is asked too
+        ("blind", "ok"): 8, ("blind", "missing"): 1, ("blind", "failed"): 1,   # blind needs the clip's shape
+        ("no_video", "ok"): 9, ("no_video", "missing"): 1,   # no clip needed: the broken one is asked too
         ("transformed", "ok"): 8, ("transformed", "missing"): 1, ("transformed", "failed"): 1,
         ("frame_drop_0.50", "ok"): 8, ("frame_drop_0.50", "missing"): 1, ("frame_drop_0.50", "failed"): 1,
     }
@@ -56,13 +57,21 @@ def test_every_condition_is_scored_and_failures_are_counted_not_scored(tiny_sft,
     ok = results.filter(pl.col("status") == "ok")
     assert ok.filter(pl.col("condition") == "clean")["frames"].to_list() == [16] * 8
     assert ok.filter(pl.col("condition") == "frame_drop_0.50")["frames"].to_list() == [8] * 8
-    assert ok.filter(pl.col("condition") == "blind")["frames"].null_count() == 9
+    assert ok.filter(pl.col("condition") == "blind")["frames"].to_list() == [16] * 8   # the clean shape
+    assert ok.filter(pl.col("condition") == "no_video")["frames"].null_count() == 9
     transformed = ok.filter(pl.col("condition") == "transformed")
     assert set(transformed["transform"]) <= {"arrow", "rotate"} and transformed["transform_truth"].null_count() == 0
     expected_pretext = 100 * transformed["transform_correct"].mean()
     assert summary["pretext_accuracy"]["all"] == pytest.approx(expected_pretext, abs=0.01)
     assert summary["visual_reliance"] == pytest.approx(clean["overall"] - summary["conditions"]["blind"]["overall"],
                                                        abs=0.011)
+    assert summary["visual_reliance_no_video"] == pytest.approx(
+        clean["overall"] - summary["conditions"]["no_video"]["overall"], abs=0.011)
+    # each condition's format compliance, from the rows' own check of the format asked
+    for condition in ("clean", "blind", "no_video", "transformed", "frame_drop_0.50"):
+        rows = ok.filter(pl.col("condition") == condition)
+        assert rows["follows_format"].null_count() == 0
+        assert summary["format"][condition] == pytest.approx(100 * rows["follows_format"].mean(), abs=0.01)
 
 
 def test_a_resumed_evaluation_redoes_only_what_was_lost(tiny_sft, eval_records, tmp_path):
@@ -80,7 +89,7 @@ def test_a_resumed_evaluation_redoes_only_what_was_lost(tiny_sft, eval_records, 
     kept = complete.join(lost_rows, on=["condition", "sample_id"], how="anti")
     assert again["resumed"] == (kept["status"] != "failed").sum()   # the broken clip's rows are asked again
     assert again["generated"] == (lost_rows["status"] == "ok").sum() > 0
-    assert first["generated"] == 8 + 9 + 8 + 8
+    assert first["generated"] == 8 + 8 + 9 + 8 + 8
     assert pl.read_parquet(output / RESULTS_FILE).equals(complete)   # same answers, nothing asked twice
 
     shutil.rmtree(output)
@@ -89,7 +98,9 @@ def test_a_resumed_evaluation_redoes_only_what_was_lost(tiny_sft, eval_records, 
 
 def test_conditions_follow_the_probe_settings():
     names = [c.name for c in conditions(ProbeSettings(blind=False, transforms=[], frame_drop=[0.25, 0.5]))]
-    assert names == ["clean", "frame_drop_0.25", "frame_drop_0.50"]
+    assert names == ["clean", "no_video", "frame_drop_0.25", "frame_drop_0.50"]
+    names = [c.name for c in conditions(ProbeSettings(no_video=False, transforms=["arrow"], frame_drop=[]))]
+    assert names == ["clean", "blind", "transformed"]
     with pytest.raises(ValueError, match="unknown"):
         ProbeSettings(transforms=["flip"])
     with pytest.raises(ValueError, match=r"\(0, 1\)"):

@@ -46,16 +46,17 @@ def test_every_condition_is_generated_on_the_server_concurrently(tiny_sft, recor
         summary = evaluate(config(tiny_sft, records, tmp_path / "out", server.url))
     results = pl.read_parquet(tmp_path / "out" / RESULTS_FILE)
     counts = {(c, s): n for c, s, n in results.group_by("condition", "status").len().iter_rows()}
-    assert counts == {(c, "ok"): 8 for c in ("clean", "blind", "transformed", "frame_drop_0.50")} | {
+    assert counts == {(c, "ok"): 8 for c in ("clean", "blind", "no_video", "transformed", "frame_drop_0.50")} | {
         ("clean", "missing"): 1, ("transformed", "missing"): 1, ("frame_drop_0.50", "missing"): 1,
-        ("blind", "missing"): 1}
-    assert len(server.requests) == 32 and summary["generated"] == 32
+        ("blind", "missing"): 1, ("no_video", "missing"): 1}
+    assert len(server.requests) == 40 and summary["generated"] == 40
     assert all(r.body["model"] == "policy" for r in server.requests)   # the name it serves the checkpoint under
     assert 1 < server.max_in_flight <= 4
     # the stand-in answers with the number of frames it decoded: the frames each condition sends
     ok = results.filter(pl.col("status") == "ok")
-    answers = {c: set(ok.filter(pl.col("condition") == c)["answer"]) for c in ("clean", "blind", "frame_drop_0.50")}
-    assert answers == {"clean": {"16"}, "blind": {"0"}, "frame_drop_0.50": {"8"}}
+    conditions = ("clean", "blind", "no_video", "frame_drop_0.50")
+    answers = {c: set(ok.filter(pl.col("condition") == c)["answer"]) for c in conditions}
+    assert answers == {"clean": {"16"}, "blind": {"16"}, "no_video": {"0"}, "frame_drop_0.50": {"8"}}
     assert ok["num_tokens"].to_list() == ok["prediction"].str.len_chars().to_list()   # the server's usage count
     transformed = [r for r in server.requests if r.video is not None and "reversed" in " ".join(r.texts).lower()]
     assert len(transformed) == 8   # the ViSS-R1 prompt with the arrow question
@@ -94,7 +95,7 @@ def test_a_refused_sample_fails_alone_and_an_outage_stops_the_run_for_a_resume(t
         summary = evaluate(config(tiny_sft, records, output, server.url, max_concurrent=1))
     results = pl.read_parquet(output / RESULTS_FILE)
     # the outage left no failures, and the refused sample was asked again (the server now answers)
-    assert len(results) == 4 * 9 and (results["status"] == "failed").sum() == 0
+    assert len(results) == 5 * 9 and (results["status"] == "failed").sum() == 0
     answered_before = (kept["status"] == "ok").sum()   # 8 per condition can be asked
     assert summary["resumed"] == len(kept) - 1
-    assert len(server.requests) == summary["generated"] == 32 - answered_before
+    assert len(server.requests) == summary["generated"] == 40 - answered_before

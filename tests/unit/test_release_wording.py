@@ -199,9 +199,9 @@ def test_every_stage_config_selects_its_release_script():
 
 
 def test_evaluation_request_carries_the_wording():
-    messages, media = request(Condition("blind", "blind"), NUMERICAL, None, "You are a helpful assistant.", 0, "r1",
+    messages, media = request(Condition("no_video", "no_video"), NUMERICAL, None, "You are a helpful assistant.", 0, "r1",
                               release("eval"))
     assert media.data_type is None
     assert messages[1]["content"] == [{"type": "text", "text": build_prompt("r1", NUMERICAL, release("eval"))}]
-    messages, _ = request(Condition("blind", "blind"), NUMERICAL, None, "You are a helpful assistant.", 0, "r1")
+    messages, _ = request(Condition("no_video", "no_video"), NUMERICAL, None, "You are a helpful assistant.", 0, "r1")
     assert messages[1]["content"][0]["text"] == build_prompt("r1", NUMERICAL)

@@ -22,7 +22,10 @@ from viss_r1.prompts import PromptWording, PromptWordingName
 class ProbeSettings(StrictModel):
     """Conditions scored besides the clean benchmark (each on the same samples)."""
 
-    blind: bool = True                        # the question without the video: visual reliance = clean − blind
+    # Uniform grey frames of the clip's own shape and timing (the clean prompt's tokens, nothing to
+    # see): visual reliance = clean − blind.
+    blind: bool = True
+    no_video: bool = True                     # the question with the media removed: clean − no_video, a second probe
     transforms: list[str] = list(VIDEO_TRANSFORMS)  # transformed video, ViSS-R1 prompt: answer + pretext accuracy; [] = off
     frame_drop: list[float] = [0.5]           # a sweep of ratios of frames dropped at random; [] = off
 
@@ -46,7 +49,7 @@ class ProbeSettings(StrictModel):
 class EvalSettings(StrictModel):
     """How a model is asked a benchmark: decoding, probes, how many samples."""
 
-    # The prompt of the clean, blind and frame-drop conditions: "r1" (the benchmark's question,
+    # The prompt of the clean, blind, no-video and frame-drop conditions: "r1" (the benchmark's question,
     # as Video-R1 evaluates) or "transform_answer" (for a model trained only on ViSS-R1 prompts: the same
     # question after the transform question of ``identity_transform``, whose true answer is then
     # its identity option — arrow "not reversed", rotate 0° — since the video is shown unchanged).

@@ -1,7 +1,9 @@
 """The leaderboard: every (model, benchmark) score shard, queried with DuckDB, laid out like the
 paper's Table 1 — one row per model, one column per benchmark (clean accuracy, %) — followed by
-the robustness columns of each benchmark that ran them (blind, visual reliance, transformed,
-pretext accuracy, frame drop). A benchmark where some model had generation failures also gets a
+the robustness columns of each benchmark that ran them: blind (uniform frames of the clip's
+shape) and no video (the media removed), visual reliance (clean − blind) and its no-video twin,
+transformed, pretext accuracy, format compliance (the % of answers in the asked format: clean,
+blind, no video) and frame drop. A benchmark where some model had generation failures also gets a
 ``<title> failed`` column (the clean condition's failed samples, ``samples/failed``), which the
 markdown shows beside the score it qualifies: ``63.2 (2 failed)``."""
 
@@ -17,10 +19,17 @@ from viss_r1.evaluate.benchmarks import BENCHMARKS
 # (metric name in the score shards, column suffix); the clean score is the benchmark's own column.
 ROBUSTNESS_COLUMNS = (
     ("score/blind", "blind"),
+    ("score/no_video", "no video"),
     ("visual_reliance", "visual reliance"),
+    ("visual_reliance/no_video", "visual reliance (no video)"),
     ("score/transformed", "transformed"),
     ("pretext_accuracy/all", "pretext acc."),
+    ("format/clean", "format"),              # the clean condition's, as the benchmark's own column is
+    ("format/blind", "blind format"),
+    ("format/no_video", "no video format"),
 )
+# The probes the chart draws beside each clean bar: (column suffix, hatch).
+CHART_PROBES = (("blind", "//"), ("no video", ".."))
 FRAME_DROP_PREFIX = "score/frame_drop_"
 FAILED_METRIC = "samples/failed"   # the clean condition's failed samples (viss_r1.evaluate.scores)
 FAILED = "failed"                  # its column: "<title> failed"
@@ -79,8 +88,8 @@ def to_markdown(table: pl.DataFrame) -> str:
 
 
 def chart(table: pl.DataFrame, path: Path) -> Path:
-    """Grouped bars: each model's clean score on each benchmark that ran, with its blind score
-    as a hatched bar beside it where the blind probe ran."""
+    """Grouped bars: each model's clean score on each benchmark that ran, with its blind and
+    no-video scores as hatched bars beside it where those probes ran."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -88,21 +97,25 @@ def chart(table: pl.DataFrame, path: Path) -> Path:
 
     titles = [s.title for s in BENCHMARKS.values() if s.title in table.columns and table[s.title].drop_nulls().len()]
     models = table["model"].to_list()
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.8 * len(titles) * max(1, len(models)) / 2), 3.2), dpi=110)
-    width = 0.8 / max(1, 2 * len(models))
+    bars = 1 + len(CHART_PROBES)   # per model and benchmark: clean, then each probe
+    legend_width = 2.2   # inches beside the axes
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.8 * len(titles) * max(1, len(models)) / 2) + legend_width, 3.2),
+                           dpi=110)
+    width = 0.8 / max(1, bars * len(models))
     for m, model in enumerate(models):
         row = table.row(m, named=True)
         for b, title in enumerate(titles):
-            x = b + (2 * m) * width
+            x = b + (bars * m) * width
             ax.bar(x, row[title] or 0.0, width, color=f"C{m}", label=model if b == 0 else None)
-            blind = row.get(f"{title} blind")
-            if blind is not None:
-                ax.bar(x + width, blind, width, color=f"C{m}", alpha=0.4, hatch="//",
-                       label=f"{model} (blind)" if b == 0 else None)
-    ax.set_xticks([b + 0.4 - width for b in range(len(titles))], titles)
+            for p, (probe, hatch) in enumerate(CHART_PROBES, start=1):
+                value = row.get(f"{title} {probe}")
+                if value is not None:
+                    ax.bar(x + p * width, value, width, color=f"C{m}", alpha=0.4, hatch=hatch,
+                           label=f"{model} ({probe})" if b == 0 else None)
+    ax.set_xticks([b + 0.4 - width / 2 for b in range(len(titles))], titles)
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.legend(fontsize=7, frameon=False)
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))   # beside, not over, the bars
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -1,8 +1,14 @@
 """The conditions a benchmark is scored under (METHOD.md §8, robustness probes).
 
 - ``clean``: the benchmark as it is, R1 prompt.
-- ``blind``: the same question with the video removed. clean − blind is the model's visual
-  reliance: how much of its score needs the pixels.
+- ``blind``: the same question with the same media shape but nothing to see: every frame (or the
+  image) replaced by one uniform mid-grey frame of the same size, with the clip's own timestamps.
+  The prompt, its vision tokens and their mRoPE positions are exactly the clean condition's, so
+  clean − blind (the model's visual reliance) measures what the pixels tell the model, not how
+  its answers break on an input shape it never saw.
+- ``no_video``: the same question with the media removed from the prompt altogether (no vision
+  tokens). A second probe: a model whose answers stop parsing without the video scores low here
+  whether or not it uses what it sees, which the format compliance beside each score shows.
 - ``transformed``: the video transformed by one drawn pretext transform (rotate, arrow, shuffle),
   asked in the ViSS-R1 format: the answer is scored as usual and the ``<transform>`` letter as
   pretext accuracy.
@@ -35,12 +41,14 @@ from viss_r1.prompts import OURS, PromptWording, build_prompt, chat_messages
 from viss_r1.video.media import MediaInput
 
 MIN_KEPT_FRAMES = 2   # one temporal patch of Qwen2.5-VL
+# The blind frames' one value: mid-grey, the same for every clip, so they carry no information.
+BLIND_FILL = 128
 
 
 @dataclass(frozen=True)
 class Condition:
     name: str
-    kind: str                 # clean | blind | transformed | frame_drop
+    kind: str                 # clean | blind | no_video | transformed | frame_drop
     drop_ratio: float = 0.0
 
 
@@ -51,6 +59,8 @@ def conditions(probes: ProbeSettings) -> list[Condition]:
     found = [Condition("clean", "clean")]
     if probes.blind:
         found.append(Condition("blind", "blind"))
+    if probes.no_video:
+        found.append(Condition("no_video", "no_video"))
     if probes.transforms:
         found.append(TRANSFORMED)
     found += [Condition(f"frame_drop_{ratio:.2f}", "frame_drop", ratio) for ratio in probes.frame_drop]
@@ -129,6 +139,18 @@ def drop_frames(frames: np.ndarray, timing: Mapping[str, Any], ratio: float, rng
     return np.ascontiguousarray(frames[kept]), {**timing, "frames_indices": indices}
 
 
+def uniform_frames(frames: np.ndarray) -> np.ndarray:
+    """Frames of ``frames``' shape and dtype, every pixel ``BLIND_FILL``: the blind condition's
+    media, the same input shape as the clip with nothing in it."""
+    return np.full_like(frames, BLIND_FILL)
+
+
+def asked_format(condition: Condition, prompt_format: str) -> str:
+    """The prompt format ``condition`` asks in (so its answers are checked against it):
+    ``transformed`` always ViSS-R1's, the others the evaluation's."""
+    return "transform_answer" if condition.kind == "transformed" else prompt_format
+
+
 def _rng(seed: int, condition: str, sample: str) -> np.random.Generator:
     digest = hashlib.sha256(f"{condition}/{sample}".encode()).digest()
     return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
@@ -139,11 +161,14 @@ def request(condition: Condition, row: Mapping[str, Any], frames: FrameCacheRead
     """The chat messages and the media one row is asked with under ``condition``."""
     media = row["data_type"]
     if condition.kind == "transformed":
-        return row_request(row, frames, "transform_answer", system_prompt, transform=True, wording=wording)
+        return row_request(row, frames, asked_format(condition, prompt_format), system_prompt, transform=True,
+                           wording=wording)
     prompt = build_prompt(prompt_format, row, wording)
-    if condition.kind == "blind":
+    if condition.kind == "no_video":
         return chat_messages(prompt, None, system_prompt), MediaInput(None)
     clip, timing = load_clip(row["fingerprint"], frames)
+    if condition.kind == "blind":
+        clip = uniform_frames(clip)   # same shape and timestamps: the clean prompt's tokens, no pixels
     if condition.kind == "frame_drop" and media == "video":
         clip, timing = drop_frames(clip, timing, condition.drop_ratio, _rng(seed, condition.name, row["sample_id"]))
     metadata = clip_metadata(timing, clip) if media == "video" else {}

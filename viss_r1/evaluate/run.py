@@ -32,12 +32,13 @@ from viss_r1.data.frame_cache import FrameCacheReader
 from viss_r1.evaluate.benchmarks import BENCHMARKS, BenchmarkSpec
 from viss_r1.evaluate.config import EvalRunConfig, EvalSettings
 from viss_r1.evaluate.metrics import score_sample
-from viss_r1.evaluate.probes import Condition, condition_rows, conditions, request, task_of
+from viss_r1.evaluate.probes import Condition, asked_format, condition_rows, conditions, request, task_of
 from viss_r1.evaluate.scores import summarize
 from viss_r1.modeling.generation import Decoding
 from viss_r1.modeling.vllm_server import ServerUnavailable, generate_with_server, served_model_name
 from viss_r1.process import command_line
 from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT
+from viss_r1.rewards import format_score
 from viss_r1.video.media import MediaInput
 
 RESULTS_FILE = "results.parquet"
@@ -55,6 +56,7 @@ RESULT_SCHEMA = {
     "prediction": pl.String, "answer": pl.String, "truth": pl.String, "score": pl.Float64, "correct": pl.Boolean,
     "num_tokens": pl.Int64, "frames": pl.Int64, "transform": pl.String, "transform_truth": pl.String,
     "transform_predicted": pl.String, "transform_correct": pl.Boolean,
+    "follows_format": pl.Boolean,   # the output is in the format the condition's prompt asked for
 }
 
 
@@ -71,11 +73,15 @@ def result_row(benchmark: str, condition: Condition, row: Mapping[str, Any], tas
 
 
 def scored_row(benchmark: str, condition: Condition, row: Mapping[str, Any], task_fields: Sequence[str],
-               completion: Mapping[str, Any], frames: int | None) -> dict[str, Any]:
+               completion: Mapping[str, Any], frames: int | None, prompt_format: str = "r1") -> dict[str, Any]:
+    """A generated answer's result row; ``prompt_format`` is the evaluation's (``transformed`` asks
+    in ViSS-R1's whatever it is), the format the output is checked against."""
     text = completion["text"]
     scored = score_sample(text, row["solution"], row["problem_type"])
+    asked = asked_format(condition, prompt_format)
     fields: dict[str, Any] = dict(status="ok", prediction=text, answer=scored["answer"], score=scored["score"],
-                                  correct=scored["correct"], num_tokens=completion["num_tokens"], frames=frames)
+                                  correct=scored["correct"], num_tokens=completion["num_tokens"], frames=frames,
+                                  follows_format=format_score(text, with_transform=asked == "transform_answer") == 1.0)
     if condition.kind == "transformed":
         predicted = extract_transform(text)
         fields.update(transform_predicted=predicted, transform_correct=predicted == row["transform_letter"])
@@ -129,8 +135,9 @@ def ask(condition: Condition, batch: list[dict[str, Any]], generate: Generate, f
     """Generate and score one batch. If the batch raises, each sample is retried alone, so one
     broken clip fails only itself (a ``failed`` row with the error), never its neighbours. An
     unavailable server is no sample's failure: it stops the run, which resumes when rerun."""
+    prompt_format = settings.prompt_format or "r1"
     try:
-        requests = [request(condition, row, frames, system_prompt, settings.seed, settings.prompt_format or "r1",
+        requests = [request(condition, row, frames, system_prompt, settings.seed, prompt_format,
                             wording=settings.wording) for row in batch]
         completions = generate([m for m, _ in requests], [media for _, media in requests],
                                settings.decoding.model_copy(update={"batch_size": len(batch)}))
@@ -144,7 +151,7 @@ def ask(condition: Condition, batch: list[dict[str, Any]], generate: Generate, f
         log(f"{condition.name}: sample {batch[0]['sample_id']} failed: {reason}")
         return [result_row(spec.name, condition, batch[0], spec.task_fields, status="failed", failure=reason)]
     return [scored_row(spec.name, condition, row, spec.task_fields, completion,
-                       None if media.frames is None else len(media.frames))
+                       None if media.frames is None else len(media.frames), prompt_format)
             for row, completion, (_, media) in zip(batch, completions, requests)]
 
 

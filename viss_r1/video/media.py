@@ -15,7 +15,7 @@ import numpy as np
 
 @dataclass
 class MediaInput:
-    """One sample's media: ``frames`` [T, C, H, W] uint8 (T = 1 for an image), or None (blind)."""
+    """One sample's media: ``frames`` [T, C, H, W] uint8 (T = 1 for an image), or None (the no-video probe)."""
 
     data_type: str | None                 # "video", "image" or None
     frames: np.ndarray | None = None
