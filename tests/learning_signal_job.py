@@ -18,6 +18,7 @@ from viss_r1.train.learning_signal import ZERO_SPREAD_RESULT
 
 STAGE, NEXT_STAGE = PRETEXT_GRPO_STAGE1, PRETEXT_GRPO_STAGE2
 JOB = "learning_signal"
+CHECK_ONLY_JOB = "learning_signal_check_only"   # the check on the model an earlier run published
 
 
 class HandMadeResult(dg.Config):
@@ -58,6 +59,8 @@ def run_config(zero_spread: list[float], rewards: list[float] | None = None, thr
 defs = dg.Definitions(
     assets=[stage_model, next_stage_model],
     asset_checks=[learning_signal_check(STAGE)],
-    jobs=[dg.define_asset_job(JOB, selection=dg.AssetSelection.all(), executor_def=dg.in_process_executor)],
+    jobs=[dg.define_asset_job(JOB, selection=dg.AssetSelection.all(), executor_def=dg.in_process_executor),
+          dg.define_asset_job(CHECK_ONLY_JOB, selection=dg.AssetSelection.checks_for_assets(STAGE.model),
+                              executor_def=dg.in_process_executor)],
     resources=resources(),
 )
