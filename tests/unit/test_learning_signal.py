@@ -64,6 +64,8 @@ def test_the_threshold_is_a_fraction_and_one_never_fails():
 def test_no_logged_steps_is_nothing_to_judge():
     empty = learning_signal([])
     assert empty.steps == 0 and empty.fraction_without_signal is None and not empty.lacking(0.0)
+    assert empty.explain("stage_one", 0.5) == ("GRPO stage 'stage_one': no logged step with the groups' reward "
+                                               "spread, nothing to judge.")
 
 
 def test_a_result_json_is_read_as_the_grpo_stage_writes_it():

@@ -1,4 +1,4 @@
-"""Whether a GRPO stage had anything to learn from (METHOD.md §1).
+"""Whether a GRPO stage had anything to learn from (METHOD.md §5).
 
 GRPO's advantage is a rollout's reward minus its group's mean: a group whose rollouts all score
 the same gives every rollout advantage 0, and a step on which every group is like that has no
@@ -48,6 +48,8 @@ class LearningSignal:
 
     def explain(self, stage: str, max_fraction: float) -> str:
         """The verdict for ``stage`` in words, with what to do when it lacks a signal."""
+        if not self.steps:
+            return f"GRPO stage {stage!r}: no logged step with the groups' reward spread, nothing to judge."
         counted = (f"GRPO stage {stage!r}: {self.steps_without_signal} of its {self.steps} logged steps had no reward "
                    f"spread in any group ({self.fraction_without_signal:.0%}; allowed: {max_fraction:.0%})")
         if not self.lacking(max_fraction):
