@@ -8,6 +8,7 @@ import os
 import dagster as dg
 
 from assets import annotation, checks, datasets, evaluation, ingestion, models
+from assets.checks import LEARNING_SIGNAL, LearningSignalPolicy, learning_signal_checks
 from assets.launcher import StageLauncher
 from assets.resources import ArtifactStoreResource, MlflowTracking, state_dir
 from assets.training import training_assets
@@ -25,6 +26,7 @@ def resources() -> dict:
             root=os.environ.get("VISS_R1_ARTIFACT_ROOT", os.path.join(state, "artifacts"))),
         "mlflow_tracking": MlflowTracking(tracking_uri=default_tracking_uri(state)),
         "stage_launcher": StageLauncher(),
+        LEARNING_SIGNAL: LearningSignalPolicy(),
     }
 
 
@@ -37,10 +39,11 @@ def all_assets(arms: dict[str, Arm] = ARMS) -> list:
 
 
 def definitions(arms: dict[str, Arm] = ARMS) -> dg.Definitions:
-    """Assets, checks and jobs of ``arms``: ``all_assets`` and one job per arm."""
+    """Assets, checks and jobs of ``arms``: ``all_assets``, the data checks and each GRPO stage's
+    learning-signal check, and one job per arm."""
     return dg.Definitions(
         assets=all_assets(arms),
-        asset_checks=dg.load_asset_checks_from_modules([checks]),
+        asset_checks=[*dg.load_asset_checks_from_modules([checks]), *learning_signal_checks(stages_of(arms))],
         jobs=jobs(arms),
         resources=resources(),
     )

@@ -35,6 +35,7 @@ JOB_MODELS = {   # the main job trains both of the paper's methods; each arm has
     "pretext_grpo": {"instruct_model", "pretext_grpo_model", "pretext_grpo_stage2_model"},
     "video_r1_baseline": {"instruct_model", "cot_sft_model", "grpo_baseline_model"},
 }
+GRPO_MODELS = {"viss_r1_model", "pretext_grpo_model", "pretext_grpo_stage2_model", "grpo_baseline_model"}
 JOB_SCORED = {   # each job ends by scoring its models (and the base model) and the leaderboard
     "full_viss_r1": ("base_model", "sft_model", "viss_r1_model", "pretext_grpo_stage2_model"),
     "viss_r1_arm": ("base_model", "sft_model", "viss_r1_model"),
@@ -64,8 +65,21 @@ def test_jobs_and_checks():
     evaluate = defs.resolve_job_def("evaluate")
     assert {key.to_user_string() for key in evaluate.asset_layer.executable_asset_keys} \
         == {"video_sources", "checkpoint"} | evaluation_of("checkpoint")
-    checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
-    assert checks == {"frame_count_matches_sampling", "transform_labels_follow_design"}
+    checks = {key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys}
+    assert checks == {"frame_cache:frame_count_matches_sampling", "pretext_samples:transform_labels_follow_design",
+                      *(f"{model}:grpo_has_learning_signal" for model in GRPO_MODELS)}
+
+
+def test_every_grpo_model_has_a_blocking_learning_signal_check_in_its_arms_job():
+    graph = defs.resolve_asset_graph()
+    blocking = {key.asset_key.to_user_string() for key in graph.asset_check_keys
+                if graph.get_check_spec(key).blocking}
+    assert blocking == GRPO_MODELS   # none for an SFT stage, nor for the data checks
+    for name, models in JOB_MODELS.items():
+        job = defs.resolve_job_def(name)
+        assert {key.to_user_string() for key in job.asset_layer.asset_graph.asset_check_keys
+                if key.name == "grpo_has_learning_signal"} \
+            == {f"{model}:grpo_has_learning_signal" for model in models & GRPO_MODELS}
 
 
 def test_definitions_do_not_import_torch():

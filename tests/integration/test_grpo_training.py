@@ -16,6 +16,7 @@ from viss_r1.modeling.video_inputs import VIDEO_FIELDS
 from viss_r1.process import write_config
 from viss_r1.train.config import GRPORunConfig, GRPOSettings, OptimSettings
 from viss_r1.train.grpo import build_trainer, run_grpo
+from viss_r1.train.learning_signal import ZERO_SPREAD_RESULT, LearningSignal, result_learning_signal
 from viss_r1.train.reporting import step_metrics
 
 FAST = dict(learning_rate=1e-3, lr_scheduler_type="constant", bf16=False, activation_checkpointing=False,
@@ -117,6 +118,32 @@ def test_rewards_and_pretext_accuracy_are_logged_under_shared_names(tiny_sft, tm
     assert reporter.rewards and len(reporter.rewards) == 2
 
 
+def test_the_result_keeps_each_steps_share_of_groups_without_reward_spread(tiny_sft, tmp_path, monkeypatch):
+    """Scripted completions (2 prompts × G = 2 per step): a formatted wrong answer scores 1 (format),
+    an unformatted one 0, so the groups' spread is known at every step."""
+    import viss_r1.train.video_grpo as video_grpo
+    from grpo_scripted_rollouts import UNFORMATTED, WRONG, scripted_texts
+
+    script = {0: [UNFORMATTED] * 4,                               # no group has a spread
+              1: [WRONG, UNFORMATTED, UNFORMATTED, UNFORMATTED],  # the first group has
+              2: [WRONG, UNFORMATTED, WRONG, UNFORMATTED]}        # both have
+
+    class Scripted(video_grpo.VideoGRPOTrainer):
+        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
+                                  has_tool_images=False):
+            tokenizer = self.processing_class.tokenizer
+            texts = scripted_texts(tokenizer)
+            return [tokenizer(texts[kind]).input_ids + [tokenizer.eos_token_id]
+                    for kind in script[self.state.global_step]], None
+
+    monkeypatch.setattr(video_grpo, "VideoGRPOTrainer", Scripted)
+    run_grpo(grpo_config(tiny_sft, tmp_path, stage="video_r1_grpo", max_steps=3, save_steps=100))
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result[ZERO_SPREAD_RESULT] == [[1, 1.0], [2, 0.5], [3, 0.0]]
+    assert [reward for _, reward in result["rewards"]] == [0.0, 0.25, 0.5]
+    assert result_learning_signal(result) == LearningSignal(steps=3, steps_without_signal=1, mean_reward=0.25)
+
+
 def test_t_grpo_scores_ordered_rollouts_against_shuffled_frame_rollouts(tiny_sft, tmp_path):
     config = grpo_config(tiny_sft, tmp_path, stage="video_r1_grpo", max_steps=1, grpo={"num_generations": 4},
                          rewards={"temporal": True})
@@ -188,3 +215,5 @@ def test_a_killed_grpo_run_resumes_from_its_last_checkpoint(tiny_sft, tmp_path, 
     assert result["resumed_from"].endswith(f"checkpoint-{killed_at}")
     assert result["global_step"] == 6
     assert [step for step, _ in result["rewards"]] == list(range(killed_at + 1, 7))  # only the missing steps ran
+    # the trainer's log history comes back with the checkpoint: the zero-spread curve has every step
+    assert [step for step, _ in result[ZERO_SPREAD_RESULT]] == list(range(1, 7))

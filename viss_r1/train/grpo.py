@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 from viss_r1.process import command_line
 from viss_r1.train.config import CHECKPOINT_DIR, FINAL_DIR, GRPORunConfig
-from viss_r1.train.reporting import StepReporter
+from viss_r1.train.learning_signal import ZERO_SPREAD_RESULT
+from viss_r1.train.reporting import ZERO_SPREAD_METRIC, StepReporter, logged_curve
 from viss_r1.train.runner import train_resumable, write_result
 # The per-sample columns the rewards and the rollout table read.
 ROW_COLUMNS = ("sample_id", "problem_type", "solution", "transform_name", "transform_letter", "data_type")
@@ -147,6 +148,8 @@ def run_grpo(config: GRPORunConfig, pipes: Any | None = None, callbacks: Sequenc
         "prompts": len(rows),
         "train_loss": train.training_loss,
         "rewards": reporter.rewards,
+        # The whole run's, resumed steps included: the stage's learning-signal check reads it.
+        ZERO_SPREAD_RESULT: logged_curve(trainer.state.log_history, ZERO_SPREAD_METRIC),
         "first_reward": reporter.rewards[0][1] if reporter.rewards else None,
         "last_reward": reporter.rewards[-1][1] if reporter.rewards else None,
         "kl_in_loss": config.kl_in_loss,

@@ -6,13 +6,16 @@ names are the same in every stage and arm, so MLflow's compare view lines the ru
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from transformers import TrainerCallback
 
 from viss_r1.process import is_main_process
 from viss_r1.train.config import MlflowTarget
 
+# The share of GRPO groups whose rollouts all scored alike (no advantage, no gradient) per step;
+# its curve is kept in a GRPO stage's result.json (viss_r1.train.learning_signal judges it).
+ZERO_SPREAD_METRIC = "rl/frac_groups_zero_reward_std"
 # Trainer log key → our stable metric name.
 STEP_METRICS = {
     "loss": "train/loss",
@@ -23,7 +26,7 @@ STEP_METRICS = {
     # GRPO (TRL's names): the same in every arm, so MLflow's compare view lines the arms up.
     "reward": "rl/reward",
     "reward_std": "rl/reward_std",
-    "frac_reward_zero_std": "rl/frac_groups_zero_reward_std",
+    "frac_reward_zero_std": ZERO_SPREAD_METRIC,
     "kl": "rl/kl",
     "completions/mean_length": "rl/completion_length",
     "completions/clipped_ratio": "rl/completion_clipped_ratio",
@@ -49,6 +52,14 @@ def step_metrics(logs: Mapping[str, float]) -> dict[str, float]:
         elif len(parts) == 3 and parts[0] == "pretext" and parts[2] == "accuracy":
             metrics[f"rl/pretext_accuracy/{parts[1]}"] = float(value)
     return metrics
+
+
+def logged_curve(log_history: Sequence[Mapping[str, Any]], name: str) -> list[tuple[int, float]]:
+    """``(step, value)`` of our metric ``name`` at every logged step of a Trainer's
+    ``state.log_history``, which a resumed run restores from its checkpoint (a callback only
+    sees the steps since the resume)."""
+    return [(int(entry["step"]), metrics[name]) for entry in log_history
+            if "loss" in entry and name in (metrics := step_metrics(entry))]
 
 
 class StepReporter(TrainerCallback):
