@@ -39,7 +39,7 @@ class SyntheticConfig(BaseModel):
     width: int = 112  # small on purpose: the pipeline downsamples to ~56–112 px anyway
     height: int = 112
     # The scenes the split cycles through (viss_r1.synthetic.scenes.SCENES), each equally often.
-    scenes: tuple[str, ...] = tuple(SCENES)
+    scenes: tuple[str, ...] = ("motion_direction", "event_order", "counting", "distance", "ocr", "description")
 
     @model_validator(mode="after")
     def _check(self) -> SyntheticConfig:

@@ -234,6 +234,64 @@ def motion_direction(rng: np.random.Generator, lay: Layout) -> Clip:
     )
 
 
+# --------------------------------------------------------------------------- 1b. which one moves
+
+
+def moving_colour(rng: np.random.Generator, lay: Layout) -> Clip:
+    """Two or three shapes of different colours; one slides across the clip, the others stay.
+    Asked which colour moves, among four colours: the ones shown and absent ones, so neither the
+    question nor the options say which it is, and a still frame does not either."""
+    backdrop, sky = _backdrop(lay, rng)
+    n = 2 if rng.random() < 0.5 else 3
+    names = _pick_many(rng, list(PALETTE), n)
+    shapes = [_pick(rng, SHAPES) for _ in range(n)]
+    r = lay.size * rng.uniform(0.08, 0.10)
+    mover = int(rng.integers(n))
+    lo_x, hi_x = r + 2, lay.width - r - 2
+    lo_y, rest_y = lay.sky_top + r + 2, lay.ground_y - r
+    # The still ones sit in their own columns; the mover crosses at least half the frame.
+    slot = lay.width / n
+    spots = [((i + 0.5) * slot + rng.uniform(-0.15, 0.15) * slot, rng.uniform(lo_y, rest_y)) for i in range(n)]
+    direction = _pick(rng, ("left", "right", "up", "down"))
+    x, y = spots[mover]
+    if direction in ("left", "right"):
+        a, b = (lo_x, hi_x) if direction == "right" else (hi_x, lo_x)
+        start, end = (a, y), (b, y)
+    else:
+        a, b = (rest_y, lo_y) if direction == "up" else (lo_y, rest_y)
+        start, end = (x, a), (x, b)
+    t0, t1 = rng.uniform(0.0, 0.15) * lay.last, rng.uniform(0.8, 1.0) * lay.last
+
+    def path(t: int) -> tuple[float, float]:
+        u = _ramp(t, t0, t1)
+        return start[0] + u * (end[0] - start[0]), start[1] + u * (end[1] - start[1])
+
+    def paint(frame: np.ndarray, t: int) -> None:
+        for i in range(n):
+            cx, cy = path(t) if i == mover else spots[i]
+            draw_shape(frame, shapes[i], cx, cy, r, PALETTE[names[i]])
+
+    trail = _Trail(path, max(1.5, 0.35 * r), mix(PALETTE[names[mover]], sky, 0.5))
+    frames = _film(lay, backdrop, paint, trail)
+    choices = names + _pick_many(rng, [c for c in PALETTE if c not in names], 4 - n)
+    options, letter = _options(rng, choices, names[mover])
+    still = [f"the {names[i]} {shapes[i]}" for i in range(n) if i != mover]
+    reasoning = (
+        f"I see {NUMBER_WORDS[n]} shapes. {_join(still).capitalize()} {'stays' if n == 2 else 'stay'} in place the "
+        f"whole time. The {names[mover]} {shapes[mover]} moves {_DIRECTION_PHRASE[direction]}, leaving a trail. "
+        f"So the moving shape is {names[mover]}, which is option {letter}."
+    )
+    return Clip(
+        scene="moving_colour",
+        frames=frames,
+        problem="Which colour is the shape that moves?",
+        problem_type="multiple choice",
+        options=options,
+        reasoning=reasoning,
+        answer=letter,
+    )
+
+
 # --------------------------------------------------------------------------- 2. order of events
 
 
@@ -571,6 +629,7 @@ def description(rng: np.random.Generator, lay: Layout) -> Clip:
 # Scene name → generator; the writer cycles through these evenly.
 SCENES: dict[str, Callable[[np.random.Generator, Layout], Clip]] = {
     "motion_direction": motion_direction,
+    "moving_colour": moving_colour,
     "event_order": event_order,
     "counting": counting,
     "distance": distance,

@@ -40,6 +40,9 @@ class OptimSettings(StrictModel):
     bf16: bool = True
     activation_checkpointing: bool = True    # a.k.a. gradient checkpointing
     freeze_vision_tower: bool = False        # train only the language model (and its embeddings)
+    # With the tower frozen, still train its merger: the projector from vision features into the
+    # language model, the part LLaVA-style recipes train first (viss_r1.train.policy).
+    train_vision_merger: bool = False
     deepspeed: str | None = None             # a ZeRO JSON from infra/deepspeed/
     save_steps: int = 100
     save_total_limit: int = 2
@@ -63,7 +66,7 @@ class OptimSettings(StrictModel):
     def trainer_fields(self, *exclude: str) -> dict[str, Any]:
         """The fields that are transformers ``TrainingArguments`` as they are named there (the
         horizon is ours: the trainer's ``create_scheduler`` reads it, ``viss_r1.train.schedule``)."""
-        return self.model_dump(exclude={"deepspeed", "freeze_vision_tower", "schedule_horizon_steps",
+        return self.model_dump(exclude={"deepspeed", "freeze_vision_tower", "train_vision_merger", "schedule_horizon_steps",
                                          "schedule_horizon_epochs", *exclude})
 
 

@@ -90,8 +90,7 @@ def build_trainer(config: GRPORunConfig, pipes: Any | None = None, callbacks: Se
     stage = config.stage
     rewards = stage_rewards(stage.prompt_format, config.rewards)
     arguments = trainer_arguments(config, rewards.weights)
-    model, processor = load_policy(config.model, config.training.bf16, config.training.freeze_vision_tower,
-                                   config.model_revision)
+    model, processor = load_policy(config.model, config.training, config.model_revision)
     rollouts = server_rollouts(config, processor.tokenizer)
     rows = load_rows(config)
     system = system_prompt_for(stage.prompt_format, config.wording, config.system_prompt)

@@ -4,28 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from viss_r1.train.config import OptimSettings
 
-def load_policy(model: str, bf16: bool, freeze_vision_tower: bool, revision: str | None = None) -> tuple[Any, Any]:
+
+def load_policy(model: str, training: OptimSettings, revision: str | None = None) -> tuple[Any, Any]:
     """``(model, processor)`` from a local folder or hub id (at ``revision``, the one the cache key
-    pinned); ``trust_remote_code`` stays off.
+    pinned), in bf16 when ``training.bf16``; ``trust_remote_code`` stays off.
 
-    ``freeze_vision_tower`` keeps the vision encoder and its merger out of the optimiser. A
-    random-init tower (the embedded tiny model) trained through the language-model loss learns
+    ``training.freeze_vision_tower`` keeps the vision encoder and its merger out of the optimiser.
+    A random-init tower (the embedded tiny model) trained through the language-model loss learns
     to emit a near-constant vector — varying video features only add noise to text that can be
     memorised — after which no answer can depend on the pixels; kept frozen, its random
-    features stay informative and the language model learns to read them."""
+    features stay informative. ``training.train_vision_merger`` then still trains the merger, the
+    projector that turns those features into the language model's inputs."""
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     processor = AutoProcessor.from_pretrained(model, revision=revision, trust_remote_code=False)
-    dtype = torch.bfloat16 if bf16 else torch.float32
+    dtype = torch.bfloat16 if training.bf16 else torch.float32
     policy = AutoModelForImageTextToText.from_pretrained(model, revision=revision, dtype=dtype,
                                                          trust_remote_code=False)
-    if freeze_vision_tower:
+    if training.freeze_vision_tower:
         vision = getattr(policy.model, "visual", None)
         if vision is None:
             raise ValueError(f"{model}: freeze_vision_tower is set but the model has no vision tower (model.visual)")
         vision.requires_grad_(False)
+        if training.train_vision_merger:
+            vision.merger.requires_grad_(True)
     return policy, processor
 
 

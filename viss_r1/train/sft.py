@@ -64,8 +64,7 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
     # The training arguments come first: with a ZeRO-3 config they switch on deepspeed.zero.Init,
     # so from_pretrained shards the weights as it loads instead of putting 7B on every rank.
     arguments = trainer_arguments(config)
-    model, processor = load_policy(config.model, config.training.bf16, config.training.freeze_vision_tower,
-                                   config.model_revision)
+    model, processor = load_policy(config.model, config.training, config.model_revision)
     rows = load_sft_rows(config.samples, config.max_samples)
     stage = config.stage
     collator = VideoSFTCollator(processor, FrameCacheReader(config.frame_shards), stage.prompt_format,
