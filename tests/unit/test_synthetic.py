@@ -116,7 +116,23 @@ def test_every_problem_type_and_scene_appears(tmp_path):
     train, eval_ = _records(generate_synthetic_dataset(tmp_path, config))
     assert {r["problem_type"] for r in train + eval_} == set(PROBLEM_TYPES)
     sources = [r["data_source"] for r in train]
-    assert all(sources.count(f"synthetic/{name}") == 4 for name in SCENES), sources
+    assert all(sources.count(f"synthetic/{name}") == 4 for name in config.scenes), sources
+
+
+def test_a_split_cycles_through_the_chosen_scenes_only(tmp_path):
+    config = SyntheticConfig(num_train=6, num_eval=2, num_frames=8, width=32, height=32,
+                             scenes=("moving_colour", "motion_direction"))
+    train, eval_ = _records(generate_synthetic_dataset(tmp_path, config))
+    assert sorted(r["data_source"] for r in train) == ["synthetic/motion_direction"] * 3 + ["synthetic/moving_colour"] * 3
+    with pytest.raises(ValueError, match="scenes=\\['dancing'\\]: need one or more of"):
+        SyntheticConfig(scenes=("dancing",))
+
+
+def test_which_colour_moves_is_asked_among_four_colours_and_only_the_mover_changes_place():
+    clip = SCENES["moving_colour"](np.random.default_rng(5), Layout(16, 64, 64, 8))
+    assert len(clip.options) == 4 and clip.problem_type == "multiple choice"
+    colour = clip.options["ABCD".index(clip.answer)].split(". ")[1]
+    assert f"the moving shape is {colour}" in clip.reasoning
 
 
 def test_same_seed_same_dataset_different_seed_differs(tiny, tiny_again, tmp_path):
