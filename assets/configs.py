@@ -124,7 +124,8 @@ class AnnotationSource(dg.Config):
     name: str
     annotations: str
     media_root: str
-    split: Literal["train", "eval"] = "train"  # eval records never reach a training table
+    # Only train records reach a training table; validation is for choosing settings, eval for scores.
+    split: Literal["train", "eval", "validation"] = "train"
 
 
 class SyntheticSet(LibraryConfig, SyntheticConfig):
@@ -134,7 +135,7 @@ class SyntheticSet(LibraryConfig, SyntheticConfig):
 
 
 class VideoSourcesConfig(dg.Config):
-    sources: list[AnnotationSource] = []  # empty: the synthetic set (sources "train" and "eval")
+    sources: list[AnnotationSource] = []  # empty: the synthetic set (sources "train", "eval", "validation")
     synthetic: SyntheticSet = SyntheticSet()
 
 

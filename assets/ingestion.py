@@ -19,6 +19,7 @@ from viss_r1.data.ingest import cache_frames, probe_files, write_frame_index
 from viss_r1.data.records import annotation_key, load_annotation_source
 from viss_r1.data.tables import catalog_media_digest, write_table
 from viss_r1.synthetic import generate_synthetic_dataset
+from viss_r1.synthetic.generate import SPLITS
 
 GROUP = "ingestion"
 SYNTHETIC_ARTIFACT = "synthetic_videos"   # the store folder of the generated set video_sources reads
@@ -39,12 +40,8 @@ def video_sources(
     if not sources:
         synthetic_set = _synthetic_set(context, artifact_store, config)
         synthetic = synthetic_set.folder
-        sources = [
-            {"name": "train", "annotations": str(synthetic / "train.json"), "media_root": str(synthetic),
-             "split": "train"},
-            {"name": "eval", "annotations": str(synthetic / "eval.json"), "media_root": str(synthetic),
-             "split": "eval"},
-        ]
+        sources = [{"name": split, "annotations": str(synthetic / f"{split}.json"), "media_root": str(synthetic),
+                    "split": split} for split in SPLITS]
     for source in sources:
         path = Path(source["annotations"])
         if not path.is_file():

@@ -128,6 +128,19 @@ def test_a_split_cycles_through_the_chosen_scenes_only(tmp_path):
         SyntheticConfig(scenes=("dancing",))
 
 
+def test_the_validation_split_is_drawn_like_train_from_clips_of_its_own(tmp_path):
+    config = SyntheticConfig(num_train=6, num_eval=2, num_validation=3, num_frames=8, width=32, height=32)
+    dataset = generate_synthetic_dataset(tmp_path, config)
+    validation = json.loads(dataset.validation_annotations.read_text())
+    others = sum(_records(dataset), [])
+    assert len(validation) == 3 and all(r["path"].startswith("./videos/validation_") for r in validation)
+    assert not {r["path"] for r in validation} & {r["path"] for r in others}
+    # Adding the validation split leaves the train and eval clips as they were.
+    without = generate_synthetic_dataset(tmp_path / "without", config.model_copy(update={"num_validation": 0}))
+    assert without.train_annotations.read_text() == dataset.train_annotations.read_text()
+    assert json.loads(without.validation_annotations.read_text()) == []
+
+
 def test_which_colour_moves_is_asked_among_four_colours_and_only_the_mover_changes_place():
     clip = SCENES["moving_colour"](np.random.default_rng(5), Layout(16, 64, 64, 8))
     assert len(clip.options) == 4 and clip.problem_type == "multiple choice"

@@ -25,7 +25,9 @@ RECORD_KEYS = (
     "path",
     "data_source",
 )
-SPLITS = ("train", "eval")  # index = rng stream, so the splits never share a clip
+# Index = rng stream, so the splits never share a clip. The validation split is drawn like train
+# and never trained on: settings are tuned on it, so the eval split stays untouched by choices.
+SPLITS = ("train", "eval", "validation")
 
 
 class SyntheticConfig(BaseModel):
@@ -34,6 +36,7 @@ class SyntheticConfig(BaseModel):
     seed: int = 0
     num_train: int = 240
     num_eval: int = 60
+    num_validation: int = 0   # for tuning runs (benchmarks/learning_check.py --split validation)
     num_frames: int = 32  # frames per clip
     fps: int = 8  # clip frame rate (32 frames = 4 s)
     width: int = 112  # small on purpose: the pipeline downsamples to ~56–112 px anyway
@@ -48,6 +51,8 @@ class SyntheticConfig(BaseModel):
         for name in ("num_train", "num_eval"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SyntheticConfig.{name}={getattr(self, name)}: need ≥ 1 clip")
+        if self.num_validation < 0:
+            raise ValueError(f"SyntheticConfig.num_validation={self.num_validation}: need ≥ 0 clips")
         if self.num_frames < 8:
             raise ValueError(
                 f"SyntheticConfig.num_frames={self.num_frames}: need ≥ 8 "
@@ -73,17 +78,20 @@ class SyntheticDataset:
     media_root: Path  # folder that the records' relative paths resolve against
     train_annotations: Path  # Video-R1 JSON list
     eval_annotations: Path
+    validation_annotations: Path
 
 
 def generate_synthetic_dataset(out_dir: Path, config: SyntheticConfig = SyntheticConfig()) -> SyntheticDataset:
-    """Render ``config.num_train + config.num_eval`` clips under ``out_dir/videos`` and write
-    ``train.json`` / ``eval.json``. Same config → identical annotations and decoded frames."""
+    """Render ``config.num_train + config.num_eval + config.num_validation`` clips under
+    ``out_dir/videos`` and write ``train.json`` / ``eval.json`` / ``validation.json``. Same config →
+    identical annotations and decoded frames."""
     out_dir = Path(out_dir)
     (out_dir / "videos").mkdir(parents=True, exist_ok=True)
     layout = Layout(config.num_frames, config.width, config.height, config.fps)
     annotations = {}
     next_id = 0
-    for stream, (split, count) in enumerate(zip(SPLITS, (config.num_train, config.num_eval))):
+    counts = (config.num_train, config.num_eval, config.num_validation)
+    for stream, (split, count) in enumerate(zip(SPLITS, counts)):
         records = []
         for index, scene in enumerate(_scene_order(config.seed, stream, count, config.scenes)):
             rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(stream, index)))
@@ -94,7 +102,7 @@ def generate_synthetic_dataset(out_dir: Path, config: SyntheticConfig = Syntheti
             next_id += 1
         annotations[split] = out_dir / f"{split}.json"
         _write_json(annotations[split], records)
-    return SyntheticDataset(out_dir, annotations["train"], annotations["eval"])
+    return SyntheticDataset(out_dir, annotations["train"], annotations["eval"], annotations["validation"])
 
 
 def _scene_order(seed: int, stream: int, count: int, scenes: tuple[str, ...]) -> list[str]:
