@@ -139,7 +139,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=int, default=3, help="train seeds 0..N-1 (default 3)")
     seeds.add_argument("--seed-list", type=int, nargs="+", help="train these seeds")
-    parser.add_argument("--state", default="state", help="state folder: Dagster home, artifacts, MLflow (default state)")
+    parser.add_argument("--state", default="state", help="Dagster home, artifacts and MLflow (default: state)")
     parser.add_argument("--config", type=Path, help="a run config (YAML) laid over the defaults, for every job")
     parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS), help="a subset of the arms")
     parser.add_argument("--benchmark", choices=list(BENCHMARKS), default=SYNTHETIC, help="the benchmark compared on")
@@ -160,40 +160,20 @@ def main(argv: list[str] | None = None) -> None:
     import dagster as dg
 
     from assets.comparison import ARM_COMPARISON
-    from assets.evaluation import eval_asset_key
     from pipelines.definitions import definitions
 
     defs = definitions()
     config = merged(tiny_config() if args.tiny else {}, yaml.safe_load(args.config.read_text()) if args.config else {})
-    if unknown_ops(config, defs):
-        sys.exit(f"--config {args.config}: ops {unknown_ops(config, defs)} are in no arm's job; check the names "
-                 "(an asset's op is its key with '__' for '/': eval__viss_r1_model__synthetic)")
+    unknown = unknown_ops(config, defs)
+    if unknown:
+        sys.exit(f"--config {args.config}: ops {unknown} are in no arm's job; check the names (an asset's op is "
+                 "its key with '__' for '/', e.g. eval__base_model__synthetic)")
     rows = contenders([ARMS[name] for name in args.arms])
-    store = defs.resources["artifact_store"].store()
-    results: dict[str, list[pl.DataFrame]] = {row.label: [] for row in rows}
-    runs = []
     with dg.DagsterInstance.get() as instance:
-        for seed in args.seed_list:
-            for row in rows:
-                job = defs.resolve_job_def(row.arm.name)
-                result = job.execute_in_process(run_config=run_config(config, seed, row, set(job.graph.node_dict)),
-                                                instance=instance, tags={SEED_TAG: str(seed), ROW_TAG: row.label})
-                made = materializations(result)
-                runs += [{"seed": seed, LABEL: row.label, "run_id": result.run_id, "asset": asset,
-                          "cache_key": meta["cache_key"], "reused": meta["reused"]} for asset, meta in made.items()]
-                built = sorted(asset for asset, meta in made.items() if not meta["reused"])
-                print(f"seed {seed} {row.label}: built {', '.join(built) or 'nothing'}; reusing "
-                      f"{sum(meta['reused'] for meta in made.values())} artifacts", flush=True)
-                evaluated = eval_asset_key(row.stage.model, args.benchmark).to_user_string()
-                if evaluated not in made:
-                    sys.exit(f"{row.label} seed {seed}: {evaluated} reported no artifact; give "
-                             f"{args.benchmark}'s eval file in the run config or compare on another --benchmark")
-                folder = store.local_path(store.ref(evaluated, made[evaluated]["cache_key"]))
-                results[row.label].append(pl.read_parquet(folder / "results.parquet"))
-
+        results, runs = run_seeds(defs, instance, config, rows, args.seed_list, args.benchmark)
         table = comparison_table(results, resamples=args.resamples, models={row.label: row.stage.model for row in rows})
         figure = chart(table)
-        out = write_outputs(state / ARM_COMPARISON, table, figure, pl.DataFrame(runs))
+        out = write_outputs(state / ARM_COMPARISON, table, figure, runs)
         run_id = log_to_mlflow(defs, out, table, figure, args)
         report_to_dagster(instance, ARM_COMPARISON, out, table, args, run_id)
     wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
@@ -202,9 +182,39 @@ def main(argv: list[str] | None = None) -> None:
           f"written to {out}; MLflow run {run_id}")
 
 
+def run_seeds(defs, instance, config: dict, rows: list[Contender], seeds: list[int], benchmark: str
+              ) -> tuple[dict[str, list[pl.DataFrame]], pl.DataFrame]:
+    """Each row's job once per seed. Returns each row's evaluation results (``results.parquet``
+    on ``benchmark``, one per seed, found by the cache key its run reported) and what every run
+    built or reused."""
+    from assets.evaluation import eval_asset_key
+
+    store = defs.resources["artifact_store"].store()
+    results: dict[str, list[pl.DataFrame]] = {row.label: [] for row in rows}
+    runs = []
+    for seed in seeds:
+        for row in rows:
+            job = defs.resolve_job_def(row.arm.name)
+            result = job.execute_in_process(run_config=run_config(config, seed, row, set(job.graph.node_dict)),
+                                            instance=instance, tags={SEED_TAG: str(seed), ROW_TAG: row.label})
+            made = materializations(result)
+            runs += [{"seed": seed, LABEL: row.label, "run_id": result.run_id, "asset": asset, **meta}
+                     for asset, meta in made.items()]
+            built = sorted(asset for asset, meta in made.items() if not meta["reused"])
+            print(f"seed {seed} {row.label}: built {', '.join(built) or 'nothing'}; reusing "
+                  f"{sum(meta['reused'] for meta in made.values())} artifacts", flush=True)
+            evaluated = eval_asset_key(row.stage.model, benchmark).to_user_string()
+            if evaluated not in made:
+                sys.exit(f"{row.label} seed {seed}: {evaluated} reported no artifact; give {benchmark}'s eval "
+                         "file in the run config or compare on another --benchmark")
+            folder = store.local_path(store.ref(evaluated, made[evaluated]["cache_key"]))
+            results[row.label].append(pl.read_parquet(folder / "results.parquet"))
+    return results, pl.DataFrame(runs)
+
+
 def materializations(result) -> dict[str, dict[str, Any]]:
-    """The cached artifacts a run reported: asset → {cache_key, reused} (not-configured benchmarks
-    and the leaderboard's inputs without an artifact have no cache key and are left out)."""
+    """The cached artifacts a run reported: asset → {cache_key, reused}. (A benchmark with no eval
+    file reports no artifact, hence no cache key: it is left out.)"""
     made = {}
     for event in result.get_asset_materialization_events():
         metadata = event.step_materialization_data.materialization.metadata

@@ -129,6 +129,26 @@ def _rng(label: str, seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, int.from_bytes(hashlib.sha256(label.encode()).digest()[:8], "little")])
 
 
+def _resampled_means(values: np.ndarray, count: int, rng: np.random.Generator, chunk: int = 500) -> np.ndarray:
+    """``count`` × metrics: the means of ``count`` resamples (with replacement) of the samples,
+    drawn as counts per sample, a chunk at a time so a large benchmark stays small in memory."""
+    n = len(values)
+    means = []
+    for start in range(0, count, chunk):
+        size = min(chunk, count - start)
+        weights = rng.multinomial(n, np.full(n, 1.0 / n), size=size) if n else np.zeros((size, 0))
+        means.append(_nan_mean(values, weights))
+    return np.concatenate(means)
+
+
+@contextmanager
+def _all_nan_gives_nan() -> Iterator[None]:
+    """numpy warns on a column that is all NaN (a metric no seed has); NaN is the answer there."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
 def bootstrap(per_seed: Sequence[np.ndarray], rng: np.random.Generator, resamples: int = RESAMPLES,
               level: float = LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(mean, low, high)`` per metric of one arm, from its samples × metrics values of each seed:
@@ -140,11 +160,8 @@ def bootstrap(per_seed: Sequence[np.ndarray], rng: np.random.Generator, resample
     with _all_nan_gives_nan():
         mean = np.nanmean(np.stack([_nan_mean(v) for v in per_seed]), axis=0)
     drawn = rng.integers(k, size=(resamples, k))   # which seed fills each of the k places of a resample
-    inner = []   # inner[s][b, i]: seed s's metrics under its own fresh sample resample, for place i of resample b
-    for values in per_seed:
-        n = len(values)
-        weights = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples * k) if n else np.zeros((resamples * k, 0))
-        inner.append(_nan_mean(values, weights).reshape(resamples, k, -1))
+    # inner[s][b, i]: seed s's metrics under a fresh resample of its samples, for place i of resample b
+    inner = [_resampled_means(values, resamples * k, rng).reshape(resamples, k, -1) for values in per_seed]
     stacked = np.stack(inner)                                   # seeds × resamples × places × metrics
     chosen = stacked[drawn, np.arange(resamples)[:, None], np.arange(k)[None, :]]   # resamples × places × metrics
     with _all_nan_gives_nan():
@@ -152,14 +169,6 @@ def bootstrap(per_seed: Sequence[np.ndarray], rng: np.random.Generator, resample
         tail = 100.0 * (1.0 - level) / 2.0
         low, high = np.nanpercentile(statistic, [tail, 100.0 - tail], axis=0)
     return mean, low, high
-
-
-@contextmanager
-def _all_nan_gives_nan() -> Iterator[None]:
-    """numpy warns on a column that is all NaN (a metric no seed has); NaN is the answer there."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
 
 
 def comparison_table(arms: Mapping[str, Sequence[pl.DataFrame]], resamples: int = RESAMPLES, level: float = LEVEL,
@@ -214,7 +223,8 @@ def to_markdown(table: pl.DataFrame, level: float = LEVEL) -> str:
             mean, low, high = row[name], row[name + LOW], row[name + HIGH]
             cells.append("–" if mean is None else f"{mean:.1f} [{low:.1f}, {high:.1f}]")
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + f"\n\nmean over seeds [{100 * level:.0f} % bootstrap interval: seeds, then eval samples]\n"
+    note = f"mean over seeds [{100 * level:.0f} % bootstrap interval: seeds, then eval samples]"
+    return "\n".join(lines) + f"\n\n{note}\n"
 
 
 def chart(table: pl.DataFrame, level: float = LEVEL):
