@@ -1,7 +1,7 @@
 """The arms side by side over training seeds (METHOD.md §8): per arm, the mean and a 95 % bootstrap
 interval of each condition's accuracy, visual reliance and pretext accuracy.
 
-    table = comparison_table({"full_viss_r1": [results_seed0, results_seed1], ...})
+    table = comparison_table({arm_label: [results_seed0, results_seed1], ...})
 
 Each arm's input is one ``results.parquet`` per training seed (``viss_r1.evaluate.run``: one row
 per sample × condition). Per seed, a metric is a mean over samples; an arm's value is the mean
