@@ -9,6 +9,7 @@ import dagster as dg
 
 from assets import annotation, checks, datasets, evaluation, ingestion, models
 from assets.checks import LEARNING_SIGNAL, LearningSignalPolicy, learning_signal_checks
+from assets.comparison import arm_comparison_spec
 from assets.launcher import StageLauncher
 from assets.resources import ArtifactStoreResource, MlflowTracking, state_dir
 from assets.training import training_assets
@@ -32,10 +33,12 @@ def resources() -> dict:
 
 def all_assets(arms: dict[str, Arm] = ARMS) -> list:
     """Every asset of ``arms``: the data plane and base model, each stage's training asset, each
-    scored model's evaluations and the leaderboard over them."""
+    scored model's evaluations, the leaderboard over them, and the arms' comparison (reported by
+    benchmarks/compare_arms.py, not built by a job)."""
     stages, scored = stages_of(arms), scored_models(arms)
     return [*dg.load_assets_from_modules([ingestion, datasets, annotation, models, evaluation]),
-            *training_assets(stages), *evaluation.evaluation_assets(scored, stages), evaluation.leaderboard_asset(scored)]
+            *training_assets(stages), *evaluation.evaluation_assets(scored, stages), evaluation.leaderboard_asset(scored),
+            arm_comparison_spec(arms)]
 
 
 def definitions(arms: dict[str, Arm] = ARMS) -> dg.Definitions:

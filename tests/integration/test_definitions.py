@@ -28,6 +28,9 @@ SCORED_MODELS = ("base_model", "sft_model", "viss_r1_model", "pretext_grpo_stage
 EXPECTED_GRAPH |= {f"benchmark_{b}": ({"video_sources"} if b == "synthetic" else set()) for b in BENCHMARKS}
 EXPECTED_GRAPH |= {f"eval/{m}/{b}": {m, f"benchmark_{b}"} for m in SCORED_MODELS for b in BENCHMARKS}
 EXPECTED_GRAPH["leaderboard"] = {f"eval/{m}/{b}" for m in SCORED_MODELS for b in BENCHMARKS}
+# Reported by benchmarks/compare_arms.py from the evaluations of the model standing for each arm.
+COMPARED_MODELS = ("viss_r1_model", "grpo_baseline_model", "pretext_grpo_stage2_model")
+EXPECTED_GRAPH["arm_comparison"] = {f"eval/{m}/{b}" for m in COMPARED_MODELS for b in BENCHMARKS}
 DATA_PLANE = {"video_sources", "video_catalog", "frame_cache", "pretext_samples", "base_model"}
 JOB_MODELS = {   # the main job trains both of the paper's methods; each arm has a job of its own
     "full_viss_r1": {"instruct_model", "sft_model", "viss_r1_model", "pretext_grpo_model", "pretext_grpo_stage2_model"},
