@@ -20,7 +20,14 @@ from viss_r1.data.pretext_samples import (
     PretextSettings,
     preset_transforms,
 )
-from viss_r1.embedded import EMBEDDED_EVAL_DECODING, EMBEDDED_GRPO, EMBEDDED_ROLLOUTS, EMBEDDED_SAMPLING, EMBEDDED_SFT
+from viss_r1.embedded import (
+    EMBEDDED_EVAL_DECODING,
+    EMBEDDED_GRPO,
+    EMBEDDED_ROLLOUTS,
+    EMBEDDED_SAMPLING,
+    EMBEDDED_SFT,
+    EMBEDDED_WARMUP,
+)
 from viss_r1.evaluate.config import EvalSettings, ProbeSettings
 from viss_r1.modeling.generation import Decoding
 from viss_r1.modeling.tiny import TinyModelSpec
@@ -250,6 +257,15 @@ class SFTModelConfig(dg.Config):
     max_samples: Optional[int] = None
     loss_on: SFTLossOn = "assistant"                      # the tokens with loss (viss_r1.train.config.SFTLossOn)
     training: OptimConfig = OptimConfig()
+
+
+class WarmupOptimConfig(LibraryConfig, OptimSettings, defaults=EMBEDDED_WARMUP):
+    """Trainer settings of the shared warm-up (viss_r1.stages.FORMAT_WARMUP); defaults: the
+    embedded tiny run's short one."""
+
+
+class WarmupModelConfig(SFTModelConfig):
+    training: WarmupOptimConfig = WarmupOptimConfig()
 
 
 class GRPOOptimConfig(LibraryConfig, OptimSettings, defaults=EMBEDDED_GRPO):

@@ -14,7 +14,7 @@ import dagster as dg
 import polars as pl
 
 from assets.caching import Building, asset_code_version, build_or_reuse, output
-from assets.configs import BaseModelConfig, CheckpointConfig, SFTModelConfig
+from assets.configs import BaseModelConfig, CheckpointConfig, SFTModelConfig, WarmupModelConfig
 from assets.launcher import StageLauncher
 from assets.resources import ArtifactStoreResource, MlflowTracking
 from viss_r1.artifacts import ArtifactRef
@@ -23,7 +23,7 @@ from viss_r1.data.frame_cache import shard_files
 from viss_r1.data.pretext_samples import TABLES
 from viss_r1.modeling import checkpoint_identity
 from viss_r1.process import write_config
-from viss_r1.stages import BASE_MODEL, CHECKPOINT, StageSpec
+from viss_r1.stages import BASE_MODEL, CHECKPOINT, FORMAT_WARMUP, StageSpec
 from viss_r1.train.config import FINAL_DIR, RESULT_FILE, MlflowTarget, SFTRunConfig
 
 GROUP = "models"
@@ -115,16 +115,21 @@ SFT_CODE = code_version("viss_r1.train.sft",
                         packages=("torch", "transformers", "trl", "accelerate", "deepspeed", "tokenizers"))
 
 
+# The run config of an SFT stage whose embedded defaults are its own (the others: SFTModelConfig).
+SFT_CONFIGS: dict[str, type[SFTModelConfig]] = {FORMAT_WARMUP.name: WarmupModelConfig}
+
+
 def sft_asset(stage: StageSpec) -> dg.AssetsDefinition:
-    """The asset of an SFT stage (SSL-CoT or plain CoT, ``viss_r1.stages``). Trains out of process
-    through the stage launcher; step metrics go to the asset's MLflow run; the checkpoint is
-    logged as a model."""
+    """The asset of an SFT stage (the warm-up, SSL-CoT or plain CoT, ``viss_r1.stages``). Trains out
+    of process through the stage launcher; step metrics go to the asset's MLflow run; the checkpoint
+    is logged as a model."""
+    config_type = SFT_CONFIGS.get(stage.name, SFTModelConfig)
 
     @dg.asset(name=stage.model, group_name=GROUP, pool="gpu", code_version=SFT_CODE, description=stage.description,
               ins={"start_model": dg.AssetIn(stage.start)})
     def _sft(
         context: dg.AssetExecutionContext,
-        config: SFTModelConfig,
+        config: config_type,
         start_model: ArtifactRef,
         pretext_samples: ArtifactRef,
         frame_cache: ArtifactRef,

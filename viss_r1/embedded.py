@@ -11,25 +11,31 @@ from viss_r1.video.sampling import FrameSampling
 
 EMBEDDED_SAMPLING = FrameSampling(fps=4.0, min_frames=4, max_frames=16, min_pixels=56 * 56, max_pixels=112 * 112)
 
-# SSL-CoT SFT of the tiny model on two CPU cores: a random-init model needs a far larger learning
-# rate and more passes than the 7B recipe's 1 epoch at 1e-6 (infra/configs/viss_r1_qwen2_5_vl_7b.yaml).
-# Three epochs over six transform draws per clip (PretextUse.draws): a clip seen under one fixed
-# transform lets the model memorise its label from the question text instead of looking. Reading
-# the transform off the frames comes late: after two epochs only rotation is learned, after the
-# third arrow and rotation are near-perfect on held-out clips (benchmarks/learning_check.py).
+# SSL-CoT SFT of the tiny model on two CPU cores, after the shared warm-up: a random-init model
+# needs a far larger learning rate and more passes than the 7B recipe's 1 epoch at 1e-6
+# (infra/configs/viss_r1_qwen2_5_vl_7b.yaml). Two epochs over six transform draws per clip
+# (PretextUse.draws): a clip seen under one fixed transform lets the model memorise its label from
+# the question text instead of looking. (Before the warm-up existed, three epochs from the random
+# model: rotation was learned after two, arrow after the third; benchmarks/learning_check.py.)
 # Its random vision tower stays frozen: trained through the language-model loss it collapses to a
 # constant output and no answer can depend on the pixels (see viss_r1.train.policy).
 EMBEDDED_SFT = OptimSettings(
-    num_train_epochs=3, learning_rate=2e-3, lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.01,
+    num_train_epochs=2, learning_rate=2e-3, lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.01,
     max_grad_norm=1.0, per_device_train_batch_size=4, gradient_accumulation_steps=1, bf16=False,
     activation_checkpointing=False, freeze_vision_tower=True, save_steps=50, save_total_limit=2, logging_steps=5, seed=0,
 )
 
+# The shared warm-up (viss_r1.stages.FORMAT_WARMUP) of the random tiny model: the analogue of
+# instruction tuning, short, so that every arm's first GRPO step has rewards that vary within its
+# groups — it writes the asked format and some answer. 120 steps of the plain chains of thought.
+EMBEDDED_WARMUP = EMBEDDED_SFT.model_copy(update={"num_train_epochs": 1.0, "max_steps": 120, "save_steps": 60})
+
 # GRPO of the tiny model on two CPU cores: 8 rollouts per prompt as the release, two prompts a
-# step, completions capped near the synthetic chains of thought (≈60–110 tokens), 60 steps. A
-# larger learning rate (1e-4) made the policy collapse onto one transform letter.
+# step, completions capped near the synthetic chains of thought (≈60–110 tokens), 30 steps per
+# stage (the main job runs three GRPO stages). A larger learning rate (1e-4) made the policy
+# collapse onto one transform letter.
 EMBEDDED_GRPO = OptimSettings(
-    max_steps=60, learning_rate=2e-5, lr_scheduler_type="constant", warmup_steps=0.0, weight_decay=0.01,
+    max_steps=30, learning_rate=2e-5, lr_scheduler_type="constant", warmup_steps=0.0, weight_decay=0.01,
     max_grad_norm=5.0, per_device_train_batch_size=2, gradient_accumulation_steps=1, bf16=False,
     activation_checkpointing=False, freeze_vision_tower=True, save_steps=10, save_total_limit=2,
     logging_steps=1, seed=0,

@@ -25,6 +25,7 @@ FIXED = {
 EMBEDDED = {
     configs.Sampling: embedded.EMBEDDED_SAMPLING,
     configs.OptimConfig: embedded.EMBEDDED_SFT,
+    configs.WarmupOptimConfig: embedded.EMBEDDED_WARMUP,
     configs.GRPOOptimConfig: embedded.EMBEDDED_GRPO,
     configs.RolloutConfig: embedded.EMBEDDED_ROLLOUTS,
     configs.DecodingConfig: embedded.EMBEDDED_EVAL_DECODING,
