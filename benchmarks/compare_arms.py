@@ -95,6 +95,7 @@ def merged(base: dict, extra: dict) -> dict:
 
 def tiny_config() -> dict:
     """``--tiny``'s run config, derived from the registry: every stage and every scored model."""
+    from assets.checks import LEARNING_SIGNAL
     from assets.evaluation import eval_asset_key
 
     ops: dict[str, Any] = {"video_sources": {"config": {"synthetic": TINY_CLIPS}},
@@ -104,7 +105,9 @@ def tiny_config() -> dict:
     for model in dict.fromkeys(model for arm in ARMS.values() for model in arm.scored):
         for spec in BENCHMARKS.values():
             ops[eval_asset_key(model, spec.name).to_python_identifier()] = {"config": TINY_EVAL}
-    return {"ops": ops}
+    # Two GRPO steps from a two-step warm-up prove the plumbing, not learning: the check that a
+    # stage had a learning signal would (rightly) stop them.
+    return {"ops": ops, "resources": {LEARNING_SIGNAL: {"config": {"max_fraction_without_signal": 1.0}}}}
 
 
 def seed_ops(seed: int) -> dict:

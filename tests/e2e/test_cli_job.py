@@ -43,24 +43,24 @@ def test_full_job_runs_from_the_cli_then_reuses_everything(embedded_job: Embedde
     assert not list(artifacts.glob("eval/*/vsi_bench"))                   # not configured: nothing made
 
     second = run_job(env)
-    # the synthetic video set, data plane 4, base, SFT, RL, the synthetic benchmark, three
-    # evaluations, the leaderboard
-    assert second.count("exists, reusing it") == 13 and "building artifact" not in second
+    # the synthetic video set, data plane 4, base, warm-up, SSL-CoT SFT, ViSS-R1 RL, Pretext-GRPO
+    # stages I and II, the synthetic benchmark, four evaluations, the leaderboard
+    assert second.count("exists, reusing it") == 17 and "building artifact" not in second
     assert len(list((home / "storage").iterdir())) >= 2  # both runs recorded in the persistent instance
 
 
 def assert_leaderboard_of_the_arm(artifacts: Path) -> None:
-    """The base model and both trained stages scored on the synthetic eval split under every
+    """The base model and both methods' models scored on the synthetic eval split under every
     probe; the leaderboard lists them with the robustness columns."""
     (board_file,) = artifacts.glob("leaderboard/*/leaderboard.parquet")
     board = pl.read_parquet(board_file)
-    assert board["model"].to_list() == ["base_model", "sft_model", "viss_r1_model"]
-    assert board["Synthetic"].null_count() == 0 and board["VSI-Bench"].null_count() == 3   # not configured: a dash
+    assert board["model"].to_list() == list(SCORED)
+    assert board["Synthetic"].null_count() == 0 and board["VSI-Bench"].null_count() == 4   # not configured: a dash
     for column in ("Synthetic blind", "Synthetic no video", "Synthetic visual reliance",
                    "Synthetic visual reliance (no video)", "Synthetic transformed", "Synthetic pretext acc.",
                    "Synthetic format", "Synthetic blind format", "Synthetic no video format", "Synthetic drop 50%"):
         assert board[column].null_count() == 0, column
-    for model in ("base_model", "sft_model", "viss_r1_model"):
+    for model in SCORED:
         (results,) = artifacts.glob(f"eval/{model}/synthetic/*/results.parquet")
         table = pl.read_parquet(results)
         assert len(table) == 60 * 5 and set(table["status"]) == {"ok"}, model   # 60 clips × 5 conditions
@@ -69,6 +69,7 @@ def assert_leaderboard_of_the_arm(artifacts: Path) -> None:
     assert trained["Synthetic pretext acc."] > 60.0, trained
 
 
+SCORED = ("base_model", "sft_model", "viss_r1_model", "pretext_grpo_stage2_model")
 SFT_STEPS = int(240 * 6 * EMBEDDED_SFT.num_train_epochs / EMBEDDED_SFT.per_device_train_batch_size)
 
 
@@ -89,7 +90,8 @@ def assert_rl_run_in_mlflow(state: Path) -> None:
         assert len(client.get_metric_history(run.info.run_id, name)) == EMBEDDED_GRPO.max_steps, name
     tables = [a.path for a in client.list_artifacts(run.info.run_id, "rollouts")]
     assert len(tables) == EMBEDDED_GRPO.max_steps // 10, tables
-    assert len(client.search_logged_models(experiment_ids=[experiment.experiment_id])) == 2
+    # the warm-up, SSL-CoT SFT, ViSS-R1 RL and both Pretext-GRPO stages
+    assert len(client.search_logged_models(experiment_ids=[experiment.experiment_id])) == 5
 
 
 def assert_sft_run_in_mlflow(state: Path) -> None:

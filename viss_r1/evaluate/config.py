@@ -22,7 +22,7 @@ from viss_r1.prompts import PromptWording, PromptWordingName
 class ProbeSettings(StrictModel):
     """Conditions scored besides the clean benchmark (each on the same samples)."""
 
-    # Uniform grey frames of the clip's own shape and timing (the clean prompt's tokens, nothing to
+    # Uniform frames (the clip's background colour) of the clip's own shape and timing (the clean prompt's tokens, nothing to
     # see): visual reliance = clean − blind.
     blind: bool = True
     no_video: bool = True                     # the question with the media removed: clean − no_video, a second probe

@@ -2,7 +2,8 @@
 
 - ``clean``: the benchmark as it is, R1 prompt.
 - ``blind``: the same question with the same media shape but nothing to see: every frame (or the
-  image) replaced by one uniform mid-grey frame of the same size, with the clip's own timestamps.
+  image) replaced by one uniform frame of the same size in the clip's background colour, with the
+  clip's own timestamps.
   The prompt, its vision tokens and their mRoPE positions are exactly the clean condition's, so
   clean − blind (the model's visual reliance) measures what the pixels tell the model, not how
   its answers break on an input shape it never saw.
@@ -41,8 +42,6 @@ from viss_r1.prompts import OURS, PromptWording, build_prompt, chat_messages
 from viss_r1.video.media import MediaInput
 
 MIN_KEPT_FRAMES = 2   # one temporal patch of Qwen2.5-VL
-# The blind frames' one value: mid-grey, the same for every clip, so they carry no information.
-BLIND_FILL = 128
 
 
 @dataclass(frozen=True)
@@ -140,9 +139,14 @@ def drop_frames(frames: np.ndarray, timing: Mapping[str, Any], ratio: float, rng
 
 
 def uniform_frames(frames: np.ndarray) -> np.ndarray:
-    """Frames of ``frames``' shape and dtype, every pixel ``BLIND_FILL``: the blind condition's
-    media, the same input shape as the clip with nothing in it."""
-    return np.full_like(frames, BLIND_FILL)
+    """Frames of ``frames``' shape and dtype ([T, C, H, W]), every pixel the clip's background
+    colour (its per-channel median): the blind condition's media, the clip's input shape with
+    nothing in it. The background, not a fixed grey: a small model fed a colour it never saw
+    stops writing the asked format (measured: a tiny SFT model answered grey frames with one
+    repeated word, 0 % format, and kept 100 % format on background-coloured ones), and a probe of
+    knowledge must not read breakage as reliance on the pixels."""
+    background = np.median(frames.reshape(frames.shape[0], frames.shape[1], -1), axis=(0, 2))
+    return np.broadcast_to(background.round().astype(frames.dtype)[None, :, None, None], frames.shape).copy()
 
 
 def asked_format(condition: Condition, prompt_format: str) -> str:
