@@ -1,15 +1,22 @@
-"""Did a training stage teach the tiny model anything? Its curve and a held-out transform probe.
+"""Did the training stages teach the tiny model anything? Each model's curve, whether it answers
+from the video, and a held-out transform probe.
 
-Reads the newest artifact of a model asset (``sft_model`` by default, or ``viss_r1_model``, …) of a
-state folder (after ``make run``) and follows its lineage to the frame cache and the records.
-Prints the training loss (SFT) or mean reward (GRPO) at the start and the end, then asks the model about every held-out (eval-split) video under every option of each video
-transform — forward and reversed, every angle, every swap — through the evaluation's
-``transformed`` condition (``viss_r1.evaluate.run.ask_rows``, ViSS-R1 format), and prints pretext
-accuracy against chance (with a one-sided binomial p-value), the answer score (the evaluation's
-scoring) and format compliance. Goals: SFT (issue 3) loss well below its start, arrow accuracy above chance;
-ViSS-R1 RL (issue 4) mean reward rises, transform accuracy well above chance.
+For each model asset (every trained model of the main job by default: the warm-up, SSL-CoT SFT,
+ViSS-R1 RL, both Pretext-GRPO stages), reads its newest artifact in a state folder (after
+``make run``) and follows its lineage to the frame cache and the records. Prints:
 
-    .venv/bin/python benchmarks/learning_check.py [--asset viss_r1_model] [--state state] [--transforms arrow rotate]
+- the training loss (SFT) or mean reward (GRPO) at the start and the end;
+- on the held-out clips of ``--split`` (``eval``, what the leaderboard scores, or ``validation``,
+  the split to tune settings on: ``video_sources.config.synthetic.num_validation``), asked in the
+  prompt the model was trained on, through the evaluation's own conditions
+  (``viss_r1.evaluate.run.ask_rows``): clean accuracy, the shape-keeping blind and the no-video
+  accuracy, visual reliance (clean − blind) and format compliance under each, multiple-choice
+  accuracy against chance;
+- pretext accuracy per video transform, each clip under every option of the transform (forward and
+  reversed, every angle, every swap), against chance with a one-sided binomial p-value.
+
+    .venv/bin/python benchmarks/learning_check.py [--assets sft_model viss_r1_model] [--state state]
+        [--split validation] [--transforms arrow rotate]
 """
 
 from __future__ import annotations
@@ -26,12 +33,11 @@ from viss_r1.data.frame_cache import open_frame_cache
 from viss_r1.data.pretext_samples import PretextSettings, PretextUse, build_use_table, records_with_clips
 from viss_r1.evaluate.benchmarks import BENCHMARKS
 from viss_r1.evaluate.config import EvalSettings
-from viss_r1.evaluate.probes import TRANSFORMED, chance, every_option
+from viss_r1.evaluate.probes import TRANSFORMED, Condition, chance, condition_rows, every_option
 from viss_r1.evaluate.run import ask_rows, in_process
 from viss_r1.evaluate.scores import pretext_accuracy
 from viss_r1.modeling.generation import Decoding
-from viss_r1.rewards import format_score
-from viss_r1.stages import SSL_COT_SFT
+from viss_r1.stages import FULL_VISS_R1, stage_making
 
 
 def newest(store: ArtifactStore, asset: str) -> str:
@@ -57,14 +63,73 @@ def binomial_p_above(successes: int, trials: int, chance: float) -> float:
     return sum(math.comb(trials, k) * chance**k * (1 - chance) ** (trials - k) for k in range(successes, trials + 1))
 
 
+ANSWER_CONDITIONS = (Condition("clean", "clean"), Condition("blind", "blind"), Condition("no_video", "no_video"))
+
+
+def trained_models() -> list[str]:
+    """Every trained model of the main job, in its stages' order."""
+    return [stage.model for stage in FULL_VISS_R1.stages]
+
+
+def curve_line(result: dict) -> str:
+    if result.get("first_loss") is not None:
+        return (f"training loss {result['first_loss']:.3f} at the first logged step → {result['last_loss']:.3f} at the "
+                f"last ({result['last_loss'] / result['first_loss']:.2f}× the start)")
+    rewards = [reward for _, reward in result.get("rewards") or []]
+    if not rewards:
+        return "no curve recorded"
+    fifth = max(1, len(rewards) // 5)
+    return (f"mean reward {sum(rewards[:fifth]) / fifth:.3f} over the first fifth of the steps → "
+            f"{sum(rewards[-fifth:]) / fifth:.3f} over the last fifth")
+
+
+def answers_from_video(held_out, generate, frames, prompt_format: str, decoding: Decoding) -> None:
+    """Clean, blind and no-video accuracy and format, visual reliance, multiple choice vs chance."""
+    settings = EvalSettings(decoding=decoding, prompt_format=prompt_format)
+    spec = BENCHMARKS["synthetic"]
+    scores = {}
+    for condition in ANSWER_CONDITIONS:
+        rows = condition_rows(condition, held_out, settings)
+        asked = [row for batch in ask_rows(condition, rows, generate, frames, settings, spec, decoding.batch_size,
+                                           log=lambda _: None) for row in batch if row["status"] == "ok"]
+        n = max(len(asked), 1)
+        accuracy = 100 * sum(row["score"] for row in asked) / n
+        formatted = 100 * sum(bool(row["follows_format"]) for row in asked) / n
+        choice = [row for row in asked if row["problem_type"] == "multiple choice"]
+        by_options = [1 / len(json.loads(row["options"]) if isinstance(row["options"], str) else row["options"])
+                      for row in held_out if row["problem_type"] == "multiple choice"]
+        mc = ""
+        if choice:
+            mc_accuracy = 100 * sum(row["score"] for row in choice) / len(choice)
+            guess = 100 * sum(by_options) / len(by_options)
+            mc = f"; multiple choice {mc_accuracy:5.1f}% on {len(choice)} (chance {guess:.1f}%, {mc_accuracy / guess:.2f}×)"
+        scores[condition.name] = accuracy
+        print(f"  {condition.name:9s} accuracy {accuracy:5.1f}%  format {formatted:5.1f}%{mc}")
+    print(f"  visual reliance (clean − blind) {scores['clean'] - scores['blind']:+.1f}; "
+          f"clean − no video {scores['clean'] - scores['no_video']:+.1f}")
+
+
+def pretext_accuracy_per_transform(held_out, generate, frames, transforms, decoding: Decoding) -> None:
+    settings = EvalSettings(decoding=decoding)
+    for name in transforms:
+        use = PretextUse("probe", ("video",), video_transforms=(name,), splits=(held_out[0]["split"],))
+        rows, _ = build_use_table(held_out, use, PretextSettings())
+        asked = ask_rows(TRANSFORMED, every_option(rows), generate, frames, settings, BENCHMARKS["synthetic"],
+                         decoding.batch_size, log=lambda _: None)
+        results = [row for batch in asked for row in batch if row["status"] == "ok"]
+        n, hits = len(results), sum(row["transform_correct"] for row in results)
+        guess = chance("video", name)
+        print(f"  {name:8s} pretext accuracy {pretext_accuracy(results)[name]:6.2f}% on {n} samples "
+              f"(chance {guess:.1%}, p = {binomial_p_above(hits, n, guess):.3f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--state", default="state")
-    parser.add_argument("--asset", default=SSL_COT_SFT.model, help="the model asset to probe (its newest artifact)")
+    parser.add_argument("--assets", nargs="+", default=trained_models(), help="model assets to probe (newest artifacts)")
+    parser.add_argument("--split", default="eval", choices=("eval", "validation"))
     parser.add_argument("--transforms", nargs="+", default=["arrow", "rotate", "shuffle"])
     parser.add_argument("--max-new-tokens", type=int, default=200)
-    parser.add_argument("--model", help="a trained model folder to probe instead of the asset's newest "
-                                        "(a run by hand on the same artifacts)")
     args = parser.parse_args()
 
     import torch
@@ -72,49 +137,31 @@ def main() -> None:
 
     torch.set_num_threads(2)
     store = ArtifactStore(str(Path(args.state) / "artifacts"))
-    trained_key = newest(store, args.asset)
-    trained = store.manifest(args.asset, trained_key)["summary"]
-    samples = input_keys(store, "pretext_samples", trained["inputs"]["pretext_samples"],
-                         ("video_sources", "video_catalog", "frame_cache"))
     folder = lambda asset, key: store.local_path(store.ref(asset, key))  # noqa: E731
-    records = records_with_clips(
-        pl.read_parquet(folder("video_sources", samples["video_sources"]) / "records.parquet"),
-        pl.read_parquet(folder("video_catalog", samples["video_catalog"]) / "catalog.parquet"),
-        pl.read_parquet(folder("frame_cache", samples["frame_cache"]) / "index.parquet"))
-    held_out = records.filter(pl.col("split") == "eval", pl.col("reason").is_null()).to_dicts()
-    frames = open_frame_cache(store, folder("frame_cache", samples["frame_cache"]))
-    model_dir = Path(args.model) if args.model else folder(args.asset, trained_key) / "model"
-    model = AutoModelForImageTextToText.from_pretrained(model_dir)
-    processor = AutoProcessor.from_pretrained(model_dir)
-
-    result_file = model_dir.parent / "result.json" if args.model else folder(args.asset, trained_key) / "result.json"
-    result = json.loads(result_file.read_text())
-    print(f"{model_dir}: {result['global_step']} steps on {result.get('samples', result.get('prompts'))} samples")
-    if result.get("first_loss") is not None:
-        print(f"  training loss: {result['first_loss']:.3f} at the first logged step → {result['last_loss']:.3f} at "
-              f"the last ({result['last_loss'] / result['first_loss']:.2f}× the start)")
-    if result.get("rewards"):
-        rewards = [reward for _, reward in result["rewards"]]
-        fifth = max(1, len(rewards) // 5)
-        print(f"  mean reward: {sum(rewards[:fifth]) / fifth:.3f} over the first fifth of the steps → "
-              f"{sum(rewards[-fifth:]) / fifth:.3f} over the last fifth")
-    # The evaluation's transformed condition (viss_r1.evaluate.run), on held-out clips under every
-    # option of each transform; the held-out split is what the synthetic benchmark scores.
-    settings = EvalSettings(decoding=Decoding(max_new_tokens=args.max_new_tokens, do_sample=False, batch_size=16))
-    generate = in_process(model, processor)
-    for name in args.transforms:
-        use = PretextUse("probe", ("video",), video_transforms=(name,), splits=("eval",))
-        rows, _ = build_use_table(held_out, use, PretextSettings())
-        asked = ask_rows(TRANSFORMED, every_option(rows), generate, frames, settings, BENCHMARKS["synthetic"],
-                         settings.decoding.batch_size, log=lambda _: None)
-        results = [row for batch in asked for row in batch if row["status"] == "ok"]
-        n, hits = len(results), sum(row["transform_correct"] for row in results)
-        guess = chance("video", name)
-        p_value = binomial_p_above(hits, n, guess)
-        answer = sum(row["score"] for row in results) / max(n, 1)
-        formatted = sum(format_score(row["prediction"], with_transform=True) for row in results) / max(n, 1)
-        print(f"  {name:8s} held-out pretext accuracy {pretext_accuracy(results)[name]:6.2f}% on {n} samples "
-              f"(chance {guess:.1%}, p = {p_value:.3f}); answer score {answer:.1%}; format compliance {formatted:.1%}")
+    decoding = Decoding(max_new_tokens=args.max_new_tokens, do_sample=False, batch_size=16)
+    for asset in args.assets:
+        key = newest(store, asset)
+        trained = store.manifest(asset, key)["summary"]
+        samples = input_keys(store, "pretext_samples", trained["inputs"]["pretext_samples"],
+                             ("video_sources", "video_catalog", "frame_cache"))
+        records = records_with_clips(
+            pl.read_parquet(folder("video_sources", samples["video_sources"]) / "records.parquet"),
+            pl.read_parquet(folder("video_catalog", samples["video_catalog"]) / "catalog.parquet"),
+            pl.read_parquet(folder("frame_cache", samples["frame_cache"]) / "index.parquet"))
+        held_out = records.filter(pl.col("split") == args.split, pl.col("reason").is_null()).to_dicts()
+        if not held_out:
+            raise SystemExit(f"no {args.split} clips in {args.state}: set video_sources.config.synthetic."
+                             f"num_{args.split} and run the job again")
+        frames = open_frame_cache(store, folder("frame_cache", samples["frame_cache"]))
+        model_dir = folder(asset, key) / "model"
+        model, processor = AutoModelForImageTextToText.from_pretrained(model_dir), AutoProcessor.from_pretrained(model_dir)
+        result = json.loads((folder(asset, key) / "result.json").read_text())
+        stage = stage_making(asset)
+        print(f"{asset} ({stage.name}, {result['global_step']} steps): {curve_line(result)}")
+        print(f"  on {len(held_out)} {args.split} clips, asked in the {stage.evaluation_prompt_format!r} prompt:")
+        generate = in_process(model, processor)
+        answers_from_video(held_out, generate, frames, stage.evaluation_prompt_format, decoding)
+        pretext_accuracy_per_transform(held_out, generate, frames, args.transforms, decoding)
 
 
 if __name__ == "__main__":

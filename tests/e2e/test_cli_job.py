@@ -13,6 +13,7 @@ import pytest
 
 from .embedded_job import EmbeddedJob, run_job
 from viss_r1.embedded import EMBEDDED_GRPO, EMBEDDED_SFT
+from viss_r1.evaluate.probes import chance
 
 
 @pytest.mark.slow
@@ -64,9 +65,15 @@ def assert_leaderboard_of_the_arm(artifacts: Path) -> None:
         (results,) = artifacts.glob(f"eval/{model}/synthetic/*/results.parquet")
         table = pl.read_parquet(results)
         assert len(table) == 60 * 5 and set(table["status"]) == {"ok"}, model   # 60 clips × 5 conditions
-    # The trained model names the transform of held-out clips far above chance (arrow 50 %, rotate 25 %).
-    trained = board.row(2, named=True)
-    assert trained["Synthetic pretext acc."] > 60.0, trained
+    # Both models of the ViSS-R1 arm name the transform of held-out clips well above chance: one
+    # over the options of each clip's drawn transform (arrow 2, rotate 4, shuffle more), ≈30 %.
+    for row, model in enumerate(SCORED):
+        if model in ("sft_model", "viss_r1_model"):
+            (results,) = artifacts.glob(f"eval/{model}/synthetic/*/results.parquet")
+            drawn = pl.read_parquet(results).filter(pl.col("condition") == "transformed")["transform"]
+            guess = 100 * sum(chance("video", name) for name in drawn) / len(drawn)
+            trained = board.row(row, named=True)
+            assert trained["Synthetic pretext acc."] > 1.5 * guess, (trained, guess)
 
 
 SCORED = ("base_model", "sft_model", "viss_r1_model", "pretext_grpo_stage2_model")
