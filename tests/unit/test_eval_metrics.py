@@ -22,7 +22,7 @@ from viss_r1.evaluate.metrics import (
     score_sample,
 )
 from viss_r1.rewards import accuracy
-from viss_r1.synthetic import SCENES
+from viss_r1.synthetic import SyntheticConfig
 
 EXACT = functools.partial(pytest.approx, abs=1e-12)
 ACCURACY, VSI, MVBENCH = BENCHMARKS["mmvu"], BENCHMARKS["vsi_bench"], BENCHMARKS["mvbench"]
@@ -351,4 +351,4 @@ def test_vsi_bench_fixture_marks_every_numeric_task_regression(fixtures):
 def test_synthetic_fixture_breaks_down_by_scene(fixtures):
     valid, _ = load_annotation_file(fixtures["synthetic"][0], "synthetic")
     assert BENCHMARKS["synthetic"].task_fields == ("data_source",)
-    assert sorted(r["data_source"] for r in valid) == sorted(f"synthetic/{scene}" for scene in SCENES)
+    assert sorted(r["data_source"] for r in valid) == sorted(f"synthetic/{scene}" for scene in SyntheticConfig().scenes)
