@@ -25,6 +25,7 @@ from pipelines.definitions import resources
 
 TRAINING = ["video_sources", "video_catalog", "frame_cache", "pretext_samples", "base_model", "instruct_model",
             "sft_model"]
+SFT_LAUNCHES = ["viss_r1.train.sft"] * 2   # the shared warm-up, then the SSL-CoT SFT
 EVALUATION = TRAINING[:5] + ["benchmark_synthetic", "eval/base_model/synthetic"]
 RESULT = {"global_step": 4, "samples": 36, "train_loss": 1.25, "first_loss": 2.5, "last_loss": 0.5,
           "tokens_seen": 1000, "seconds": 3.0, "resumed_from": None, "losses": [[1, 2.5], [4, 0.5]]}
@@ -103,14 +104,14 @@ def test_a_failed_publish_of_a_trained_model_is_published_by_the_rerun_without_t
     failed = fail_once(monkeypatch, viss_r1.artifacts, "_replace_dir",
                        when=lambda staging, target: target.parent.name == "sft_model")
     first = materialize(TRAINING, raise_on_error=False)
-    assert not first.success and len(failed) == 1 and launches == ["viss_r1.train.sft"]
+    assert not first.success and len(failed) == 1 and launches == SFT_LAUNCHES
     work = only(isolated_state / "work" / "sft_model")
     assert (work / "final" / "model.safetensors").read_bytes() == b"weights"
     assert json.loads((work / "result.json").read_text()) == RESULT
     assert not (isolated_state / "artifacts" / "sft_model" / work.name / "manifest.json").exists()
 
     sft = metadata(materialize(TRAINING), "sft_model")
-    assert launches == ["viss_r1.train.sft"]                       # published, not trained again
+    assert launches == SFT_LAUNCHES                                # published, not trained again
     assert sft["cache_key"] == work.name and sft["reused"] is False and sft["global_step"] == 4
     artifact = isolated_state / "artifacts" / "sft_model" / work.name
     assert json.loads((artifact / "manifest.json").read_text())["summary"]["last_loss"] == 0.5
@@ -158,7 +159,7 @@ def test_an_upload_to_s3_that_fails_midway_leaves_no_manifest_and_the_rerun_publ
                        when=lambda fs, local, remote, **kwargs: "/sft_model/" in remote
                        and remote.endswith("/model/model.safetensors"))
     first = materialize(TRAINING, raise_on_error=False)
-    assert not first.success and len(failed) == 1 and launches == ["viss_r1.train.sft"]
+    assert not first.success and len(failed) == 1 and launches == SFT_LAUNCHES
     work = only(isolated_state / "work" / "sft_model")
     artifact = f"{bucket}/artifacts/sft_model/{work.name}"
     bucket_fs.invalidate_cache()
@@ -167,7 +168,7 @@ def test_an_upload_to_s3_that_fails_midway_leaves_no_manifest_and_the_rerun_publ
     assert (work / "final" / "model.safetensors").read_bytes() == b"weights"
 
     sft = metadata(materialize(TRAINING), "sft_model")
-    assert launches == ["viss_r1.train.sft"] and sft["cache_key"] == work.name and not sft["reused"]
+    assert launches == SFT_LAUNCHES and sft["cache_key"] == work.name and not sft["reused"]
     bucket_fs.invalidate_cache()
     manifest = json.loads(bucket_fs.cat_file(f"{artifact}/manifest.json"))
     assert manifest["files"] == ["model/config.json", "model/model.safetensors", "result.json"]
