@@ -197,7 +197,7 @@ def test_t_grpo_in_the_viss_r1_stage_shuffles_the_transformed_clip_under_the_vis
 def test_unsupported_settings_are_refused_with_a_reason(tiny_sft, tmp_path):
     with pytest.raises(ValueError, match="rewards.no_such_field"):   # a typed setting, named where it is wrong
         grpo_config(tiny_sft, tmp_path, rewards={"no_such_field": 1})
-    with pytest.raises(ValueError, match="stage 'nope' is unknown; the registered stages are ssl_cot_sft"):
+    with pytest.raises(ValueError, match="stage 'nope' is unknown; the registered stages are format_warmup, ssl_cot_sft"):
         grpo_config(tiny_sft, tmp_path, stage="nope")
     with pytest.raises(ValueError, match="stage 'cot_sft' is a sft stage; a GRPO run needs a GRPO stage"):
         grpo_config(tiny_sft, tmp_path, stage="cot_sft")
