@@ -23,17 +23,22 @@ ARROW_ARM = Arm(name="viss_r1_arrow", stages=(FORMAT_WARMUP, SSL_COT_SFT, ARROW_
 SMALL_TINY = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1,
               "vision_depth": 1, "vision_hidden_size": 16, "vision_heads": 1}
 EVAL = {"decoding": {"max_new_tokens": 6, "batch_size": 4}, "probes": {"frame_drop": []}}
-RUN_CONFIG = {"ops": {
-    "video_sources": {"config": {"synthetic": {"num_train": 4, "num_eval": 2}}},
-    # The run config's half of the arm: its RL table draws the arrow alone.
-    "pretext_samples": {"config": {"video_questions": {"video_transforms": ["arrow"]}}},
-    "base_model": {"config": {"tiny": SMALL_TINY}},
-    "instruct_model": {"config": {"training": {"max_steps": 1, "per_device_train_batch_size": 2, "save_steps": 2}}},
-    "sft_model": {"config": {"training": {"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 2}}},
-    "viss_r1_arrow_model": {"config": {"training": {"max_steps": 2, "save_steps": 2},
-                                       "rollouts": {"num_generations": 2, "max_completion_length": 8}}},
-    **{f"eval__{model}__synthetic": {"config": EVAL} for model in ARROW_ARM.scored},
-}}
+RUN_CONFIG = {
+    # Two RL steps from a two-step SFT prove the arm runs, not that it learns: the learning-signal
+    # check would (rightly) stop its model.
+    "resources": {"learning_signal": {"config": {"max_fraction_without_signal": 1.0}}},
+    "ops": {
+        "video_sources": {"config": {"synthetic": {"num_train": 4, "num_eval": 2}}},
+        # The run config's half of the arm: its RL table draws the arrow alone.
+        "pretext_samples": {"config": {"video_questions": {"video_transforms": ["arrow"]}}},
+        "base_model": {"config": {"tiny": SMALL_TINY}},
+        "instruct_model": {"config": {"training": {"max_steps": 1, "per_device_train_batch_size": 2, "save_steps": 2}}},
+        "sft_model": {"config": {"training": {"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 2}}},
+        "viss_r1_arrow_model": {"config": {"training": {"max_steps": 2, "save_steps": 2},
+                                           "rollouts": {"num_generations": 2, "max_completion_length": 8}}},
+        **{f"eval__{model}__synthetic": {"config": EVAL} for model in ARROW_ARM.scored},
+    },
+}
 
 
 def test_a_fourth_arm_is_one_entry_and_gets_assets_a_job_and_evaluation():
