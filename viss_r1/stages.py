@@ -2,7 +2,9 @@
 
 A stage trains one model from another on one pretext-sample table: how its prompts ask (prompt
 format), whether its media is transformed, what its reward is made of, whether the KL penalty is
-in its loss. An arm is its stages in order, from the base model, and the models its job scores.
+in its loss. An arm is its stages in order, from the base model through the shared warm-up, and
+the models its job scores; each arm is a job, and ``FULL_VISS_R1`` is the main job over the
+paper's two methods.
 The Dagster assets, the jobs, the list of models each job evaluates, the prompt a model is
 evaluated in, and each GRPO stage's reward set are generated from here; nothing else spells a
 stage's or an arm's name.
