@@ -138,13 +138,14 @@ def sft_asset(stage: StageSpec) -> dg.AssetsDefinition:
         stage_launcher: StageLauncher,
     ) -> dg.Output[ArtifactRef]:
         inputs = {stage.start: start_model, "pretext_samples": pretext_samples, "frame_cache": frame_cache}
-        start_reference = artifact_store.store().manifest(start_model.asset, start_model.key)["summary"].get("reference")
-        if stage.only_from_scratch and start_reference:
-            context.log.info(f"{stage.name}: the start model is the checkpoint {start_reference}, which already "
+        start = artifact_store.store().manifest(start_model.asset, start_model.key)["summary"] \
+            if stage.only_from_scratch else {}
+        if start.get("reference"):   # a checkpoint, not a model built here
+            context.log.info(f"{stage.name}: the start model is the checkpoint {start['reference']}, which already "
                              "does what this warm-up teaches a model built from scratch: published untrained")
             built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
                                    config={"stage": stage.model_dump(mode="json")}, inputs={stage.start: start_model},
-                                   build=reference_build(start_reference, model_revision(artifact_store, start_model)))
+                                   build=reference_build(start["reference"], start.get("revision")))
             return output(built, {"model": model_location(artifact_store, built.ref), "trained": False})
 
         def build(building: Building) -> None:

@@ -87,6 +87,8 @@ def answers_from_video(held_out, generate, frames, prompt_format: str, decoding:
     """Clean, blind and no-video accuracy and format, visual reliance, multiple choice vs chance."""
     settings = EvalSettings(decoding=decoding, prompt_format=prompt_format)
     spec = BENCHMARKS["synthetic"]
+    by_options = [1 / len(json.loads(row["options"]) if isinstance(row["options"], str) else row["options"])
+                  for row in held_out if row["problem_type"] == "multiple choice"]
     scores = {}
     for condition in ANSWER_CONDITIONS:
         rows = condition_rows(condition, held_out, settings)
@@ -96,8 +98,6 @@ def answers_from_video(held_out, generate, frames, prompt_format: str, decoding:
         accuracy = 100 * sum(row["score"] for row in asked) / n
         formatted = 100 * sum(bool(row["follows_format"]) for row in asked) / n
         choice = [row for row in asked if row["problem_type"] == "multiple choice"]
-        by_options = [1 / len(json.loads(row["options"]) if isinstance(row["options"], str) else row["options"])
-                      for row in held_out if row["problem_type"] == "multiple choice"]
         mc = ""
         if choice:
             mc_accuracy = 100 * sum(row["score"] for row in choice) / len(choice)
