@@ -26,6 +26,7 @@ from viss_r1.embedded import (
     EMBEDDED_ROLLOUTS,
     EMBEDDED_SAMPLING,
     EMBEDDED_SFT,
+    EMBEDDED_TINY_MODEL,
     EMBEDDED_WARMUP,
 )
 from viss_r1.evaluate.config import EvalSettings, ProbeSettings
@@ -236,7 +237,7 @@ class PretextSamplesConfig(dg.Config):
         return PretextSettings(seed=self.seed, arrow_reverse_prob=self.arrow_reverse_prob, uses=uses)
 
 
-class TinyModelConfig(LibraryConfig, TinyModelSpec, fixed=("min_pixels", "max_pixels")):
+class TinyModelConfig(LibraryConfig, TinyModelSpec, defaults=EMBEDDED_TINY_MODEL, fixed=("min_pixels", "max_pixels")):
     """Sizes of the offline tiny model (viss_r1.modeling.tiny.TinyModelSpec). The processor's pixel
     bounds stay the spec's: frames arrive already sized by the frame cache."""
 

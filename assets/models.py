@@ -83,8 +83,9 @@ def base_model(
     built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
                            config=params, inputs=inputs, build=build if tiny else reference_build(config.model, config.revision),
                            extra_key=extra_key)
+    shown = ("parameters", "vocab_size", "vision_pretraining_loss_first", "vision_pretraining_loss_last")
     return output(built, {"model": model_location(artifact_store, built.ref),
-                          **{k: v for k, v in built.summary.items() if k in ("parameters", "vocab_size")}})
+                          **{k: v for k, v in built.summary.items() if k in shown}})
 
 
 def reference_build(model: str, revision: str | None):

@@ -6,10 +6,17 @@ enough for a tiny model on two CPU cores, long enough for every pretext task (sh
 """
 
 from viss_r1.modeling.generation import Decoding
+from viss_r1.modeling.tiny import TinyModelSpec
 from viss_r1.train.config import GRPOSettings, OptimSettings
 from viss_r1.video.sampling import FrameSampling
 
 EMBEDDED_SAMPLING = FrameSampling(fps=4.0, min_frames=4, max_frames=16, min_pixels=56 * 56, max_pixels=112 * 112)
+
+# The tiny model, its vision tower pretrained on pixel reconstruction first (≈45 s on two cores),
+# as a real Qwen2.5-VL's tower comes pretrained. With the random tower a tiny language model
+# trained on the synthetic questions answered from the text alone; with this one it reads the clip
+# (README, "What the tiny model learns"; benchmarks/grounding_check.py).
+EMBEDDED_TINY_MODEL = TinyModelSpec(vision_pretraining_steps=300)
 
 # SSL-CoT SFT of the tiny model on two CPU cores, after the shared warm-up: a random-init model
 # needs a far larger learning rate and more passes than the 7B recipe's 1 epoch at 1e-6

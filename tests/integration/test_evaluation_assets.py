@@ -19,7 +19,7 @@ from viss_r1.evaluate.benchmarks import BENCHMARKS
 
 ASSETS = all_assets()
 SMALL_TINY = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1,
-              "vision_depth": 1, "vision_hidden_size": 16, "vision_heads": 1}
+              "vision_depth": 1, "vision_hidden_size": 16, "vision_heads": 1, "vision_pretraining_steps": 0}
 REAL = [name for name in BENCHMARKS if name != "synthetic"]
 EVAL_CONFIG = {"decoding": {"max_new_tokens": 6, "batch_size": 4}, "probes": {"frame_drop": [0.5]}}
 

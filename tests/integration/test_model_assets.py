@@ -14,7 +14,9 @@ from pipelines.definitions import all_assets
 
 ASSETS = all_assets()
 SMALL_TINY = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1,
-              "vision_depth": 1, "vision_hidden_size": 16, "vision_heads": 1}
+              "vision_depth": 1, "vision_hidden_size": 16, "vision_heads": 1,
+              # the pretraining runs, briefly: the asset path is covered, the learning is a unit test's
+              "vision_pretraining_steps": 3, "vision_pretraining_clips": 4, "vision_pretraining_batch_size": 2}
 
 
 def run_config(max_steps: int = 4, annotate: bool = False) -> dict:
@@ -80,6 +82,7 @@ def test_the_warm_up_trains_a_model_built_here_and_passes_a_checkpoint_through(i
                                                 if op in selection}}, instance)
         tiny, warmed = metadata(built, "base_model"), metadata(built, "instruct_model")
         assert warmed["global_step"] == 2 and warmed["model"] != tiny["model"]
+        assert tiny["vision_pretraining_loss_last"] > 0   # its tower was pretrained before it was saved
 
         config = {"ops": {op: value for op, value in run_config()["ops"].items() if op in selection}}
         config["ops"]["base_model"] = {"config": {"model": tiny["model"]}}   # a checkpoint folder

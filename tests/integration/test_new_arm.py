@@ -21,7 +21,7 @@ ARROW_GRPO = VISS_R1_GRPO.model_copy(update={
 ARROW_ARM = Arm(name="viss_r1_arrow", stages=(FORMAT_WARMUP, SSL_COT_SFT, ARROW_GRPO),
                 scored=(BASE_MODEL, ARROW_GRPO.model), description="ViSS-R1, arrow only, no length bonus.")
 SMALL_TINY = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1,
-              "vision_depth": 1, "vision_hidden_size": 16, "vision_heads": 1}
+              "vision_depth": 1, "vision_hidden_size": 16, "vision_heads": 1, "vision_pretraining_steps": 0}
 EVAL = {"decoding": {"max_new_tokens": 6, "batch_size": 4}, "probes": {"frame_drop": []}}
 RUN_CONFIG = {
     # Two RL steps from a two-step SFT prove the arm runs, not that it learns: the learning-signal

@@ -222,3 +222,21 @@ def test_every_scene_renders_at_any_valid_size(scene, size):
 def test_config_rejects_bad_values(field, value, message):
     with pytest.raises(ValueError, match=message):
         SyntheticConfig(**{field: value})
+
+
+@pytest.mark.parametrize("scene", ["motion_direction", "moving_colour", "event_order"])
+def test_options_keep_a_fixed_order_and_the_answer_letter_stays_uniform(scene):
+    from viss_r1.synthetic.scenes import DIRECTIONS, PALETTE
+
+    canonical = DIRECTIONS if scene == "motion_direction" else tuple(PALETTE)
+    letters = []
+    for seed in range(240):
+        clip = SCENES[scene](np.random.default_rng(seed), Layout(16, 32, 32, 8))
+        words = [option.split(". ", 1)[1] for option in clip.options]
+        assert words == sorted(words, key=canonical.index), clip.options
+        letters.append((clip.answer, len(words)))
+    # Every letter is the answer about equally often for each number of options: no prior to learn.
+    for count in {n for _, n in letters}:
+        answers = [letter for letter, n in letters if n == count]
+        shares = [answers.count(letter) / len(answers) for letter in OPTION_LETTERS[:count]]
+        assert all(abs(share - 1 / count) < 0.35 / count for share in shares), (count, shares)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 # Qwen's special tokens, at the first ids as in the real vocabulary's added tokens.
@@ -64,6 +65,12 @@ class TinyModelSpec(BaseModel):
     # Processor pixel bounds per frame; frames from the frame cache are already sized.
     min_pixels: int = 56 * 56
     max_pixels: int = 112 * 112
+    # Self-supervised pretraining of the vision tower before saving (viss_r1.modeling.vision_pretraining);
+    # 0 steps keeps the tower random.
+    vision_pretraining_steps: int = 0
+    vision_pretraining_clips: int = 400
+    vision_pretraining_lr: float = 1e-3
+    vision_pretraining_batch_size: int = 4
 
     @property
     def mrope_section(self) -> list[int]:
@@ -155,7 +162,17 @@ def build_tiny_model(out_dir: Path, corpus: Iterable[str], spec: TinyModelSpec =
     tokenizer = train_tokenizer(corpus, spec.vocab_size)
     processor = build_processor(tokenizer, spec)
     model = build_model(tokenizer, spec)
+    summary = {"parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(tokenizer)}
+    if spec.vision_pretraining_steps:
+        from viss_r1.modeling.vision_pretraining import pretrain_vision_tower, pretraining_clips
+
+        clips = pretraining_clips(spec.vision_pretraining_clips, spec.seed, side=int(spec.max_pixels ** 0.5))
+        losses = pretrain_vision_tower(model, processor, clips, spec.vision_pretraining_steps,
+                                       spec.vision_pretraining_lr, spec.vision_pretraining_batch_size, spec.seed)
+        window = max(1, len(losses) // 10)
+        summary["vision_pretraining_loss_first"] = float(np.mean(losses[:window]))
+        summary["vision_pretraining_loss_last"] = float(np.mean(losses[-window:]))
     out_dir.mkdir(parents=True, exist_ok=True)
     processor.save_pretrained(out_dir)
     model.save_pretrained(out_dir)
-    return {"parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(tokenizer)}
+    return summary

@@ -1,0 +1,83 @@
+"""Self-supervised pretraining of the tiny model's vision tower: the analogue of the pretrained
+encoder every real Qwen2.5-VL starts with.
+
+A random tower's merged tokens carry the pixels only faintly: a tiny language model trained on
+them learns answers from the question text alone (README, "What the tiny model learns"). Here each
+merged token learns to reconstruct a coarse picture of its own region — per patch, per temporal
+slice, the mean colour of each quarter — through a linear head that is then thrown away. No labels:
+the clips come from the synthetic scene generator on a seed stream of their own, never the
+dataset's train, validation or eval clips.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+# Entropy that keeps the pretraining clips apart from the dataset's (viss_r1.synthetic.generate
+# draws from SeedSequence(seed, spawn_key=(split, index))).
+_CLIP_ENTROPY = 0x56_49_53_50  # "VISP"
+QUARTERS = 2  # each patch's target: its 2×2 quarter means per channel and temporal slice
+
+
+def pretraining_clips(count: int, seed: int, side: int, num_frames: int = 16) -> list[np.ndarray]:
+    """``count`` synthetic clips, ``num_frames`` frames of side × side, cycling through every scene."""
+    from viss_r1.synthetic.scenes import SCENES, Layout
+
+    layout = Layout(num_frames=2 * num_frames, width=side, height=side, fps=8)
+    scenes = sorted(SCENES)
+    clips = []
+    for index in range(count):
+        rng = np.random.default_rng(np.random.SeedSequence([seed, _CLIP_ENTROPY, index]))
+        clips.append(SCENES[scenes[index % len(scenes)]](rng, layout).frames[::2])
+    return clips
+
+
+def reconstruction_target(pixel_values, vision_config) -> Any:
+    """Per merged token: the quarter means of each of its patches, channels and temporal slices.
+
+    The processor flattens each patch as (channel, temporal, row, column) and orders patches so
+    that the ``spatial_merge_size²`` patches of one merged token are consecutive."""
+    merge, patch = vision_config.spatial_merge_size ** 2, vision_config.patch_size
+    channels, temporal = vision_config.in_channels, vision_config.temporal_patch_size
+    if patch % QUARTERS:
+        raise ValueError(f"patch_size {patch} does not split into {QUARTERS}×{QUARTERS} quarters")
+    half = patch // QUARTERS
+    quarters = pixel_values.reshape(-1, merge, channels, temporal, QUARTERS, half, QUARTERS, half).mean(dim=(5, 7))
+    return quarters.reshape(quarters.shape[0], -1)
+
+
+def pretrain_vision_tower(model, processor, clips: Sequence[np.ndarray], steps: int, learning_rate: float,
+                          batch_size: int, seed: int) -> list[float]:
+    """Train ``model``'s vision tower (blocks and merger) in place; the language model is untouched.
+    Returns the reconstruction loss (mean squared error on normalised pixels) of every step."""
+    import torch
+
+    vision = model.model.visual
+    videos = [processor.video_processor(videos=[clip], return_tensors="pt", do_sample_frames=False)
+              for clip in clips]
+    target_size = reconstruction_target(videos[0]["pixel_values_videos"][:vision.spatial_merge_unit],
+                                        vision.config).shape[-1]
+    torch.manual_seed(seed)
+    head = torch.nn.Linear(vision.config.out_hidden_size, target_size)
+    parameters = [*vision.parameters(), *head.parameters()]
+    was_training = vision.training
+    vision.requires_grad_(True)
+    vision.train()
+    optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=0.01)
+    order = np.random.default_rng(seed)
+    losses = []
+    for _ in range(steps):
+        batch = [videos[int(i)] for i in order.integers(len(videos), size=batch_size)]
+        pixels = torch.cat([v["pixel_values_videos"] for v in batch])
+        grid = torch.cat([v["video_grid_thw"] for v in batch])
+        tokens = vision(pixels, grid_thw=grid).pooler_output
+        loss = torch.nn.functional.mse_loss(head(tokens), reconstruction_target(pixels, vision.config))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    vision.train(was_training)
+    return losses
