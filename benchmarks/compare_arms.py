@@ -53,7 +53,8 @@ SEED_TAG, ROW_TAG = "viss_r1.compare.seed", "viss_r1.compare.row"
 # --tiny: enough to run every stage and probe; nothing learns.
 TINY_CLIPS = {"num_train": 12, "num_eval": 6}
 TINY_MODEL = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1,
-              "vision_depth": 1, "vision_hidden_size": 16, "vision_heads": 1}
+              "vision_depth": 1, "vision_hidden_size": 16, "vision_heads": 1,
+              "vision_pretraining_steps": 2, "vision_pretraining_clips": 2, "vision_pretraining_batch_size": 1}
 TINY_STEPS = {"max_steps": 2, "save_steps": 2}
 TINY_SFT = {"training": {**TINY_STEPS, "per_device_train_batch_size": 2}}
 TINY_GRPO = {"training": TINY_STEPS, "rollouts": {"num_generations": 2, "max_completion_length": 8}}

@@ -15,6 +15,7 @@ EVAL_OPS = ["eval__base_model__synthetic", "eval__sft_model__synthetic", "eval__
 SMALL_RUN = {
     "ops": {
         "video_sources": {"config": {"synthetic": {"num_train": 24, "num_eval": 6}}},
+        "base_model": {"config": {"tiny": {"vision_pretraining_steps": 4, "vision_pretraining_clips": 4}}},
         "instruct_model": {"config": {"training": {"max_steps": 4}}},
         "sft_model": {"config": {"training": {"max_steps": 8}}},
         "viss_r1_model": {"config": {"training": {"max_steps": 2}}},

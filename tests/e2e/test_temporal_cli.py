@@ -16,6 +16,7 @@ STEPS = 2
 SMALL_T_GRPO_RUN = {
     "ops": {
         "video_sources": {"config": {"synthetic": {"num_train": 24, "num_eval": 6}}},
+        "base_model": {"config": {"tiny": {"vision_pretraining_steps": 4, "vision_pretraining_clips": 4}}},
         "instruct_model": {"config": {"training": {"max_steps": 4}}},
         "cot_sft_model": {"config": {"training": {"max_steps": 8}}},
         "grpo_baseline_model": {"config": {"rewards": {"temporal": True}, "training": {"max_steps": STEPS},
