@@ -24,8 +24,9 @@ EMBEDDED_TINY_MODEL = TinyModelSpec(vision_pretraining_steps=300)
 # (PretextUse.draws): a clip seen under one fixed transform lets the model memorise its label from
 # the question text instead of looking. (Before the warm-up existed, three epochs from the random
 # model: rotation was learned after two, arrow after the third; benchmarks/learning_check.py.)
-# Its random vision tower stays frozen: trained through the language-model loss it collapses to a
-# constant output and no answer can depend on the pixels (see viss_r1.train.policy).
+# Its vision tower (pretrained, EMBEDDED_TINY_MODEL) stays frozen: a random tower trained through the
+# language-model loss collapses to a constant output and no answer can depend on the pixels
+# (see viss_r1.train.policy).
 EMBEDDED_SFT = OptimSettings(
     num_train_epochs=2, learning_rate=2e-3, lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.01,
     max_grad_norm=1.0, per_device_train_batch_size=4, gradient_accumulation_steps=1, bf16=False,
