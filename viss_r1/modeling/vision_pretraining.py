@@ -55,10 +55,13 @@ def pretrain_vision_tower(model, processor, clips: Sequence[np.ndarray], steps: 
     import torch
 
     vision = model.model.visual
-    videos = [processor.video_processor(videos=[clip], return_tensors="pt", do_sample_frames=False)
-              for clip in clips]
-    target_size = reconstruction_target(videos[0]["pixel_values_videos"][:vision.spatial_merge_unit],
-                                        vision.config).shape[-1]
+
+    def processed(batch: Sequence[np.ndarray]):
+        # Per batch, not all clips at once: 400 clips of processed float patches hold ≈2 GB.
+        return processor.video_processor(videos=list(batch), return_tensors="pt", do_sample_frames=False)
+
+    first = processed(clips[:1])["pixel_values_videos"][:vision.spatial_merge_unit]
+    target_size = reconstruction_target(first, vision.config).shape[-1]
     torch.manual_seed(seed)
     head = torch.nn.Linear(vision.config.out_hidden_size, target_size)
     parameters = [*vision.parameters(), *head.parameters()]
@@ -69,9 +72,8 @@ def pretrain_vision_tower(model, processor, clips: Sequence[np.ndarray], steps: 
     order = np.random.default_rng(seed)
     losses = []
     for _ in range(steps):
-        batch = [videos[int(i)] for i in order.integers(len(videos), size=batch_size)]
-        pixels = torch.cat([v["pixel_values_videos"] for v in batch])
-        grid = torch.cat([v["video_grid_thw"] for v in batch])
+        inputs = processed([clips[int(i)] for i in order.integers(len(clips), size=batch_size)])
+        pixels, grid = inputs["pixel_values_videos"], inputs["video_grid_thw"]
         tokens = vision(pixels, grid_thw=grid).pooler_output
         loss = torch.nn.functional.mse_loss(head(tokens), reconstruction_target(pixels, vision.config))
         loss.backward()
