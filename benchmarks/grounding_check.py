@@ -64,7 +64,9 @@ def build_model(folder: Path, scene: str, pretraining_steps: int, pretraining_cl
     return build_tiny_model(folder, corpus, spec)
 
 
-class Trainer:
+class LetterTrainer:
+    """The language model and merger of a tiny model, trained and scored on the answer letter."""
+
     def __init__(self, folder: Path, learning_rate: float):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -147,7 +149,7 @@ def main() -> None:
     held_out = [draw(args.scene, HELD_OUT_SEEDS + i, args.shuffled_options) for i in range(args.held_out_clips)]
     with tempfile.TemporaryDirectory() as folder:
         built = build_model(Path(folder), args.scene, args.vision_pretraining_steps, args.vision_pretraining_clips)
-        trainer = Trainer(Path(folder), args.learning_rate)
+        trainer = LetterTrainer(Path(folder), args.learning_rate)
     order, losses = np.random.default_rng(0), []
     for step in range(args.steps):
         warm, cosine = min(1.0, (step + 1) / 20), 0.5 * (1 + np.cos(np.pi * step / args.steps))
