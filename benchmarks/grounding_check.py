@@ -29,6 +29,7 @@ from viss_r1.evaluate.probes import uniform_frames
 from viss_r1.modeling.video_inputs import forward_kwargs, model_inputs
 from viss_r1.pretext.transforms import OPTION_LETTERS
 from viss_r1.synthetic.scenes import SCENES, Clip, Layout
+from viss_r1.train.sft_data import assistant_labels
 from viss_r1.video.media import MediaInput
 
 FRAMES, SIDE, FPS = 16, 112, 8   # the embedded frame cache's clips: 16 frames of 112 px, every 2nd of 32
@@ -84,8 +85,6 @@ class LetterTrainer:
         spelled = [tokenizer.decode([token]) for token in self.letters]
         if spelled != [f">{letter}" for letter in OPTION_LETTERS[:4]]:
             raise ValueError(f"the tokenizer splits the answer letters unexpectedly: {spelled}")
-        self.header = len(tokenizer.encode("assistant\n"))
-        self.im_start = tokenizer.convert_tokens_to_ids("<|im_start|>")
 
     def batch(self, items, answered: bool, blind: bool = False):
         texts = [self.processor.apply_chat_template(prompt(clip), tokenize=False, add_generation_prompt=True)
@@ -97,11 +96,7 @@ class LetterTrainer:
         import torch
 
         batch = self.batch(items, answered=True)
-        labels = torch.full_like(batch["input_ids"], -100)
-        for row, ids in enumerate(batch["input_ids"]):
-            start = int((ids == self.im_start).nonzero()[-1]) + 1 + self.header
-            labels[row, start:] = ids[start:]
-        labels[batch["attention_mask"] == 0] = -100
+        labels = assistant_labels(batch["input_ids"], batch["attention_mask"], self.processor.tokenizer)
         loss = self.model(**forward_kwargs(batch), labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
