@@ -38,10 +38,11 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from pipelines.smoke import smoke_run_config  # noqa: E402
 from viss_r1.evaluate.benchmarks import BENCHMARKS  # noqa: E402
 from viss_r1.evaluate.comparison import (  # noqa: E402
     LABEL, LEVEL, RESAMPLES, chart, comparison_table, compared_stage, to_markdown)
-from viss_r1.stages import ARMS, BASE_MODEL, STAGES, VIDEO_R1_BASELINE_ARM, Arm, StageSpec  # noqa: E402
+from viss_r1.stages import ARMS, STAGES, VIDEO_R1_BASELINE_ARM, Arm, StageSpec  # noqa: E402
 
 SYNTHETIC = BENCHMARKS["synthetic"].name
 # Video-R1's temporal reward (T-GRPO) is an option of its own method: its arm runs with and without.
@@ -50,16 +51,7 @@ T_GRPO_SUFFIX = "_t_grpo"   # MLflow metric names (<row>/<metric>) allow no "+"
 RUNS_FILE = "runs.parquet"
 SEED_TAG, ROW_TAG = "viss_r1.compare.seed", "viss_r1.compare.row"
 
-# --tiny: enough to run every stage and probe; nothing learns.
-TINY_CLIPS = {"num_train": 12, "num_eval": 6}
-TINY_MODEL = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1,
-              "vision_depth": 1, "vision_hidden_size": 16, "vision_heads": 1,
-              "vision_pretraining_steps": 2, "vision_pretraining_clips": 2, "vision_pretraining_batch_size": 1}
-TINY_STEPS = {"max_steps": 2, "save_steps": 2}
-TINY_SFT = {"training": {**TINY_STEPS, "per_device_train_batch_size": 2}}
-TINY_GRPO = {"training": TINY_STEPS, "rollouts": {"num_generations": 2, "max_completion_length": 8}}
-TINY_EVAL = {"decoding": {"max_new_tokens": 6, "batch_size": 8}}
-
+# --tiny runs pipelines.smoke's config: every stage and probe, nothing learns.
 
 @dataclass(frozen=True)
 class Contender:
@@ -92,23 +84,6 @@ def merged(base: dict, extra: dict) -> dict:
     for key, value in extra.items():
         out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
-
-
-def tiny_config() -> dict:
-    """``--tiny``'s run config, derived from the registry: every stage and every scored model."""
-    from assets.checks import LEARNING_SIGNAL
-    from assets.evaluation import eval_asset_key
-
-    ops: dict[str, Any] = {"video_sources": {"config": {"synthetic": TINY_CLIPS}},
-                           BASE_MODEL: {"config": {"tiny": TINY_MODEL}}}
-    for stage in STAGES.values():
-        ops[stage.model] = {"config": TINY_SFT if stage.trainer == "sft" else TINY_GRPO}
-    for model in dict.fromkeys(model for arm in ARMS.values() for model in arm.scored):
-        for spec in BENCHMARKS.values():
-            ops[eval_asset_key(model, spec.name).to_python_identifier()] = {"config": TINY_EVAL}
-    # Two GRPO steps from a two-step warm-up prove the plumbing, not learning: the check that a
-    # stage had a learning signal would (rightly) stop them.
-    return {"ops": ops, "resources": {LEARNING_SIGNAL: {"config": {"max_fraction_without_signal": 1.0}}}}
 
 
 def seed_ops(seed: int) -> dict:
@@ -167,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     from pipelines.definitions import definitions
 
     defs = definitions()
-    config = merged(tiny_config() if args.tiny else {}, yaml.safe_load(args.config.read_text()) if args.config else {})
+    config = merged(smoke_run_config() if args.tiny else {}, yaml.safe_load(args.config.read_text()) if args.config else {})
     unknown = unknown_ops(config, defs)
     if unknown:
         sys.exit(f"--config {args.config}: ops {unknown} are in no arm's job; check the names (an asset's op is "

@@ -50,3 +50,4 @@ class EmbeddedJob:
     dagster_home: Path   # DAGSTER_HOME: the persistent instance every run is recorded in
     env: dict            # the environment the job ran in
     first_output: str    # what the first (cold) run printed
+    run_config: Path     # the run config it ran with

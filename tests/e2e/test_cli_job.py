@@ -1,19 +1,43 @@
-"""The README's command, as typed, in a fresh state folder: the whole embedded default.
+"""The README's command from the CLI in a fresh state folder: the main job with the smoke run
+config (tests/e2e/conftest.py), then the job again, which reuses everything; and the no-config
+run's config, which the job must accept as it is.
 
-The first run is the session fixture ``embedded_job`` (tests/e2e/conftest.py), shared with the
-browser test; this test checks what it built, then runs the job again."""
+The first run is the session fixture ``embedded_job``, shared with the browser test; this test
+checks what it built. What the embedded default learns is a benchmark's business
+(``benchmarks/learning_check.py``, README "Performance"): its run takes ≈20 min."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
 
 from .embedded_job import EmbeddedJob, run_job
-from viss_r1.embedded import EMBEDDED_GRPO, EMBEDDED_SFT
-from viss_r1.evaluate.probes import chance
+from pipelines.definitions import defs
+from pipelines.smoke import SMOKE_CLIPS, SMOKE_STEPS
+from viss_r1.data.pretext_samples import COT_TABLE, PretextSettings
+from viss_r1.embedded import EMBEDDED_GRPO, EMBEDDED_SFT, EMBEDDED_TINY_MODEL
+from viss_r1.synthetic.generate import SyntheticConfig
+
+TRAIN, EVAL = SMOKE_CLIPS["num_train"], SMOKE_CLIPS["num_eval"]
+STEPS = SMOKE_STEPS["max_steps"]
+COT_DRAWS = next(use.draws for use in PretextSettings().uses if use.name == COT_TABLE)
+SCORED = ("base_model", "sft_model", "viss_r1_model", "pretext_grpo_stage2_model")
+
+
+def test_the_job_takes_no_run_config_and_then_runs_the_embedded_default():
+    """`dagster job execute -j full_viss_r1` with no -c: the config resolves, every setting its
+    embedded default (tests/unit/test_config_mirrors.py checks every mirror's defaults)."""
+    ops = dg.validate_run_config(defs.resolve_job_def("full_viss_r1"), {})["ops"]
+    tiny = ops["base_model"]["config"]["tiny"]
+    assert tiny == {name: value for name, value in EMBEDDED_TINY_MODEL.model_dump().items() if name in tiny}
+    assert tiny["vision_pretraining_steps"] == EMBEDDED_TINY_MODEL.vision_pretraining_steps > 0
+    assert ops["sft_model"]["config"]["training"]["learning_rate"] == EMBEDDED_SFT.learning_rate
+    assert ops["viss_r1_model"]["config"]["training"]["max_steps"] == EMBEDDED_GRPO.max_steps
+    assert ops["video_sources"]["config"]["synthetic"]["num_train"] == SyntheticConfig().num_train
 
 
 @pytest.mark.slow
@@ -23,27 +47,28 @@ def test_full_job_runs_from_the_cli_then_reuses_everything(embedded_job: Embedde
     artifacts = state / "artifacts"
     (rl_table,) = artifacts.glob("pretext_samples/*/video_questions.parquet")
     rl = pl.read_parquet(rl_table)
-    assert len(rl) == 240 and set(rl["transform_name"]) == {"rotate", "arrow", "shuffle"}  # the 60 eval clips held out
+    assert len(rl) == TRAIN and set(rl["transform_name"]) <= {"rotate", "arrow", "shuffle"}  # eval clips held out
     (catalog,) = artifacts.glob("video_catalog/*/catalog.parquet")
-    assert pl.read_parquet(catalog)["status"].to_list() == ["ok"] * 300
+    assert pl.read_parquet(catalog)["status"].to_list() == ["ok"] * (TRAIN + EVAL)
     assert (state / "mlflow.db").is_file()
     (sft_result,) = artifacts.glob("sft_model/*/result.json")
     sft = json.loads(sft_result.read_text())
-    assert sft["samples"] == 240 * 6 and sft["last_loss"] < 0.2 * sft["first_loss"], sft["losses"]  # 6 draws a clip
-    (weights,) = artifacts.glob("sft_model/*/model/model.safetensors")
-    assert f"step {SFT_STEPS}/{SFT_STEPS}" in first  # step metrics streamed back through Pipes
+    assert sft["samples"] == TRAIN * COT_DRAWS and len(sft["losses"]) == STEPS, sft
+    assert all(loss > 0 for _, loss in sft["losses"]), sft["losses"]
+    assert artifacts.glob("sft_model/*/model/model.safetensors")
+    assert f"step {STEPS}/{STEPS}" in first  # step metrics streamed back through Pipes
     assert_sft_run_in_mlflow(state)
     (rl_result,) = artifacts.glob("viss_r1_model/*/result.json")
     rl_run = json.loads(rl_result.read_text())
-    assert rl_run["stage"] == "viss_r1_grpo" and rl_run["global_step"] == EMBEDDED_GRPO.max_steps
-    assert rl_run["kl_in_loss"] is False and len(rl_run["rewards"]) == EMBEDDED_GRPO.max_steps
+    assert rl_run["stage"] == "viss_r1_grpo" and rl_run["global_step"] == STEPS
+    assert rl_run["kl_in_loss"] is False and len(rl_run["rewards"]) == STEPS
     (rl_weights,) = artifacts.glob("viss_r1_model/*/model/model.safetensors")
     assert_rl_run_in_mlflow(state)
     assert_leaderboard_of_the_arm(artifacts)
     assert "VSI-Bench: no eval file configured; not evaluated" in first  # said, not failed
     assert not list(artifacts.glob("eval/*/vsi_bench"))                   # not configured: nothing made
 
-    second = run_job(env)
+    second = run_job(env, "full_viss_r1", embedded_job.run_config)
     # the synthetic video set, data plane 4, base, warm-up, SSL-CoT SFT, ViSS-R1 RL, Pretext-GRPO
     # stages I and II, the synthetic benchmark, four evaluations, the leaderboard
     assert second.count("exists, reusing it") == 17 and "building artifact" not in second
@@ -64,20 +89,7 @@ def assert_leaderboard_of_the_arm(artifacts: Path) -> None:
     for model in SCORED:
         (results,) = artifacts.glob(f"eval/{model}/synthetic/*/results.parquet")
         table = pl.read_parquet(results)
-        assert len(table) == 60 * 5 and set(table["status"]) == {"ok"}, model   # 60 clips × 5 conditions
-    # Both models of the ViSS-R1 arm name the transform of held-out clips well above chance: one
-    # over the options of each clip's drawn transform (arrow 2, rotate 4, shuffle more), ≈30 %.
-    for row, model in enumerate(SCORED):
-        if model in ("sft_model", "viss_r1_model"):
-            (results,) = artifacts.glob(f"eval/{model}/synthetic/*/results.parquet")
-            drawn = pl.read_parquet(results).filter(pl.col("condition") == "transformed")["transform"]
-            guess = 100 * sum(chance("video", name) for name in drawn) / len(drawn)
-            trained = board.row(row, named=True)
-            assert trained["Synthetic pretext acc."] > 1.5 * guess, (trained, guess)
-
-
-SCORED = ("base_model", "sft_model", "viss_r1_model", "pretext_grpo_stage2_model")
-SFT_STEPS = int(240 * 6 * EMBEDDED_SFT.num_train_epochs / EMBEDDED_SFT.per_device_train_batch_size)
+        assert len(table) == EVAL * 5 and set(table["status"]) == {"ok"}, model   # clips × 5 conditions
 
 
 def experiment_of(client):
@@ -94,9 +106,9 @@ def assert_rl_run_in_mlflow(state: Path) -> None:
     (run,) = client.search_runs([experiment.experiment_id], "tags.`viss_r1.stage` = 'viss_r1_model'")
     for name in ("rl/reward", "rl/reward_std", "rl/kl", "rl/reward/transform", "rl/reward/accuracy",
                  "rl/reward/format", "rl/completion_length", "rl/frac_groups_zero_reward_std"):
-        assert len(client.get_metric_history(run.info.run_id, name)) == EMBEDDED_GRPO.max_steps, name
+        assert len(client.get_metric_history(run.info.run_id, name)) == STEPS, name
     tables = [a.path for a in client.list_artifacts(run.info.run_id, "rollouts")]
-    assert len(tables) == EMBEDDED_GRPO.max_steps // 10, tables
+    assert len(tables) == STEPS, tables   # one rollout table a step (rollout_table_steps: 1)
     # the warm-up, SSL-CoT SFT, ViSS-R1 RL and both Pretext-GRPO stages
     assert len(client.search_logged_models(experiment_ids=[experiment.experiment_id])) == 5
 
@@ -109,7 +121,7 @@ def assert_sft_run_in_mlflow(state: Path) -> None:
     experiment = experiment_of(client)
     (run,) = client.search_runs([experiment.experiment_id], "tags.`viss_r1.stage` = 'sft_model'")
     losses = client.get_metric_history(run.info.run_id, "train/loss")
-    assert len(losses) == SFT_STEPS // EMBEDDED_SFT.logging_steps and losses[-1].value < losses[0].value
+    assert len(losses) == STEPS and all(m.value > 0 for m in losses)
     assert client.get_metric_history(run.info.run_id, "train/tokens_per_second")
     models = client.search_logged_models(experiment_ids=[experiment.experiment_id])
     (model,) = [m for m in models if m.source_run_id == run.info.run_id]

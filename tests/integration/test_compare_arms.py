@@ -17,6 +17,7 @@ import pytest
 
 from assets.comparison import ARM_COMPARISON
 from pipelines.definitions import definitions
+from pipelines.smoke import SMOKE_STEPS, smoke_run_config
 from viss_r1.evaluate.comparison import compared_stages
 from viss_r1.stages import ARMS, BASE_MODEL, PRETEXT_GRPO_ARM, STAGES, VIDEO_R1_BASELINE_ARM
 
@@ -50,7 +51,7 @@ def test_rows_are_the_arms_and_the_baseline_with_t_grpo():
 
 def test_each_seed_changes_only_the_training_seeds_and_every_run_config_is_valid_for_its_job(isolated_state):
     compare, defs = compare_arms(), definitions()
-    tiny = compare.tiny_config()
+    tiny = smoke_run_config()
     assert compare.unknown_ops(tiny, defs) == []
     typo = "eval__no_such_model__synthetic"
     assert compare.unknown_ops({"ops": {typo: {}}}, defs) == [typo]
@@ -63,7 +64,7 @@ def test_each_seed_changes_only_the_training_seeds_and_every_run_config_is_valid
             assert set(config["ops"]) <= nodes
             for stage in row.arm.stages:
                 assert config["ops"][stage.model]["config"]["training"]["seed"] == seed
-                assert config["ops"][stage.model]["config"]["training"]["max_steps"] == compare.TINY_STEPS["max_steps"]
+                assert config["ops"][stage.model]["config"]["training"]["max_steps"] == SMOKE_STEPS["max_steps"]
         # The data plane and the base model are the same for every seed.
         trained = {stage.model for stage in row.arm.stages}
         assert {op: v for op, v in configs[0]["ops"].items() if op not in trained} \
