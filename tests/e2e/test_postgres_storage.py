@@ -1,34 +1,23 @@
 """The embedded job from the CLI with Dagster's run, event and schedule storage in PostgreSQL
 (infra/dagster-postgres.yaml), a real server on loopback. A smaller run config keeps it to a few
-minutes: the same stages and assets as the README's run, fewer clips and steps."""
+minutes: the same stages and assets as the README's run, fewer clips and steps (pipelines/smoke.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from .embedded_job import job_environment, run_job
+from pipelines.definitions import defs
+from pipelines.smoke import smoke_run_config
 from .postgres_server import postgres_server
 
-# The ViSS-R1 arm's job, smaller: 24 + 6 clips, 4 warm-up and 8 SFT steps, 2 RL steps, short
-# answers. Two RL steps may well have no reward spread: the check of that is not what this tests.
-EVAL_OPS = ["eval__base_model__synthetic", "eval__sft_model__synthetic", "eval__viss_r1_model__synthetic"]
-SMALL_RUN = {
-    "ops": {
-        "video_sources": {"config": {"synthetic": {"num_train": 24, "num_eval": 6}}},
-        "base_model": {"config": {"tiny": {"vision_pretraining_steps": 4, "vision_pretraining_clips": 4}}},
-        "instruct_model": {"config": {"training": {"max_steps": 4}}},
-        "sft_model": {"config": {"training": {"max_steps": 8}}},
-        "viss_r1_model": {"config": {"training": {"max_steps": 2}}},
-        **{op: {"config": {"decoding": {"max_new_tokens": 48}}} for op in EVAL_OPS},
-    },
-    "resources": {"learning_signal": {"config": {"max_fraction_without_signal": 1.0}}},
-}
 JOB = "viss_r1_arm"
 
 
 @pytest.mark.slow
 def test_the_embedded_job_runs_with_dagster_storage_in_postgresql(tmp_path):
-    state, env, run_config = job_environment(tmp_path, "dagster-postgres.yaml", SMALL_RUN)
+    smoke = smoke_run_config(set(defs.resolve_job_def(JOB).graph.node_dict))
+    state, env, run_config = job_environment(tmp_path, "dagster-postgres.yaml", smoke)
     home = state / "dagster_home"
     with postgres_server() as postgres:
         env.update(postgres.env())

@@ -8,38 +8,35 @@ import json
 import pytest
 
 from .embedded_job import job_environment, run_job
+from pipelines.definitions import defs
+from pipelines.smoke import SMOKE_STEPS, smoke_run_config
 
-# The video_r1_baseline job, small: 24 + 6 clips, 4 warm-up and 8 SFT steps, 2 GRPO steps, short
-# answers. Two GRPO steps may well have no reward spread: the check of that is not what this tests.
-EVAL_OPS = ["eval__base_model__synthetic", "eval__grpo_baseline_model__synthetic"]
-STEPS = 2
-SMALL_T_GRPO_RUN = {
-    "ops": {
-        "video_sources": {"config": {"synthetic": {"num_train": 24, "num_eval": 6}}},
-        "base_model": {"config": {"tiny": {"vision_pretraining_steps": 4, "vision_pretraining_clips": 4}}},
-        "instruct_model": {"config": {"training": {"max_steps": 4}}},
-        "cot_sft_model": {"config": {"training": {"max_steps": 8}}},
-        "grpo_baseline_model": {"config": {"rewards": {"temporal": True}, "training": {"max_steps": STEPS},
-                                           "rollouts": {"max_completion_length": 48}}},
-        **{op: {"config": {"decoding": {"max_new_tokens": 48}}} for op in EVAL_OPS},
-    },
-    "resources": {"learning_signal": {"config": {"max_fraction_without_signal": 1.0}}},
-}
+JOB = "video_r1_baseline"
+MODEL = "grpo_baseline_model"
+STEPS = SMOKE_STEPS["max_steps"]
+
+
+def t_grpo_run_config() -> dict:
+    """The job's smoke config (pipelines/smoke.py) with T-GRPO switched on. Two GRPO steps may well
+    have no reward spread: the check of that is not what this tests."""
+    config = smoke_run_config(set(defs.resolve_job_def(JOB).graph.node_dict))
+    config["ops"][MODEL]["config"] = {**config["ops"][MODEL]["config"], "rewards": {"temporal": True}}
+    return config
 
 
 @pytest.mark.slow
 def test_t_grpo_from_the_run_config_logs_the_temporal_reward(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    state, env, run_config = job_environment(tmp_path, "dagster.yaml", SMALL_T_GRPO_RUN)
-    run_job(env, "video_r1_baseline", run_config, timeout=1500)
+    state, env, run_config = job_environment(tmp_path, "dagster.yaml", t_grpo_run_config())
+    run_job(env, JOB, run_config, timeout=1500)
 
-    (result_file,) = (state / "artifacts").glob("grpo_baseline_model/*/result.json")
+    (result_file,) = (state / "artifacts").glob(f"{MODEL}/*/result.json")
     result = json.loads(result_file.read_text())
     assert result["stage"] == "video_r1_grpo" and result["global_step"] == STEPS and result["kl_in_loss"] is True
     client = MlflowClient(f"sqlite:///{state / 'mlflow.db'}")
-    (experiment,) = [e for e in client.search_experiments() if e.name.endswith("video_r1_baseline")]
-    (run,) = client.search_runs([experiment.experiment_id], "tags.`viss_r1.stage` = 'grpo_baseline_model'")
+    (experiment,) = [e for e in client.search_experiments() if e.name.endswith(JOB)]
+    (run,) = client.search_runs([experiment.experiment_id], f"tags.`viss_r1.stage` = '{MODEL}'")
     temporal = client.get_metric_history(run.info.run_id, "rl/reward/temporal_bonus")
     assert len(temporal) == STEPS and all(0.0 <= m.value <= 0.3 for m in temporal), temporal
     for name in ("rl/reward", "rl/reward/accuracy", "rl/reward/format", "rl/reward/length_bonus", "rl/kl"):
