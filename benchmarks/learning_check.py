@@ -33,7 +33,7 @@ from viss_r1.data.frame_cache import open_frame_cache
 from viss_r1.data.pretext_samples import PretextSettings, PretextUse, build_use_table, records_with_clips
 from viss_r1.evaluate.benchmarks import BENCHMARKS
 from viss_r1.evaluate.config import EvalSettings
-from viss_r1.evaluate.probes import TRANSFORMED, Condition, chance, condition_rows, every_option
+from viss_r1.evaluate.probes import TRANSFORMED, Condition, chance, condition_rows, every_option, sample_id
 from viss_r1.evaluate.run import ask_rows, in_process
 from viss_r1.evaluate.scores import pretext_accuracy
 from viss_r1.modeling.generation import Decoding
@@ -89,7 +89,8 @@ def answers_from_video(held_out, generate, frames, prompt_format: str, decoding:
     spec = BENCHMARKS["synthetic"]
     by_options = [1 / len(json.loads(row["options"]) if isinstance(row["options"], str) else row["options"])
                   for row in held_out if row["problem_type"] == "multiple choice"]
-    scores = {}
+    scores, by_type = {}, {}   # by_type: per data source and problem type
+    source_of = {sample_id(row): row.get("data_source") or "?" for row in held_out}
     for condition in ANSWER_CONDITIONS:
         rows = condition_rows(condition, held_out, settings)
         asked = [row for batch in ask_rows(condition, rows, generate, frames, settings, spec, decoding.batch_size,
@@ -104,9 +105,15 @@ def answers_from_video(held_out, generate, frames, prompt_format: str, decoding:
             guess = 100 * sum(by_options) / len(by_options)
             mc = f"; multiple choice {mc_accuracy:5.1f}% on {len(choice)} (chance {guess:.1f}%, {mc_accuracy / guess:.2f}×)"
         scores[condition.name] = accuracy
+        for row in asked:
+            group = f"{source_of.get(row['sample_id'], '?')} ({row['problem_type']})"
+            by_type.setdefault(group, {}).setdefault(condition.name, []).append(row["score"])
         print(f"  {condition.name:9s} accuracy {accuracy:5.1f}%  format {formatted:5.1f}%{mc}")
     print(f"  visual reliance (clean − blind) {scores['clean'] - scores['blind']:+.1f}; "
           f"clean − no video {scores['clean'] - scores['no_video']:+.1f}")
+    for group, per_condition in sorted(by_type.items()):   # per data source: a synthetic scene
+        cells = ", ".join(f"{name} {100 * sum(s) / len(s):5.1f}%" for name, s in per_condition.items())
+        print(f"    {group:44s} {len(per_condition['clean']):3d} clips: {cells}")
 
 
 def pretext_accuracy_per_transform(held_out, generate, frames, transforms, decoding: Decoding) -> None:
@@ -128,7 +135,8 @@ def main() -> None:
     parser.add_argument("--state", default="state")
     parser.add_argument("--assets", nargs="+", default=trained_models(), help="model assets to probe (newest artifacts)")
     parser.add_argument("--split", default="eval", choices=("eval", "validation"))
-    parser.add_argument("--transforms", nargs="+", default=["arrow", "rotate", "shuffle"])
+    parser.add_argument("--transforms", nargs="*", default=["arrow", "rotate", "shuffle"],
+                        help="pretext probes (none: skip them)")
     parser.add_argument("--max-new-tokens", type=int, default=200)
     args = parser.parse_args()
 
