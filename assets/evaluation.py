@@ -134,13 +134,16 @@ def benchmark_asset(spec: BenchmarkSpec) -> dg.AssetsDefinition:
     return _from_file
 
 
-def evaluation_asset(model: str, spec: BenchmarkSpec, prompt_format: str = "r1") -> dg.AssetsDefinition:
+def evaluation_asset(model: str, spec: BenchmarkSpec, prompt_format: str = "r1",
+                     retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
     """Scores ``model`` on ``spec`` under every configured condition, out of process; asked in
     ``prompt_format`` when the run config leaves it open (the format the model was trained on:
-    ``viss_r1.stages.StageSpec.evaluation_prompt_format``)."""
+    ``viss_r1.stages.StageSpec.evaluation_prompt_format``). A retry (``retry_policy``) asks only
+    the samples not yet finished."""
 
     @dg.asset(key=eval_asset_key(model, spec.name), group_name=GROUP, pool="gpu", code_version=EVAL_CODE,
               ins={"model_ref": dg.AssetIn(model), "benchmark": dg.AssetIn(benchmark_asset_name(spec))},
+              retry_policy=retry_policy,
               description=f"{model} on {spec.title}: clean, blind, no-video, transformed and frame-drop "
                           "scores, with each condition's format compliance.")
     def _evaluate(
@@ -228,12 +231,14 @@ def evaluation_metadata(folder: Path, spec: BenchmarkSpec) -> dict:
 benchmark_assets = [benchmark_asset(spec) for spec in BENCHMARKS.values()]
 
 
-def evaluation_assets(models: tuple[str, ...], stages: dict[str, StageSpec]) -> list[dg.AssetsDefinition]:
+def evaluation_assets(models: tuple[str, ...], stages: dict[str, StageSpec],
+                      retry_policy: dg.RetryPolicy | None = None) -> list[dg.AssetsDefinition]:
     """Every model scored on every benchmark, each asked in the prompt it was trained on."""
     def prompt_format(model: str) -> str:
         stage = stage_making(model, stages)
         return stage.evaluation_prompt_format if stage else "r1"   # the base model, a checkpoint: Video-R1's
-    return [evaluation_asset(model, spec, prompt_format(model)) for model in models for spec in BENCHMARKS.values()]
+    return [evaluation_asset(model, spec, prompt_format(model), retry_policy)
+            for model in models for spec in BENCHMARKS.values()]
 
 
 def leaderboard_asset(models: tuple[str, ...]) -> dg.AssetsDefinition:

@@ -120,14 +120,14 @@ SFT_CODE = code_version("viss_r1.train.sft",
 SFT_CONFIGS: dict[str, type[SFTModelConfig]] = {FORMAT_WARMUP.name: WarmupModelConfig}
 
 
-def sft_asset(stage: StageSpec) -> dg.AssetsDefinition:
+def sft_asset(stage: StageSpec, retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
     """The asset of an SFT stage (the warm-up, SSL-CoT or plain CoT, ``viss_r1.stages``). Trains out
     of process through the stage launcher; step metrics go to the asset's MLflow run; the checkpoint
-    is logged as a model."""
+    is logged as a model. A retry (``retry_policy``) resumes from the last checkpoint."""
     config_type = SFT_CONFIGS.get(stage.name, SFTModelConfig)
 
     @dg.asset(name=stage.model, group_name=GROUP, pool="gpu", code_version=SFT_CODE, description=stage.description,
-              ins={"start_model": dg.AssetIn(stage.start)})
+              ins={"start_model": dg.AssetIn(stage.start)}, retry_policy=retry_policy)
     def _sft(
         context: dg.AssetExecutionContext,
         config: config_type,

@@ -23,12 +23,12 @@ GRPO_CODE = code_version("viss_r1.train.grpo", packages=("torch", "transformers"
 SUMMARY = ("stage", "global_step", "prompts", "train_loss", "first_reward", "last_reward", "kl_in_loss", "seconds")
 
 
-def grpo_asset(stage: StageSpec) -> dg.AssetsDefinition:
+def grpo_asset(stage: StageSpec, retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
     """The asset of a GRPO stage: trains ``stage.model`` from the model asset ``stage.start`` on the
-    pretext-sample table ``stage.samples``."""
+    pretext-sample table ``stage.samples``. A retry (``retry_policy``) resumes from the last checkpoint."""
 
     @dg.asset(name=stage.model, group_name=GROUP, pool="gpu", code_version=GRPO_CODE, description=stage.description,
-              ins={"start_model": dg.AssetIn(stage.start)})
+              ins={"start_model": dg.AssetIn(stage.start)}, retry_policy=retry_policy)
     def _grpo(
         context: dg.AssetExecutionContext,
         config: GRPOModelConfig,

@@ -7,5 +7,6 @@ from assets.rl import grpo_asset
 from viss_r1.stages import StageSpec
 
 
-def training_assets(stages: dict[str, StageSpec]) -> list[dg.AssetsDefinition]:
-    return [sft_asset(stage) if stage.trainer == "sft" else grpo_asset(stage) for stage in stages.values()]
+def training_assets(stages: dict[str, StageSpec], retry_policy: dg.RetryPolicy | None = None
+                    ) -> list[dg.AssetsDefinition]:
+    return [(sft_asset if stage.trainer == "sft" else grpo_asset)(stage, retry_policy) for stage in stages.values()]

@@ -12,6 +12,7 @@ from assets.checks import LEARNING_SIGNAL, LearningSignalPolicy, learning_signal
 from assets.comparison import arm_comparison_spec
 from assets.launcher import StageLauncher
 from assets.resources import ArtifactStoreResource, MlflowTracking, state_dir
+from assets.retries import StageRetries
 from assets.training import training_assets
 from pipelines.jobs import jobs
 from viss_r1.stages import ARMS, Arm, scored_models, stages_of
@@ -31,21 +32,23 @@ def resources() -> dict:
     }
 
 
-def all_assets(arms: dict[str, Arm] = ARMS) -> list:
+def all_assets(arms: dict[str, Arm] = ARMS, retries: StageRetries | None = None) -> list:
     """Every asset of ``arms``: the data plane and base model, each stage's training asset, each
     scored model's evaluations, the leaderboard over them, and the arms' comparison (reported by
-    benchmarks/compare_arms.py, not built by a job)."""
+    benchmarks/compare_arms.py, not built by a job). Training and evaluation retry as ``retries``
+    says (default: from the environment, ``assets/retries.py``)."""
     stages, scored = stages_of(arms), scored_models(arms)
+    policy = (retries or StageRetries.from_env()).policy()
     return [*dg.load_assets_from_modules([ingestion, datasets, annotation, models, evaluation]),
-            *training_assets(stages), *evaluation.evaluation_assets(scored, stages), evaluation.leaderboard_asset(scored),
-            arm_comparison_spec(arms)]
+            *training_assets(stages, policy), *evaluation.evaluation_assets(scored, stages, policy),
+            evaluation.leaderboard_asset(scored), arm_comparison_spec(arms)]
 
 
-def definitions(arms: dict[str, Arm] = ARMS) -> dg.Definitions:
+def definitions(arms: dict[str, Arm] = ARMS, retries: StageRetries | None = None) -> dg.Definitions:
     """Assets, checks and jobs of ``arms``: ``all_assets``, the data checks and each GRPO stage's
     learning-signal check, and one job per arm."""
     return dg.Definitions(
-        assets=all_assets(arms),
+        assets=all_assets(arms, retries),
         asset_checks=[*dg.load_asset_checks_from_modules([checks]), *learning_signal_checks(stages_of(arms))],
         jobs=jobs(arms),
         resources=resources(),

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+
+# Training and evaluation retry on failure by default (assets/retries.py). Tests that make a stage
+# fail expect the failure itself, so the suite's Definitions retry nothing unless a test asks
+# (tests/faults/test_stage_retries.py builds its own); set before any test module builds them.
+os.environ.setdefault("VISS_R1_STAGE_RETRIES", "0")
 
 
 def write_mp4(path: Path, num_frames: int, fps: int = 8, size: tuple[int, int] = (64, 48), seed: int = 0) -> Path:
