@@ -147,9 +147,15 @@ class Tracker:
         FAILED once any stage failed (and it stays so), RUNNING while any stage runs, FINISHED
         when all ended without failure. Derived from the children rather than from the parent's
         own last status, so neither a later successful stage nor a parallel one still running
-        can write over another stage's failure, and the last stage to end sets the final word."""
+        can write over another stage's failure, and the last stage to end sets the final word.
+        A stage tried again in the same pipeline run (Dagster's retry) counts by its newest attempt."""
         query = f"tags.`{PIPELINE_RUN_TAG}` = '{pipeline_run_id}' and tags.`{STAGE_TAG}` != 'pipeline'"
-        statuses = {run.info.status for run in self.client.search_runs([self.experiment_id], filter_string=query)}
+        newest: dict[str, Any] = {}
+        for run in self.client.search_runs([self.experiment_id], filter_string=query):
+            stage = run.data.tags.get(STAGE_TAG)
+            if stage not in newest or run.info.start_time > newest[stage].info.start_time:
+                newest[stage] = run
+        statuses = {run.info.status for run in newest.values()}
         if statuses & {"FAILED", "KILLED"}:
             self.client.set_terminated(parent, status="FAILED")
         elif statuses & {"RUNNING", "SCHEDULED"}:

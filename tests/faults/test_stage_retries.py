@@ -10,12 +10,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from mlflow.tracking import MlflowClient
 
 from assets.launcher import StageLauncher
 from assets.retries import StageRetries
 from faults.test_publish import EVALUATION, SFT_LAUNCHES, TRAINING, fail_once, launches, run_config  # noqa: F401
 from pipelines.definitions import all_assets, definitions, resources
 from viss_r1.stages import STAGES
+from viss_r1.tracking import STAGE_TAG
 
 RETRY_AT_ONCE = StageRetries(max_retries=1, delay_s=0)
 
@@ -88,6 +90,12 @@ def test_a_transient_training_failure_is_retried_in_the_same_run_into_the_same_w
     assert attempts(result, "sft_model") == 2
     (event,) = result.asset_materializations_for_node("sft_model")
     assert event.metadata["global_step"].value == 4
+    # MLflow keeps the failed attempt; the pipeline's run ends FINISHED, judged by each stage's newest.
+    client = MlflowClient(f"sqlite:///{isolated_state / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], order_by=["start_time ASC"])
+    assert [r.info.status for r in runs if r.data.tags.get(STAGE_TAG) == "sft_model"] == ["FAILED", "FINISHED"]
+    (parent,) = [r for r in runs if r.data.tags.get(STAGE_TAG) == "pipeline"]
+    assert parent.info.status == "FINISHED"
 
 
 def test_a_transient_evaluation_failure_is_retried_and_switched_off_per_run_it_fails_the_run(
