@@ -8,13 +8,15 @@ import os
 import dagster as dg
 
 from assets import annotation, checks, datasets, evaluation, ingestion, models
-from assets.checks import LEARNING_SIGNAL, LearningSignalPolicy, learning_signal_checks
+from assets.checks import (EVALUATION, LEARNING_SIGNAL, QUARANTINE, EvaluationPolicy, LearningSignalPolicy,
+                           QuarantinePolicy, evaluation_checks, learning_signal_checks)
 from assets.comparison import arm_comparison_spec
 from assets.launcher import StageLauncher
 from assets.resources import ArtifactStoreResource, MlflowTracking, state_dir
 from assets.retries import StageRetries
 from assets.training import training_assets
 from pipelines.jobs import jobs
+from viss_r1.evaluate.benchmarks import BENCHMARKS
 from viss_r1.stages import ARMS, Arm, scored_models, stages_of
 from viss_r1.tracking import default_tracking_uri
 
@@ -29,6 +31,8 @@ def resources() -> dict:
         "mlflow_tracking": MlflowTracking(tracking_uri=default_tracking_uri(state)),
         "stage_launcher": StageLauncher(),
         LEARNING_SIGNAL: LearningSignalPolicy(),
+        QUARANTINE: QuarantinePolicy(),
+        EVALUATION: EvaluationPolicy(),
     }
 
 
@@ -45,11 +49,14 @@ def all_assets(arms: dict[str, Arm] = ARMS, retries: StageRetries | None = None)
 
 
 def definitions(arms: dict[str, Arm] = ARMS, retries: StageRetries | None = None) -> dg.Definitions:
-    """Assets, checks and jobs of ``arms``: ``all_assets``, the data checks and each GRPO stage's
-    learning-signal check, and one job per arm."""
+    """Assets, checks and jobs of ``arms``: ``all_assets``, the data checks, each GRPO stage's
+    learning-signal check and each evaluation's check, and one job per arm."""
+    evaluations = [evaluation.eval_asset_key(model, spec.name) for model in scored_models(arms)
+                   for spec in BENCHMARKS.values()]
     return dg.Definitions(
         assets=all_assets(arms, retries),
-        asset_checks=[*dg.load_asset_checks_from_modules([checks]), *learning_signal_checks(stages_of(arms))],
+        asset_checks=[*dg.load_asset_checks_from_modules([checks]), *learning_signal_checks(stages_of(arms)),
+                      *evaluation_checks(evaluations)],
         jobs=jobs(arms),
         resources=resources(),
     )

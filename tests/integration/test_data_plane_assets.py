@@ -12,6 +12,7 @@ import pytest
 from asset_runs import materialize_assets, metadata
 
 from assets import checks, datasets, ingestion
+from viss_r1.data.frame_cache import ROWS_PER_ROW_GROUP
 from pipelines.definitions import resources
 
 SMALL_SYNTHETIC = {"num_train": 12, "num_eval": 6}
@@ -46,7 +47,8 @@ def test_embedded_data_plane_builds_then_reuses_then_rebuilds_only_what_changed(
     cache = metadata(first, "frame_cache")
     assert cache["clips"] == 18 and cache["failed_clips"] == 0
     checks_passed = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
-    assert checks_passed == {"frame_count_matches_sampling": True, "transform_labels_follow_design": True}
+    assert checks_passed == {"frame_count_matches_sampling": True, "transform_labels_follow_design": True,
+                             "quarantined_records_within_limits": True, "quarantined_media_within_limits": True}
 
     rl = pl.read_parquet(folder(first, "pretext_samples") / "video_questions.parquet")
     assert len(rl) == 12 and set(rl["transform_name"]) <= {"rotate", "arrow", "shuffle"}
@@ -74,11 +76,26 @@ def test_embedded_data_plane_builds_then_reuses_then_rebuilds_only_what_changed(
     assert rl7["transform_letter"].to_list() != rl["transform_letter"].to_list()
 
 
-def test_bad_inputs_end_in_quarantine_with_reasons_and_the_run_succeeds(instance, bad_media_root):
+def bad_source(bad_media_root, **policy) -> dict:
     annotations, root = bad_media_root
-    run_config = {"ops": {"video_sources": {"config": {"sources": [
-        {"name": "mine", "annotations": str(annotations), "media_root": str(root)}]}}}}
-    result = materialize(run_config, instance)
+    return {"ops": {"video_sources": {"config": {"sources": [
+                {"name": "mine", "annotations": str(annotations), "media_root": str(root)}]}}},
+            "resources": {"quarantine_policy": {"config": policy}}}
+
+
+def check_results(result) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def test_bad_inputs_end_in_quarantine_with_reasons_and_the_run_succeeds(instance, bad_media_root):
+    # 4 of the 12 records and 5 of the 8 files they name are bad: above the warning share, and
+    # allowed here up to 90 %
+    result = materialize(bad_source(bad_media_root, fail_above=0.9), instance)
+    checks = check_results(result)
+    for name, says in (("quarantined_records_within_limits", "mine: 4 of 12 records (33%)"),
+                       ("quarantined_media_within_limits", "mine: 5 of 8 media files (62%)")):
+        assert not checks[name].passed and checks[name].severity == dg.AssetCheckSeverity.WARN
+        assert "above 5%: " + says in checks[name].description, checks[name].description
 
     record_quarantine = pl.read_parquet(folder(result, "video_sources") / "quarantine.parquet")
     assert sorted(record_quarantine["problem_id"].to_list()) == ["15", "16", "17", "18"]
@@ -102,6 +119,47 @@ def test_bad_inputs_end_in_quarantine_with_reasons_and_the_run_succeeds(instance
     dropped = pl.read_parquet(samples / "quarantine.parquet")
     assert sorted(dropped["problem_id"].to_list()) == ["10", "11", "12", "13", "14"]
     assert all(reason.startswith("media quarantined: ") for reason in dropped["reason"])
+
+
+def test_a_source_mostly_quarantined_fails_its_check_and_stops_the_run(instance, bad_media_root):
+    result = dg.materialize([*ASSETS, *CHECKS], resources=resources(), run_config=bad_source(bad_media_root),
+                            instance=instance, raise_on_error=False)
+    assert not result.success
+    checks = check_results(result)
+    media = checks["quarantined_media_within_limits"]   # 62 % of the files, over the default 50 %
+    assert not media.passed and media.severity == dg.AssetCheckSeverity.ERROR
+    assert media.description.startswith("quarantined media files above 50%: mine: 5 of 8 media files (62%)")
+    assert "resources.quarantine_policy.config" in media.description
+    assert not checks["quarantined_records_within_limits"].passed   # 33 %: a warning only
+    assert not result.asset_materializations_for_node("frame_cache")  # blocked: nothing built from it
+
+
+def test_a_cached_clip_whose_frames_differ_from_the_rule_fails_the_frame_check(instance, isolated_state):
+    """The cache's own index still claims the right count; decoding the clip again shows a frame
+    short and an index off its rule (a stale or damaged shard)."""
+    import pyarrow.parquet as pq
+
+    first = materialize(synthetic_config(), instance)
+    (shard,) = [p for p in (isolated_state / "artifacts").glob("frame_cache_shard/*/*.parquet")
+                if "frames" in pq.read_schema(p).names][:1]
+    table = pq.read_table(shard).to_pylist()
+    table[0]["frames"], table[0]["frame_indices"] = table[0]["frames"][:-1], table[0]["frame_indices"][:-1]
+    pq.write_table(pa_table(table, pq.read_schema(shard)), shard, row_group_size=ROWS_PER_ROW_GROUP)
+
+    second = dg.materialize([*ASSETS, *CHECKS], resources=resources(), run_config=synthetic_config(),
+                            instance=instance, raise_on_error=False)
+    assert metadata(first, "frame_cache")["clips"] == 18 and not second.success
+    frames = check_results(second)["frame_count_matches_sampling"]
+    assert not frames.passed and frames.metadata["wrong"].value == 1
+    assert frames.description.startswith("1 clips do not hold the frames the sampling rule gives them")
+    (example,) = frames.metadata["examples"].value
+    assert example["decoded_frames"] == 15 and len(example["rule_indices"]) == 16
+
+
+def pa_table(rows: list[dict], schema):
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def test_a_missing_annotation_file_is_a_clear_error(instance):

@@ -69,15 +69,22 @@ def test_jobs_and_checks():
     assert {key.to_user_string() for key in evaluate.asset_layer.executable_asset_keys} \
         == {"video_sources", "checkpoint"} | evaluation_of("checkpoint")
     checks = {key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys}
+    evaluations = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()
+                   if key.path[0] == "eval"}
     assert checks == {"frame_cache:frame_count_matches_sampling", "pretext_samples:transform_labels_follow_design",
-                      *(f"{model}:grpo_has_learning_signal" for model in GRPO_MODELS)}
+                      "video_sources:quarantined_records_within_limits",
+                      "video_catalog:quarantined_media_within_limits",
+                      *(f"{model}:grpo_has_learning_signal" for model in GRPO_MODELS),
+                      *(f"{evaluation}:samples_scored" for evaluation in evaluations)}
 
 
 def test_every_grpo_model_has_a_blocking_learning_signal_check_in_its_arms_job():
     graph = defs.resolve_asset_graph()
     blocking = {key.asset_key.to_user_string() for key in graph.asset_check_keys
-                if graph.get_check_spec(key).blocking}
-    assert blocking == GRPO_MODELS   # none for an SFT stage, nor for the data checks
+                if graph.get_check_spec(key).blocking and key.name == "grpo_has_learning_signal"}
+    assert blocking == GRPO_MODELS   # none for an SFT stage
+    # every check blocks: a failed one stops what its asset feeds
+    assert all(graph.get_check_spec(key).blocking for key in graph.asset_check_keys)
     for name, models in JOB_MODELS.items():
         job = defs.resolve_job_def(name)
         assert {key.to_user_string() for key in job.asset_layer.asset_graph.asset_check_keys
