@@ -241,12 +241,20 @@ def evaluation_assets(models: tuple[str, ...], stages: dict[str, StageSpec],
             for model in models for spec in BENCHMARKS.values()]
 
 
+# The leaderboard refreshes itself whenever an evaluation it reads is materialized (by any job, or
+# by hand in the UI), once no evaluation is still running: Dagster's declarative automation, which
+# `dagster dev` evaluates (README, "Looking at runs"). Evaluations never run do not hold it back.
+LEADERBOARD_AUTOMATION = (dg.AutomationCondition.any_deps_updated() & ~dg.AutomationCondition.any_deps_in_progress()
+                          & ~dg.AutomationCondition.in_progress())
+
+
 def leaderboard_asset(models: tuple[str, ...]) -> dg.AssetsDefinition:
     """The leaderboard over ``models`` (in its row order) × every benchmark."""
 
     @dg.asset(name="leaderboard", group_name=GROUP,
               code_version=code_version("viss_r1.evaluate.leaderboard", packages=("duckdb",)),
-              deps=[eval_asset_key(model, spec.name) for model in models for spec in BENCHMARKS.values()])
+              deps=[eval_asset_key(model, spec.name) for model in models for spec in BENCHMARKS.values()],
+              automation_condition=LEADERBOARD_AUTOMATION)
     def _leaderboard(
         context: dg.AssetExecutionContext,
         artifact_store: ArtifactStoreResource,

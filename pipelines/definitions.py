@@ -58,8 +58,16 @@ def definitions(arms: dict[str, Arm] = ARMS, retries: StageRetries | None = None
         asset_checks=[*dg.load_asset_checks_from_modules([checks]), *learning_signal_checks(stages_of(arms)),
                       *evaluation_checks(evaluations)],
         jobs=jobs(arms),
+        sensors=[leaderboard_refresh],
         resources=resources(),
     )
+
+
+# Evaluates the leaderboard's automation condition (assets/evaluation.py) while `dagster dev` (its
+# daemon) runs: on by default, unlike Dagster's default automation sensor.
+leaderboard_refresh = dg.AutomationConditionSensorDefinition(
+    "leaderboard_refresh", target=dg.AssetSelection.assets("leaderboard"), default_status=dg.DefaultSensorStatus.RUNNING,
+    description="materializes the leaderboard after any evaluation it reads is materialized")
 
 
 defs = definitions()
