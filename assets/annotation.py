@@ -12,7 +12,7 @@ import shutil
 import dagster as dg
 import polars as pl
 
-from assets.caching import Building, asset_code_version, build_or_reuse, markdown_table, output
+from assets.caching import Building, asset_code_version, build_or_reuse, table_preview, output
 from assets.configs import CotAnnotationsConfig
 from assets.launcher import StageLauncher
 from assets.resources import ArtifactStoreResource, MlflowTracking
@@ -64,5 +64,5 @@ def cot_annotations(
         "kept_fraction": dg.MetadataValue.float(built.summary["kept_fraction"]),
         "prompt": built.summary["prompt"],
         "ssl_cot_file": dg.MetadataValue.path(str(built.folder / KEPT_FILE)),
-        "rejection_reasons": markdown_table(reasons.to_dicts()),
+        "rejection_reasons": table_preview(reasons),
     })

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 import dagster as dg
+import polars as pl
 from filelock import FileLock, Timeout
 
 from assets.resources import ArtifactStoreResource, MlflowTracking, state_dir
@@ -168,13 +169,28 @@ def output(built: Built, metadata: Mapping[str, Any]) -> dg.Output:
     )
 
 
-def markdown_table(rows: list[dict[str, Any]], limit: int = 10) -> dg.MetadataValue:
-    """A preview table for the Dagster UI."""
-    if not rows:
-        return dg.MetadataValue.md("_(empty)_")
-    columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows[:limit]:
-        cells = [str(row[c]).replace("|", "\\|").replace("\n", " ")[:80] for c in columns]
-        lines.append("| " + " | ".join(cells) + " |")
-    return dg.MetadataValue.md("\n".join(lines))
+def table_preview(rows: list[dict[str, Any]] | pl.DataFrame, limit: int = 10) -> dg.TableMetadataValue:
+    """Rows as Dagster's table metadata (a typed schema; the UI renders, sorts and copies it). Values
+    that are not numbers, booleans or text are shown as text; long text is cut to 200 characters."""
+    frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows, infer_schema_length=None) \
+        if rows else pl.DataFrame()
+    frame = frame.head(limit)
+    columns = [dg.TableColumn(name, _column_type(dtype)) for name, dtype in frame.schema.items()]
+    records = [dg.TableRecord({name: _cell(value) for name, value in row.items()}) for row in frame.to_dicts()]
+    return dg.MetadataValue.table(records=records, schema=dg.TableSchema(columns=columns))
+
+
+def _column_type(dtype: pl.DataType) -> str:
+    if dtype == pl.Boolean:
+        return "bool"
+    if dtype.is_integer():
+        return "int"
+    if dtype.is_float():
+        return "float"
+    return "string"
+
+
+def _cell(value: Any) -> str | int | float | bool | None:
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return str(value).replace("\n", " ")[:200]

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.caching import Building, asset_code_version, build_or_reuse, markdown_table, output
+from assets.caching import Building, asset_code_version, build_or_reuse, table_preview, output
 from assets.configs import PretextSamplesConfig
 from assets.resources import ArtifactStoreResource, MlflowTracking
 from viss_r1.artifacts import ArtifactRef
@@ -88,7 +88,7 @@ def pretext_samples(
     }
     table = built.folder / f"{VIDEO_QUESTIONS_TABLE}.parquet"
     preview = pl.read_parquet(table).select("sample_id", "problem_type", "transform_name", "transform_letter").head(8)
-    metadata["preview"] = markdown_table(preview.to_dicts())
+    metadata["preview"] = table_preview(preview)
     return output(built, metadata)
 
 

@@ -16,7 +16,7 @@ from typing import Optional
 import dagster as dg
 import polars as pl
 
-from assets.caching import Building, asset_code_version, build_or_reuse, markdown_table, output
+from assets.caching import Building, asset_code_version, build_or_reuse, table_preview, output
 from assets.configs import BenchmarkConfig, EvaluationConfig
 from assets.models import model_location, model_revision
 from assets.launcher import StageLauncher
@@ -108,9 +108,9 @@ def _benchmark(context: dg.AssetExecutionContext, spec: BenchmarkSpec, config: B
         "benchmark": spec.title,
         **{k: built.summary[k] for k in ("records", "usable", "missing", "quarantined")},
         "sampling": dg.MetadataValue.json(built.summary["sampling"]),
-        "missing_preview": markdown_table(joined.filter(pl.col("reason").is_not_null())
-                                          .select("path", "reason").head(10).to_dicts()),
-        "preview": markdown_table(joined.select("problem_id", "problem_type", "path", "solution").head(8).to_dicts()),
+        "missing_preview": table_preview(joined.filter(pl.col("reason").is_not_null())
+                                          .select("path", "reason").head(10)),
+        "preview": table_preview(joined.select("problem_id", "problem_type", "path", "solution").head(8)),
     })
 
 
@@ -220,11 +220,11 @@ def evaluation_metadata(folder: Path, spec: BenchmarkSpec) -> dict:
         "visual_reliance_no_video": scores.get("visual_reliance_no_video"),  # clean − no_video
         "format_compliance": dg.MetadataValue.json(formats),                 # % in the asked format, per condition
         "pretext_accuracy": dg.MetadataValue.json(scores.get("pretext_accuracy") or {}),
-        "conditions": markdown_table(conditions, limit=20),
+        "conditions": table_preview(conditions, limit=20),
         "tasks": dg.MetadataValue.json(clean.get("tasks") or {}),
-        "predictions": markdown_table(results.filter(pl.col("condition") == "clean")
+        "predictions": table_preview(results.filter(pl.col("condition") == "clean")
                                       .select("sample_id", "problem_type", "truth", "answer", "score", "status")
-                                      .head(10).to_dicts()),
+                                      .head(10)),
     }
 
 
@@ -296,5 +296,7 @@ def _build_leaderboard(context: dg.AssetExecutionContext, artifact_store: Artifa
                            log_run=log_run)
     markdown = (built.folder / "leaderboard.md").read_text()
     context.log.info(f"leaderboard ({len(results)} results):\n{markdown}")
-    return output(built, {"leaderboard": dg.MetadataValue.md(markdown), "results": len(results),
+    board = pl.read_parquet(built.folder / "leaderboard.parquet")
+    return output(built, {"leaderboard": table_preview(board, limit=board.height), "dagster/row_count": board.height,
+                          "results": len(results),
                           "chart": dg.MetadataValue.path(str(built.folder / "leaderboard.png"))})

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.caching import Building, Built, asset_code_version, build_or_reuse, markdown_table, output
+from assets.caching import Building, Built, asset_code_version, build_or_reuse, table_preview, output
 from assets.configs import FrameCacheConfig, VideoCatalogConfig, VideoSourcesConfig, check_data_plane_min_frames
 from assets.resources import ArtifactStoreResource, MlflowTracking
 from viss_r1.artifacts import ArtifactRef
@@ -72,11 +72,12 @@ def video_sources(
     records = pl.read_parquet(built.folder / "records.parquet")
     quarantine = pl.read_parquet(built.folder / "quarantine.parquet")
     return output(built, {
+        "dagster/row_count": len(records),
         "records": len(records),
         "quarantined": len(quarantine),
         "by_problem_type": dg.MetadataValue.json(dict(records.group_by("problem_type").len().iter_rows())),
-        "preview": markdown_table(records.select("source", "problem_id", "problem_type", "path", "solution").head(8).to_dicts()),
-        "quarantine_preview": markdown_table(quarantine.head(10).to_dicts()),
+        "preview": table_preview(records.select("source", "problem_id", "problem_type", "path", "solution").head(8)),
+        "quarantine_preview": table_preview(quarantine.head(10)),
         **({} if synthetic_set is None else {"synthetic_set": dg.MetadataValue.json(
             {"cache_key": synthetic_set.ref.key, "reused": synthetic_set.reused,
              "clips": synthetic_set.summary["clips"]})}),
@@ -133,12 +134,13 @@ def video_catalog(
     if len(quarantine):
         context.log.warning(f"{len(quarantine)} of {len(catalog)} media files quarantined; see quarantine.parquet")
     return output(built, {
+        "dagster/row_count": len(catalog),
         "files": len(catalog),
         "ok": len(catalog) - len(quarantine),
         "quarantined": len(quarantine),
         "total_duration_s": float(catalog["duration_s"].sum()),
-        "preview": markdown_table(catalog.select("path", "status", "frame_count", "fps", "width", "height").head(8).to_dicts()),
-        "quarantine_preview": markdown_table(quarantine.select("path", "reason").head(20).to_dicts()),
+        "preview": table_preview(catalog.select("path", "status", "frame_count", "fps", "width", "height").head(8)),
+        "quarantine_preview": table_preview(quarantine.select("path", "reason").head(20)),
     })
 
 
@@ -177,13 +179,14 @@ def frame_cache(
     if len(failures):
         context.log.warning(f"{len(failures)} clip(s) failed to decode; see {FAILURES_FILE}")
     return output(built, {
+        "dagster/row_count": len(index),
         "clips": len(index),
         "failed_clips": len(failures),
         "shards": built.summary["shards"],
         "shards_decoded_this_run": 0 if built.reused else built.summary["shards_decoded"],
         "frames": int(index["num_frames"].sum()),
         "sampling": dg.MetadataValue.json(config.sampling.model_dump()),
-        "preview": markdown_table(index.head(8).to_dicts()),
-        "failures_preview": markdown_table(failures.head(20).to_dicts()),
+        "preview": table_preview(index.head(8)),
+        "failures_preview": table_preview(failures.head(20)),
     })
 

@@ -179,7 +179,7 @@ def sft_asset(stage: StageSpec, retry_policy: dg.RetryPolicy | None = None) -> d
         return output(built, {
             "model": model_location(artifact_store, built.ref),
             **{k: built.summary[k] for k in ("global_step", "samples", "first_loss", "last_loss", "train_loss")},
-            "loss_curve": dg.MetadataValue.md(curve_table(result["losses"], "loss")),
+            "loss_curve": curve_table(result["losses"], "loss"),
         })
 
     return _sft
@@ -217,10 +217,10 @@ def publish_training(building: Building, work: Path, store, summary_keys: tuple[
 
 
 
-def curve_table(points: list[list[float]], name: str, rows: int = 12) -> str:
-    """A training curve (loss, reward), thinned to a few rows, as a markdown table for the UI."""
-    if not points:
-        return "_(no steps logged)_"
-    stride = max(1, len(points) // rows)
-    shown = points[::stride] + ([points[-1]] if (len(points) - 1) % stride else [])
-    return f"| step | {name} |\n|---|---|\n" + "\n".join(f"| {int(s)} | {v:.4f} |" for s, v in shown)
+def curve_table(points: list[list[float]], name: str, rows: int = 12) -> dg.TableMetadataValue:
+    """A training curve (loss, reward), thinned to a few rows, as table metadata for the UI."""
+    stride = max(1, -(-len(points) // rows))   # at most ``rows`` rows, and the last step
+    shown = points[::stride] + ([points[-1]] if points and (len(points) - 1) % stride else [])
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord({"step": int(step), name: float(value)}) for step, value in shown],
+        schema=dg.TableSchema(columns=[dg.TableColumn("step", "int"), dg.TableColumn(name, "float")]))

@@ -71,7 +71,7 @@ def grpo_asset(stage: StageSpec, retry_policy: dg.RetryPolicy | None = None) -> 
         return output(built, {
             "model": model_location(artifact_store, built.ref),
             **{k: built.summary[k] for k in SUMMARY if built.summary.get(k) is not None},
-            "reward_curve": dg.MetadataValue.md(curve_table(result["rewards"], "reward")),
+            "reward_curve": curve_table(result["rewards"], "reward"),
         })
 
     return _grpo

@@ -226,12 +226,12 @@ def evaluated_benchmarks() -> list:
 
 
 def metadata_table(page, base: str, asset: str, entry: str, shot: str) -> tuple[list[str], dict[str, list[str]]]:
-    """(header, rows by first cell) of the HTML table that the markdown metadata entry ``entry``
-    of the asset's latest materialization renders as, on the asset's overview page."""
+    """(header, rows by first cell) of the table that Dagster renders for the table metadata entry
+    ``entry`` of the asset's latest materialization, on the asset's overview page."""
     url = f"{base}/assets/{asset}"
     goto_dagster(page, url)
     key_cell = page.locator("td:first-child").filter(has_text=re.compile(rf"^\s*{re.escape(entry)}\s*$"))
-    table = page.locator("tr").filter(has=key_cell).locator(".dagster-markdown table").first
+    table = page.locator("tr").filter(has=key_cell).locator("table").first
     try:
         table.wait_for(timeout=30_000)
     except PlaywrightTimeout:
@@ -254,6 +254,21 @@ def test_dagster_leaderboard_renders_as_a_table_in_its_metadata(servers: Servers
     column = header.index(EMBEDDED_BENCHMARK.title)
     for arm in ARMS:
         assert re.fullmatch(r"\d+(\.\d+)?", rows[arm][column]), (arm, header, rows[arm])
+
+
+@pytest.mark.slow
+def test_dagster_shows_the_frame_cache_check_passed_and_blocking(servers: Servers, page):
+    goto_dagster(page, f"{servers.dagster}/assets/frame_cache?view=checks")
+    result = page.get_by_text("Evaluation result").locator("xpath=following-sibling::*[1]")
+    try:
+        page.get_by_text("This is a blocking asset check.").wait_for(timeout=30_000)
+        result.wait_for(timeout=30_000)
+    except PlaywrightTimeout:
+        screenshot(page, "dagster-frame-cache-check")
+        raise AssertionError("the frame_cache checks page shows no blocking check with its result") from None
+    screenshot(page, "dagster-frame-cache-check")
+    assert page.get_by_text("frame_count_matches_sampling").count() >= 1
+    assert result.inner_text().strip() == "Passed", result.inner_text()
 
 
 # --- MLflow -------------------------------------------------------------------------------------

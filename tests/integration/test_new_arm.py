@@ -73,5 +73,5 @@ def test_the_fourth_arm_trains_and_is_scored_on_the_tiny_model(isolated_state):
         samples = next(isolated_state.glob("artifacts/pretext_samples/*/video_questions.parquet"))
         assert set(pl.read_parquet(samples)["transform_name"]) == {"arrow"}
         (board,) = result.asset_materializations_for_node("leaderboard")
-        table = board.metadata["leaderboard"].value
-        assert "viss_r1_arrow_model" in table and "base_model" in table
+        rows = [record.data["model"] for record in board.metadata["leaderboard"].records]
+        assert "viss_r1_arrow_model" in rows and "base_model" in rows
