@@ -55,6 +55,9 @@ class Built:
     reused: bool
 
 
+BUILT_BY_RUN = "mlflow_run_id"   # in a manifest's summary: the MLflow run that built the artifact
+
+
 def build_or_reuse(
     context: dg.AssetExecutionContext,
     store: ArtifactStoreResource,
@@ -98,9 +101,13 @@ def build_or_reuse(
             if reused:
                 context.log.info(f"{asset}: artifact {key} exists, reusing it (nothing recomputed)")
                 summary = artifacts.manifest(asset, key)["summary"]
+                if run is not None:
+                    run.link_built(summary.get(BUILT_BY_RUN))
             else:
                 context.log.info(f"{asset}: building artifact {key}")
                 summary: dict[str, Any] = {"inputs": key_inputs}   # lineage: the input keys it was built from
+                if run is not None:
+                    summary[BUILT_BY_RUN] = run.run_id
                 theirs: list[dict[str, Any]] = []
 
                 def kept_theirs(manifest: dict[str, Any]) -> None:
@@ -117,6 +124,8 @@ def build_or_reuse(
                     shutil.rmtree(leftover, ignore_errors=True)
                 if theirs:
                     reused, summary = True, theirs[0]["summary"]
+                    if run is not None:
+                        run.link_built(summary.get(BUILT_BY_RUN))
             if run is not None:
                 run.log_metrics({k: v for k, v in summary.items()
                                  if isinstance(v, (int, float)) and not isinstance(v, bool)})

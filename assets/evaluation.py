@@ -174,7 +174,8 @@ def evaluation_asset(model: str, spec: BenchmarkSpec, prompt_format: str = "r1",
                 run_config = EvalRunConfig(
                     model=reference, model_revision=model_revision(artifact_store, model_ref),
                     benchmark=spec.name, records=str(bench_folder / RECORDS_FILE),
-                    frame_shards=shard_files(store, bench_folder), output_dir=str(work), settings=settings)
+                    frame_shards=shard_files(store, bench_folder), output_dir=str(work), settings=settings,
+                    mlflow=mlflow_tracking.target(building.run))
                 config_file = write_config(run_config, work / "eval_config.yaml")
                 stage_launcher.run(context, "viss_r1.evaluate.run", str(config_file))
                 # scores.json alone does not mean success: a run with too many failed samples writes

@@ -24,7 +24,7 @@ from viss_r1.data.pretext_samples import TABLES
 from viss_r1.modeling import checkpoint_identity
 from viss_r1.process import write_config
 from viss_r1.stages import BASE_MODEL, CHECKPOINT, FORMAT_WARMUP, StageSpec
-from viss_r1.train.config import FINAL_DIR, RESULT_FILE, MlflowTarget, SFTRunConfig
+from viss_r1.train.config import FINAL_DIR, RESULT_FILE, SFTRunConfig
 
 GROUP = "models"
 MODEL_DIR = "model"
@@ -165,7 +165,7 @@ def sft_asset(stage: StageSpec, retry_policy: dg.RetryPolicy | None = None) -> d
                     system_prompt=config.system_prompt,
                     max_samples=config.max_samples,
                     training=config.training.to_library(),
-                    mlflow=MlflowTarget(tracking_uri=building.run.tracking_uri, run_id=building.run.run_id),
+                    mlflow=mlflow_tracking.target(building.run),
                 )
                 config_file = write_config(run_config, work / "sft_config.yaml")
                 stage_launcher.run(context, "viss_r1.train.sft", str(config_file))

@@ -35,6 +35,16 @@ class MlflowTracking(dg.ConfigurableResource):
 
     tracking_uri: str
     experiment_prefix: str = "viss_r1"
+    # How often each training and evaluation process logs the machine's system metrics (CPU,
+    # memory, disk, network; GPU utilisation and memory where NVML finds GPUs) into its run; 0: never.
+    system_metrics_interval_s: float = 10.0
+
+    def target(self, run) -> Any:
+        """The ``MlflowTarget`` a stage process reports to: ``run``'s id (a ``StageRun``)."""
+        from viss_r1.train.config import MlflowTarget
+
+        return MlflowTarget(tracking_uri=run.tracking_uri, run_id=run.run_id,
+                            system_metrics_interval_s=self.system_metrics_interval_s)
 
     @contextmanager
     def stage_run(

@@ -16,7 +16,7 @@ from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files
 from viss_r1.process import write_config
 from viss_r1.stages import StageSpec
-from viss_r1.train.config import GRPORunConfig, MlflowTarget
+from viss_r1.train.config import GRPORunConfig
 
 GRPO_CODE = code_version("viss_r1.train.grpo", packages=("torch", "transformers", "trl", "accelerate", "deepspeed",
                                                       "tokenizers", "jiwer", "rouge-score"))
@@ -58,7 +58,7 @@ def grpo_asset(stage: StageSpec, retry_policy: dg.RetryPolicy | None = None) -> 
                     rewards=config.rewards.apply_to(stage.rewards),
                     training=config.training.to_library(),
                     grpo=config.rollouts.to_library(),
-                    mlflow=MlflowTarget(tracking_uri=building.run.tracking_uri, run_id=building.run.run_id),
+                    mlflow=mlflow_tracking.target(building.run),
                 )
                 config_file = write_config(run_config, work / "grpo_config.yaml")
                 stage_launcher.run(context, "viss_r1.train.grpo", str(config_file))

@@ -12,12 +12,48 @@ from typing import Any, Iterator, Mapping
 
 PIPELINE_RUN_TAG = "viss_r1.pipeline_run_id"
 STAGE_TAG = "viss_r1.stage"
+BUILT_BY_TAG = "viss_r1.built_by_run"   # on a reused stage's run: the run that built the artifact
 
 
 def default_tracking_uri(state_dir: str) -> str:
     """``MLFLOW_TRACKING_URI`` when the user set one, else a SQLite file in the state folder
     (MLflow's ``file:`` store is deprecated)."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{os.path.abspath(state_dir)}/mlflow.db"
+
+
+@contextmanager
+def system_metrics(target: Any | None) -> Iterator[None]:
+    """While the block runs, MLflow's system metrics of this machine — CPU, memory, disk, network,
+    and GPU utilisation and memory where NVML finds GPUs — go into ``target``'s run (an
+    ``MlflowTarget``) as ``system/*`` every ``target.system_metrics_interval_s``. The main process
+    only (every rank would log the same machine); a resumed stage continues the steps."""
+    from viss_r1.process import is_main_process
+
+    if target is None or not target.system_metrics_interval_s or not is_main_process():
+        yield
+        return
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(target.run_id, sampling_interval=target.system_metrics_interval_s,
+                                   resume_logging=True, tracking_uri=target.tracking_uri)
+    monitor.start()
+    try:
+        yield
+    finally:
+        monitor.finish()
+
+
+# MLflow's log_batch takes at most 100 params a call.
+PARAMS_PER_BATCH = 100
+
+
+def log_params(client: Any, run_id: str, params: Mapping[str, str]) -> None:
+    """``params`` in batches: one request per hundred, not one per param (a stage has ~60–150)."""
+    from mlflow.entities import Param
+
+    items = [Param(name, value) for name, value in params.items()]
+    for start in range(0, len(items), PARAMS_PER_BATCH):
+        client.log_batch(run_id, params=items[start:start + PARAMS_PER_BATCH])
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -40,8 +76,29 @@ class StageRun:
         self.experiment_id, self.tracking_uri = experiment_id, tracking_uri
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        for name, value in metrics.items():
-            self.client.log_metric(self.run_id, name, float(value), step=step or 0)
+        """One request per thousand metrics (MLflow's batch limit), not one per metric."""
+        import time
+
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)
+        items = [Metric(name, float(value), stamp, step or 0) for name, value in metrics.items()]
+        for start in range(0, len(items), 1000):
+            self.client.log_batch(self.run_id, metrics=items[start:start + 1000])
+
+    def link_built(self, built_run_id: str | None) -> None:
+        """A reused stage's run points at the run that built its artifact (tag ``BUILT_BY_TAG``)
+        and carries that run's final metrics, so a compare view over arms finds the training
+        figures whichever run it picks. A run the tracking server does not know (the artifact
+        came from another server) leaves the tag alone."""
+        if not built_run_id:
+            return
+        self.client.set_tag(self.run_id, BUILT_BY_TAG, built_run_id)
+        try:
+            built = self.client.get_run(built_run_id)
+        except Exception:   # another tracking server's run: nothing to copy from here
+            return
+        self.log_metrics({name: value for name, value in built.data.metrics.items() if not name.startswith("system/")})
 
     def log_artifact(self, local_path: str, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, local_path, artifact_path)
@@ -125,8 +182,7 @@ class Tracker:
         run_id = run.info.run_id
         status = "FAILED"   # until the stage's body returns: logging its params can fail too
         try:
-            for name, value in flatten(params).items():
-                self.client.log_param(run_id, name, value[:6000])
+            log_params(self.client, run_id, {name: value[:6000] for name, value in flatten(params).items()})
             if inputs:
                 self.client.log_inputs(run_id, datasets=[
                     DatasetInput(

@@ -194,6 +194,17 @@ def test_mlflow_has_a_parent_run_and_one_nested_run_per_asset(instance, isolated
     logged = {f.path for f in client.list_artifacts(stages["pretext_samples"].info.run_id)}
     assert logged == {"frame_strip.png", "label_balance.json"}
     assert (isolated_state / "mlflow-artifacts").is_dir()
+    assert "viss_r1.built_by_run" not in cache_run.data.tags   # built here
+
+    # A rerun reuses every artifact: each stage's new run names the run that built it and carries
+    # its metrics, so a compare view finds them on either.
+    materialize(synthetic_config(), instance)
+    second = {r.data.tags["viss_r1.stage"]: r for r in client.search_runs([experiment.experiment_id])
+              if r.info.run_id not in {run.info.run_id for run in runs}}
+    reused = second["frame_cache"]
+    assert reused.data.tags["reused"] == "True" and reused.data.tags["viss_r1.built_by_run"] == cache_run.info.run_id
+    assert reused.data.metrics["clips"] == 18 and reused.data.metrics["build_seconds"] == \
+        cache_run.data.metrics["build_seconds"]
 
 
 def test_adding_a_video_decodes_only_the_shard_it_lands_in(instance, tmp_path):

@@ -17,6 +17,7 @@ from viss_r1.modeling.vllm_server import VLLMServer
 from viss_r1.pretext.transforms import VIDEO_TRANSFORMS
 from viss_r1.process import StrictModel
 from viss_r1.prompts import PromptWording, PromptWordingName
+from viss_r1.train.config import MlflowTarget
 
 
 class ProbeSettings(StrictModel):
@@ -88,3 +89,4 @@ class EvalRunConfig(StrictModel):
     frame_shards: list[Path]
     output_dir: str
     settings: EvalSettings = Field(default_factory=EvalSettings)
+    mlflow: MlflowTarget | None = None        # the asset's run: the machine's system metrics go there

@@ -39,6 +39,7 @@ from viss_r1.modeling.vllm_server import ServerUnavailable, generate_with_server
 from viss_r1.process import command_line
 from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT
 from viss_r1.rewards import format_score
+from viss_r1.tracking import system_metrics
 from viss_r1.video.media import MediaInput
 
 RESULTS_FILE = "results.parquet"
@@ -272,7 +273,13 @@ def evaluate(config: EvalRunConfig, pipes: Any | None = None, model_and_processo
 
 def main(argv: list[str] | None = None) -> None:
     command_line("Score a model on a benchmark (clean and robustness probes).", EvalRunConfig,
-                 lambda config, pipes: flat_scores(evaluate(config, pipes)), argv=argv)
+                 lambda config, pipes: flat_scores(evaluate_tracked(config, pipes)), argv=argv)
+
+
+def evaluate_tracked(config: EvalRunConfig, pipes: Any | None = None) -> dict[str, Any]:
+    """``evaluate``, the machine's system metrics going into the asset's MLflow run meanwhile."""
+    with system_metrics(config.mlflow):
+        return evaluate(config, pipes)
 
 
 def flat_scores(summary: Mapping[str, Any]) -> dict[str, Any]:

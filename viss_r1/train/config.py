@@ -18,10 +18,12 @@ from viss_r1.stages import StageSpec, stage_named
 
 
 class MlflowTarget(StrictModel):
-    """The MLflow run that receives the step metrics (the asset's nested run)."""
+    """The MLflow run that receives the step metrics (the asset's nested run), and the machine's
+    system metrics every ``system_metrics_interval_s`` seconds while the stage works (0: none)."""
 
     tracking_uri: str
     run_id: str
+    system_metrics_interval_s: float = Field(default=10.0, ge=0.0)
 
 
 class OptimSettings(StrictModel):

@@ -21,6 +21,8 @@ from viss_r1.train.config import CHECKPOINT_DIR, FINAL_DIR, GRPORunConfig
 from viss_r1.train.learning_signal import ZERO_SPREAD_RESULT
 from viss_r1.train.reporting import ZERO_SPREAD_METRIC, StepReporter, logged_curve
 from viss_r1.train.runner import train_resumable, write_result
+from viss_r1.tracking import system_metrics
+
 # The per-sample columns the rewards and the rollout table read.
 ROW_COLUMNS = ("sample_id", "problem_type", "solution", "transform_name", "transform_letter", "data_type")
 
@@ -136,7 +138,8 @@ def run_grpo(config: GRPORunConfig, pipes: Any | None = None, callbacks: Sequenc
     """Train, save ``final/`` and ``result.json``; ``callbacks`` are extra ``TrainerCallback``s."""
     started = time.perf_counter()
     trainer, reporter, rows = build_trainer(config, pipes, callbacks)
-    train, resume = train_resumable(trainer, config.output_dir, config.training.deepspeed, pipes)
+    with system_metrics(config.mlflow):
+        train, resume = train_resumable(trainer, config.output_dir, config.training.deepspeed, pipes)
     final = Path(config.output_dir) / FINAL_DIR
     result = {
         "stage": config.stage.name,

@@ -21,6 +21,7 @@ from viss_r1.process import command_line
 from viss_r1.train.config import CHECKPOINT_DIR, FINAL_DIR, SFTRunConfig
 from viss_r1.train.reporting import StepReporter
 from viss_r1.train.runner import train_resumable, write_result
+from viss_r1.tracking import system_metrics
 
 
 def trainer_arguments(config: SFTRunConfig):
@@ -76,7 +77,8 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
         model=model, args=arguments, train_dataset=datasets.Dataset.from_list(rows), data_collator=collator,
         processing_class=processor, callbacks=[reporter, *callbacks])
     trainer.set_schedule_horizon(config.training.schedule_horizon_steps, config.training.schedule_horizon_epochs)
-    train, resume = train_resumable(trainer, config.output_dir, config.training.deepspeed, pipes)
+    with system_metrics(config.mlflow):
+        train, resume = train_resumable(trainer, config.output_dir, config.training.deepspeed, pipes)
     final = output / FINAL_DIR
     result = {
         "stage": stage.name,
