@@ -31,12 +31,13 @@ WORKDIR /app
 
 # Dependencies first, in their own layer, so a code change does not reinstall torch: the pinned
 # stack of pyproject.toml plus what a cluster needs (Kubernetes launcher, PostgreSQL storage, the
-# driver MLflow's PostgreSQL store uses). DS_BUILD_OPS=0: no GPU at build time, so DeepSpeed builds
-# no ops now and JIT-builds them on first use.
+# driver MLflow's PostgreSQL store uses, s3fs for an s3:// artifact root, NVML for MLflow's GPU
+# system metrics). DS_BUILD_OPS=0: no GPU at build time, so DeepSpeed builds no ops now and
+# JIT-builds them on first use.
 COPY pyproject.toml ./
 RUN --mount=type=cache,target=/root/.cache/uv \
     DS_BUILD_OPS=0 uv pip install -r pyproject.toml \
-    dagster-k8s==0.29.27 dagster-postgres==0.29.27 psycopg2-binary
+    dagster-k8s==0.29.27 dagster-postgres==0.29.27 psycopg2-binary s3fs==2026.9.0 nvidia-ml-py==13.615.71
 
 # The repository, infra/ included: run configs and the accelerate/DeepSpeed files are read from it
 # by relative path. Editable, so the packages stay in /app: assets/launcher.py finds
