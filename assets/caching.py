@@ -181,9 +181,9 @@ def output(built: Built, metadata: Mapping[str, Any]) -> dg.Output:
 def table_preview(rows: list[dict[str, Any]] | pl.DataFrame, limit: int = 10) -> dg.TableMetadataValue:
     """Rows as Dagster's table metadata (a typed schema; the UI renders, sorts and copies it). Values
     that are not numbers, booleans or text are shown as text; long text is cut to 200 characters."""
-    frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows, infer_schema_length=None) \
-        if rows else pl.DataFrame()
-    frame = frame.head(limit)
+    if not isinstance(rows, pl.DataFrame):
+        rows = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+    frame = rows.head(limit)
     columns = [dg.TableColumn(name, _column_type(dtype)) for name, dtype in frame.schema.items()]
     records = [dg.TableRecord({name: _cell(value) for name, value in row.items()}) for row in frame.to_dicts()]
     return dg.MetadataValue.table(records=records, schema=dg.TableSchema(columns=columns))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -43,17 +44,12 @@ def system_metrics(target: Any | None) -> Iterator[None]:
         monitor.finish()
 
 
-# MLflow's log_batch takes at most 100 params a call.
-PARAMS_PER_BATCH = 100
-
-
 def log_params(client: Any, run_id: str, params: Mapping[str, str]) -> None:
-    """``params`` in batches: one request per hundred, not one per param (a stage has ~60–150)."""
+    """``params`` in one ``log_batch`` (MLflow splits it into requests of its batch limit), not one
+    request per param (a stage has ~60–150)."""
     from mlflow.entities import Param
 
-    items = [Param(name, value) for name, value in params.items()]
-    for start in range(0, len(items), PARAMS_PER_BATCH):
-        client.log_batch(run_id, params=items[start:start + PARAMS_PER_BATCH])
+    client.log_batch(run_id, params=[Param(name, value) for name, value in params.items()])
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -76,15 +72,13 @@ class StageRun:
         self.experiment_id, self.tracking_uri = experiment_id, tracking_uri
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """One request per thousand metrics (MLflow's batch limit), not one per metric."""
-        import time
-
+        """In one ``log_batch`` (MLflow splits it into requests of its batch limit), not one request
+        per metric."""
         from mlflow.entities import Metric
 
         stamp = int(time.time() * 1000)
-        items = [Metric(name, float(value), stamp, step or 0) for name, value in metrics.items()]
-        for start in range(0, len(items), 1000):
-            self.client.log_batch(self.run_id, metrics=items[start:start + 1000])
+        self.client.log_batch(self.run_id, metrics=[Metric(name, float(value), stamp, step or 0)
+                                                    for name, value in metrics.items()])
 
     def link_built(self, built_run_id: str | None) -> None:
         """A reused stage's run points at the run that built its artifact (tag ``BUILT_BY_TAG``)
