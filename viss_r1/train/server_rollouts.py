@@ -29,7 +29,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from viss_r1.modeling.generation import Decoding
-from viss_r1.modeling.vllm_server import VLLMServer, chat_request, reload_weights, sample_completions
+from viss_r1.modeling.vllm_server import (VLLMServer, chat_request, openai_client, reload_weights,
+                                          sample_completions)
 from viss_r1.train.rollout_requests import PromptRequests, prompt_key
 
 
@@ -82,8 +83,9 @@ class ServerRollouts:
                                 repetition_penalty=trainer.repetition_penalty, do_sample=True,
                                 seed=int(rng.integers(2**31)))
             bodies.append((chat_request(self.served_model, *requests[key], decoding), len(positions)))
-        with ThreadPoolExecutor(max_workers=min(self.server.max_concurrent, len(bodies))) as pool:
-            sampled = list(pool.map(lambda job: sample_completions(self.server, job[0], job[1],
+        with openai_client(self.server) as client, \
+                ThreadPoolExecutor(max_workers=min(self.server.max_concurrent, len(bodies))) as pool:
+            sampled = list(pool.map(lambda job: sample_completions(client, self.server, job[0], job[1],
                                                                    self.suppress_token_ids), bodies))
         completions: list[list[int]] = [[] for _ in rows]
         for positions, ids in zip(groups.values(), sampled):
