@@ -10,7 +10,8 @@ what reached the server: ``<answer>{frames}</answer>`` (0 without video), and co
 characters as the completion's tokens. Asked for ``n`` completions with ``return_token_ids``, it
 answers each with ``rollout_ids(parsed, i)``. ``POST /collective_rpc`` with method
 ``reload_weights`` reads the checkpoint folder's safetensors, as vLLM's in-place reload does, and
-keeps the tensors it read (``reloads``).
+keeps the tensors it read (``reloads``). Every request's ``Authorization`` header is kept
+(``authorizations``), so a test can see the API key that was sent.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def parse_chat_request(body: dict[str, Any]) -> ParsedRequest:
 @dataclass
 class StandInServer:
     """Serves ``models`` on 127.0.0.1; ``refuse`` maps a request number (from 0) to the status it
-    answers with instead; ``delay_s`` keeps each request in flight a while (to see concurrency)."""
+    answers with instead, ``refuse_reloads`` the same for weight reloads; ``delay_s`` keeps each
+    request in flight a while (to see concurrency)."""
 
     models: list[dict[str, str]]
     refuse: dict[int, int] = field(default_factory=dict)
@@ -87,6 +89,9 @@ class StandInServer:
     rollout_ids: Any = None                 # (ParsedRequest, choice index) -> token ids
     requests: list[ParsedRequest] = field(default_factory=list)
     reloads: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    refuse_reloads: dict[int, int] = field(default_factory=dict)
+    reload_calls: int = 0
+    authorizations: list[str | None] = field(default_factory=list)
     max_in_flight: int = 0
     _in_flight: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -130,6 +135,9 @@ class StandInServer:
 
         from safetensors.torch import load_file
 
+        number, self.reload_calls = self.reload_calls, self.reload_calls + 1
+        if number in self.refuse_reloads:
+            return self.refuse_reloads[number], {"error": {"message": f"refused reload {number}"}}
         if body.get("method") != "reload_weights":
             return 400, {"error": {"message": f"unexpected method {body.get('method')!r}"}}
         folder = Path(body["kwargs"]["weights_path"])
@@ -157,12 +165,14 @@ class StandInServer:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
+                server.authorizations.append(self.headers.get("Authorization"))
                 if self.path == "/v1/models":
                     self._send(200, {"object": "list", "data": [{"object": "model", **m} for m in server.models]})
                 else:
                     self._send(404, {"error": {"message": self.path}})
 
             def do_POST(self) -> None:
+                server.authorizations.append(self.headers.get("Authorization"))
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if self.path == "/v1/chat/completions":
                     self._send(*server._answer(body))
