@@ -96,8 +96,9 @@ class ServerError(RuntimeError):
 
 
 class ServerUnavailable(ServerError):
-    """The server cannot be reached or failed (5xx): the run stops, and a rerun resumes after
-    the finished samples rather than recording the rest as failed."""
+    """The server cannot be reached, did not answer in time or failed (5xx, 408, 429), still so
+    after ``max_retries``: the run stops, and a rerun resumes after the finished samples rather
+    than recording the rest as failed."""
 
 
 def _api_key(server: VLLMServer) -> str | None:
