@@ -12,6 +12,7 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
+from console_output import assert_progress_lines_not_trainer_dicts
 from viss_r1.modeling.video_inputs import VIDEO_FIELDS
 from viss_r1.process import write_config
 from viss_r1.train.config import GRPORunConfig, GRPOSettings, OptimSettings
@@ -33,7 +34,7 @@ def grpo_config(tiny_sft, output_dir: Path, stage: str = "viss_r1_grpo", grpo=No
                          training=OptimSettings(**{**FAST, **training}), grpo=GRPOSettings(**{**ROLLOUTS, **(grpo or {})}))
 
 
-def test_video_reaches_generation_and_every_log_prob_forward(tiny_sft, tmp_path):
+def test_video_reaches_generation_and_every_log_prob_forward(tiny_sft, tmp_path, capsys):
     seen: list[tuple[bool, set]] = []
 
     class RecordForwardInputs(TrainerCallback):
@@ -53,6 +54,7 @@ def test_video_reaches_generation_and_every_log_prob_forward(tiny_sft, tmp_path)
     assert any({"mm_encoder_outputs", "mm_token_type_ids", "position_ids"} <= f for f in generation_forwards)
     assert result["global_step"] == 2 and result["stage"] == "video_r1_grpo" and result["kl_in_loss"] is True
     assert (tmp_path / "final" / "model.safetensors").is_file()
+    assert_progress_lines_not_trainer_dicts(capsys.readouterr().out, steps=2, metric="reward")
 
 
 def test_video_changes_the_log_probs_the_loss_uses(tiny_sft, tmp_path):

@@ -11,6 +11,7 @@ import pytest
 from transformers import TrainerCallback
 
 from assets.launcher import StageLauncher
+from console_output import assert_progress_lines_not_trainer_dicts
 from viss_r1.modeling.video_inputs import VIDEO_FIELDS
 from viss_r1.process import write_config
 from viss_r1.train.config import OptimSettings, SFTRunConfig
@@ -26,7 +27,7 @@ def sft_config(tiny_sft, output_dir: Path, **training) -> SFTRunConfig:
                         training=OptimSettings(**{**FAST, **training}))
 
 
-def test_video_reaches_the_loss_forward_and_the_loss_falls(tiny_sft, tmp_path):
+def test_video_reaches_the_loss_forward_and_the_loss_falls(tiny_sft, tmp_path, capsys):
     seen: list[set] = []
 
     class RecordForwardInputs(TrainerCallback):
@@ -43,6 +44,7 @@ def test_video_reaches_the_loss_forward_and_the_loss_falls(tiny_sft, tmp_path):
     assert result["last_loss"] < 0.5 * result["first_loss"], result["losses"]
     assert (tmp_path / "final" / "model.safetensors").is_file()
     assert (tmp_path / "final" / "processor_config.json").is_file()
+    assert_progress_lines_not_trainer_dicts(capsys.readouterr().out, steps=30, metric="loss")
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""Where a training process reports: MLflow step metrics and, when Dagster launched it, Pipes.
+"""Where a training process reports: MLflow step metrics, and the stage's progress line — to
+Dagster through Pipes when Dagster launched it, else to stdout.
 
 Only the main process reports (under accelerate/torchrun every rank runs this code). Metric
 names are the same in every stage and arm, so MLflow's compare view lines the runs up."""
@@ -11,6 +12,7 @@ from typing import Any, Mapping, Sequence
 from transformers import TrainerCallback
 
 from viss_r1.process import is_main_process
+from viss_r1.progress import Progress
 from viss_r1.train.config import MlflowTarget
 
 # The share of GRPO groups whose rollouts all scored alike (no advantage, no gradient) per step;
@@ -54,6 +56,14 @@ def step_metrics(logs: Mapping[str, float]) -> dict[str, float]:
     return metrics
 
 
+def key_metric(metrics: Mapping[str, float]) -> tuple[str, float]:
+    """What the progress line shows: GRPO's reward (its loss sits near 0 whatever it learns: the
+    advantages are centred per group), else SFT's loss."""
+    if "rl/reward" in metrics:
+        return "reward", metrics["rl/reward"]
+    return "loss", metrics["train/loss"]
+
+
 def logged_curve(log_history: Sequence[Mapping[str, Any]], name: str) -> list[tuple[int, float]]:
     """``(step, value)`` of our metric ``name`` at every logged step of a Trainer's
     ``state.log_history``, which a resumed run restores from its checkpoint (a callback only
@@ -63,7 +73,9 @@ def logged_curve(log_history: Sequence[Mapping[str, Any]], name: str) -> list[tu
 
 
 class StepReporter(TrainerCallback):
-    """Logs each Trainer log step to MLflow (and a line to Dagster) and keeps the loss curve."""
+    """Logs each Trainer log step to MLflow, keeps the loss and reward curves and writes the
+    stage's progress line (``viss_r1.progress``). When Dagster launched the process, each log
+    step's figures also go to its event log at DEBUG: in the Dagster UI, not on the console."""
 
     def __init__(self, mlflow: MlflowTarget | None, pipes: Any | None):
         self.client = None
@@ -74,7 +86,13 @@ class StepReporter(TrainerCallback):
         self.pipes = pipes
         self.losses: list[tuple[int, float]] = []
         self.rewards: list[tuple[int, float]] = []
+        self.progress: Progress | None = None
         self._last = (time.perf_counter(), 0)
+
+    def on_train_begin(self, args, state, control, **kwargs) -> None:
+        if state.is_world_process_zero:
+            say = self.pipes.log.info if self.pipes is not None else print
+            self.progress = Progress(state.max_steps, "step", say, start=state.global_step)
 
     def on_log(self, args, state, control, logs: Mapping[str, float] | None = None, **kwargs) -> None:
         if not state.is_world_process_zero or not logs or "loss" not in logs:
@@ -95,7 +113,13 @@ class StepReporter(TrainerCallback):
                 Metric(name, value, stamp, state.global_step) for name, value in metrics.items()])
         if self.pipes is not None:
             shown = ", ".join(f"{k.split('/', 1)[1]} {v:.4g}" for k, v in metrics.items() if k.count("/") == 1)
-            self.pipes.log.info(f"step {state.global_step}/{state.max_steps}: {shown}")
+            self.pipes.log.debug(f"step {state.global_step}/{state.max_steps}: {shown}")
+        if self.progress is not None:
+            self.progress.update(state.global_step, key_metric(metrics))
+
+    def on_train_end(self, args, state, control, **kwargs) -> None:
+        if self.progress is not None:
+            self.progress.finish()
 
     def log_rollouts(self, step: int, rollouts: list[dict[str, Any]]) -> None:
         """Sample rollouts (prompt id, transform, completion, rewards, advantage) as an MLflow

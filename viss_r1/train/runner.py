@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
+from transformers import PrinterCallback, TrainerCallback
 
 from viss_r1.process import is_main_process
 from viss_r1.train.config import CHECKPOINT_DIR, FINAL_DIR, RESULT_FILE
@@ -61,6 +61,9 @@ def train_resumable(trainer, output_dir: str, deepspeed: str | None, pipes: Any 
     if pipes is not None and resume:
         pipes.log.info(f"resuming from {resume}")
     trainer.add_callback(StepClock())
+    # With disable_tqdm the Trainer prints every log entry as a Python dict; the StepReporter
+    # already puts them in MLflow (and the Dagster event log) and writes the progress line.
+    trainer.remove_callback(PrinterCallback)
     train = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(Path(output_dir) / FINAL_DIR))
     return train, resume
