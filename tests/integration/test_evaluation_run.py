@@ -39,8 +39,9 @@ def config(tiny_sft, records, output) -> EvalRunConfig:
                          frame_shards=tiny_sft.shard_files, output_dir=str(output), settings=settings)
 
 
-def test_every_condition_is_scored_and_failures_are_counted_not_scored(tiny_sft, eval_records, tmp_path):
+def test_every_condition_is_scored_and_failures_are_counted_not_scored(tiny_sft, eval_records, tmp_path, capsys):
     summary = evaluate(config(tiny_sft, eval_records, tmp_path / "out"))
+    printed = capsys.readouterr().out.splitlines()
     results = pl.read_parquet(tmp_path / "out" / RESULTS_FILE)
     counts = {(c, s): n for c, s, n in results.group_by("condition", "status").len().iter_rows()}
     assert counts == {
@@ -72,6 +73,14 @@ def test_every_condition_is_scored_and_failures_are_counted_not_scored(tiny_sft,
         rows = ok.filter(pl.col("condition") == condition)
         assert rows["follows_format"].null_count() == 0
         assert summary["format"][condition] == pytest.approx(100 * rows["follows_format"].mean(), abs=0.01)
+    # One progress line over every condition's asked samples (the missing are never asked), its
+    # metric the running accuracy of the condition being asked: the last one, frame drop, at the end.
+    asked = results.filter(pl.col("status") != "missing").height
+    progress = [line for line in printed if line.startswith("sample ")]
+    assert progress[0].startswith(f"sample 4/{asked} ") and " · clean accuracy " in progress[0]
+    drop = ok.filter(pl.col("condition") == "frame_drop_0.50")["score"].mean()
+    assert progress[-1].startswith(f"sample {asked}/{asked} (100%)") and "done in" in progress[-1]
+    assert progress[-1].endswith(f" · frame_drop_0.50 accuracy {drop:.4g}") and len(progress) <= 11, progress
 
 
 def test_a_resumed_evaluation_redoes_only_what_was_lost(tiny_sft, eval_records, tmp_path):

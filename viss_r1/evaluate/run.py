@@ -37,6 +37,7 @@ from viss_r1.evaluate.scores import summarize
 from viss_r1.modeling.generation import Decoding
 from viss_r1.modeling.vllm_server import ServerUnavailable, generate_with_server, served_model_name
 from viss_r1.process import command_line
+from viss_r1.progress import Progress
 from viss_r1.prompts import DEFAULT_SYSTEM_PROMPT
 from viss_r1.rewards import format_score
 from viss_r1.tracking import system_metrics
@@ -160,14 +161,14 @@ def ask_rows(condition: Condition, rows: Sequence[Mapping[str, Any]], generate: 
              settings: EvalSettings, spec: BenchmarkSpec, batch_size: int, log: Callable[[str], None] = print,
              ) -> Iterator[list[dict[str, Any]]]:
     """``rows`` (the condition's rows, each with a ``sample_id``) asked and scored batch by batch:
-    each batch's result rows as soon as it is done. The one path every probe takes, whether
-    ``evaluate`` asks a benchmark's records or a learning check asks held-out clips under every
-    option of their transform (``probes.every_option``)."""
+    each batch's result rows as soon as it is done (the caller keeps count; ``log`` hears of
+    samples that failed). The one path every probe takes, whether ``evaluate`` asks a benchmark's
+    records or a learning check asks held-out clips under every option of their transform
+    (``probes.every_option``)."""
     system_prompt = settings.system_prompt or DEFAULT_SYSTEM_PROMPT
     for start in range(0, len(rows), batch_size):
         batch = list(rows[start:start + batch_size])
         yield ask(condition, batch, generate, frames, settings, system_prompt, spec, log)
-        log(f"{condition.name}: {min(start + batch_size, len(rows))}/{len(rows)} samples")
 
 
 class PartWriter:
@@ -243,21 +244,30 @@ def evaluate(config: EvalRunConfig, pipes: Any | None = None, model_and_processo
     frames = FrameCacheReader(config.frame_shards)
     # On a server a part holds what is in flight at once; in process, one generate batch.
     batch_size = settings.vllm_server.max_concurrent if settings.vllm_server.url else settings.decoding.batch_size
-    generate = None
     generated = 0
 
+    plan = []   # (condition, the rows it still asks)
     for condition in conditions(settings.probes):
         rows = [r for r in condition_rows(condition, records, settings)
                 if (condition.name, r["sample_id"]) not in done]
         unusable = [(r, unusable_reason(condition, r)) for r in rows]
         parts.write([result_row(spec.name, condition, r, spec.task_fields, status=why[0], failure=why[1])
                      for r, why in unusable if why is not None])
-        todo = [r for r, why in unusable if why is None]
-        if todo and generate is None:
-            generate = generator(config, model_and_processor)
-        for scored in ask_rows(condition, todo, generate, frames, settings, spec, batch_size, log):
-            parts.write(scored)
-            generated += sum(row["status"] == "ok" for row in scored)
+        plan.append((condition, [r for r, why in unusable if why is None]))
+    total = sum(len(todo) for _, todo in plan)
+    generate = generator(config, model_and_processor) if total else None
+    # One line for every condition together; its metric is the running accuracy of the one asked.
+    progress = Progress(total, "sample", log)
+    for condition, todo in plan:
+        points = scored = 0.0
+        for batch in ask_rows(condition, todo, generate, frames, settings, spec, batch_size, log):
+            parts.write(batch)
+            ok = [row for row in batch if row["status"] == "ok"]
+            generated += len(ok)
+            points, scored = points + sum(row["score"] for row in ok), scored + len(ok)
+            progress.update(progress.done + len(batch),
+                            (f"{condition.name} accuracy", points / scored) if scored else None)
+    progress.finish()
 
     results = parts.table()
     summary = summarize(results.to_dicts(), spec)
