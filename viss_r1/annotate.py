@@ -39,6 +39,7 @@ import polars as pl
 
 from viss_r1.answers import extract_answer, extract_transform
 from viss_r1.process import command_line
+from viss_r1.progress import Progress
 from viss_r1.prompts import OURS, PromptWording, system_prompt_for
 from viss_r1.release_prompts import GROUND_TRUTH_MENTION
 from viss_r1.rewards import accuracy, format_score
@@ -156,6 +157,7 @@ def annotate(rows: Sequence[Mapping[str, Any]], load_generate: Callable[[], Gene
     if done:
         log(f"resuming: {len(rows) - len(todo)} of {len(rows)} samples already judged in {parts}")
     generate = load_generate() if todo else None
+    progress, kept = Progress(len(todo), "sample", log), 0
     for start in range(0, len(todo), config.batch_size):
         batch = todo[start:start + config.batch_size]
         entries = []
@@ -164,7 +166,8 @@ def annotate(rows: Sequence[Mapping[str, Any]], load_generate: Callable[[], Gene
             entries.append({"sample_id": row["sample_id"], "record": record, "reason": reason,
                             "completion": completion})
         write_part(parts, entries)
-        log(f"{min(start + config.batch_size, len(todo))}/{len(todo)} samples judged")
+        kept += sum(entry["record"] is not None for entry in entries)
+        progress.update(start + len(batch), ("kept", kept / (start + len(batch))))
 
     done = judged(parts)
     entries = [done[row["sample_id"]] for row in rows]

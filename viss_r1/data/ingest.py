@@ -33,6 +33,7 @@ from viss_r1.data.frame_cache import (
 )
 from viss_r1.data.isolation import Outcome, run_isolated
 from viss_r1.data.tables import write_table
+from viss_r1.progress import Progress
 from viss_r1.video.encoding import FrameEncoding
 from viss_r1.video.probe import ALL_CPUS, cpu_workers, probe_row_worker, quarantined
 from viss_r1.video.sampling import FrameSampling
@@ -127,6 +128,7 @@ def cache_frames(store, catalog: list[dict], sampling: FrameSampling, encoding: 
     # of thousands keeps every worker busy; each shard is written as its clips come back.
     tasks = [(clip, sampling, encoding) for shard in missing for clip in buckets[shard]]
     count = cpu_workers(workers)
+    progress, failed = Progress(len(missing), "shard", log), 0
     with closing(run_isolated(decode, tasks, count, timeout_s, preload=DECODERS,
                               window=REORDER_WINDOW_PER_WORKER * count)) as outcomes:
         for done, shard in enumerate(missing, 1):
@@ -134,7 +136,8 @@ def cache_frames(store, catalog: list[dict], sampling: FrameSampling, encoding: 
             result = cache_shard(store, keys[shard], results)
             cached.clips_decoded += result["clips"]
             cached.frames_decoded += result["frames"]
-            log(f"shard {shard} done ({done}/{len(missing)}): {result['clips']} clips, {result['failures']} failed")
+            failed += result["failures"]
+            progress.update(done, ("failed clips", failed))
     expected = expected_frame_counts([r for r in catalog if r["status"] == "ok"], sampling)
     cached.index, cached.failures = index_shards(store, keys, expected)
     cached.seconds = time.perf_counter() - started
