@@ -15,6 +15,7 @@ from assets.launcher import StageLauncher
 from assets.resources import ArtifactStoreResource, MlflowTracking, state_dir
 from assets.retries import StageRetries
 from assets.training import training_assets
+from pipelines.console import CONSOLE_LOGGERS
 from pipelines.jobs import jobs
 from viss_r1.evaluate.benchmarks import BENCHMARKS
 from viss_r1.stages import ARMS, Arm, scored_models, stages_of
@@ -60,6 +61,7 @@ def definitions(arms: dict[str, Arm] = ARMS, retries: StageRetries | None = None
         jobs=jobs(arms),
         sensors=[leaderboard_refresh],
         resources=resources(),
+        loggers=CONSOLE_LOGGERS,
     )
 
 

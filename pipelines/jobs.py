@@ -8,6 +8,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.evaluation import benchmark_asset_name, eval_asset_key
+from pipelines.console import CONSOLE_RUN_CONFIG
 from viss_r1.evaluate.benchmarks import BENCHMARKS
 from viss_r1.stages import BASE_MODEL, CHECKPOINT, Arm, ArmsJob, arm_jobs
 
@@ -27,16 +28,21 @@ def arm_job(job: ArmsJob) -> dg.UnresolvedAssetJobDefinition:
     """The data plane, the base model, the arms' stages in order, their models scored."""
     trained = dg.AssetSelection.assets(BASE_MODEL, *(stage.model for stage in job.stages))
     return dg.define_asset_job(job.name, selection=DATA_PLANE | trained | evaluation_of(*job.scored),
-                               executor_def=dg.in_process_executor, description=job.description)
+                               executor_def=dg.in_process_executor, description=job.description,
+                               config=CONSOLE_RUN_CONFIG)
 
 
 ingest = dg.define_asset_job(
     "ingest",
     selection=DATA_PLANE,
     executor_def=dg.in_process_executor,
+    config=CONSOLE_RUN_CONFIG,
     description="Annotations → video catalog → frame cache → pretext samples.",
 )
 
+# The two jobs below need a run config of their own, and Dagster checks a job's default run config
+# as a whole, so they cannot default to the readable console: their run config names it
+# (``loggers: {console: {}}``, as infra/configs/evaluate_qwen2_5_vl_7b.yaml does).
 annotate_cot = dg.define_asset_job(
     "annotate_cot",
     selection=dg.AssetSelection.assets("cot_annotations"),
