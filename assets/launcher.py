@@ -25,7 +25,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # What a pod needs to find the shared state, the artifact store and the MLflow server. The
 # run config already names the MLflow run; these let the process open the same stores.
 FORWARDED_ENV = ["MLFLOW_TRACKING_URI", "VISS_R1_STATE_DIR", "VISS_R1_ARTIFACT_ROOT"]
-PROCESS_ENV = {"TOKENIZERS_PARALLELISM": "false"}
+# A stage process reports through its progress line; the libraries' own progress bars ("Loading
+# weights", "Writing model shards") and MLflow's INFO lines would only interleave with it. Set
+# them back in stage_launcher.env (e.g. HF_HUB_DISABLE_PROGRESS_BARS: "0").
+PROCESS_ENV = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+               "MLFLOW_LOGGING_LEVEL": "WARNING"}
 # Private APIs each backend uses, and the pinned versions they follow (checked before each launch).
 DAGSTER_VERSION = "1.13.27"
 DAGSTER_PRIVATE_API = ("dagster._core.errors.DagsterPipesExecutionError",)
@@ -137,7 +141,7 @@ class StageLauncher(dg.ConfigurableResource):
         from dagster._core.errors import DagsterPipesExecutionError  # not exported at top level
 
         command = self.command(module, config_file)
-        context.log.info(f"launching: {' '.join(command)}")
+        context.log.debug(f"launching: {' '.join(command)}")   # a failure says it again, with how to rerun it
         client = dg.PipesSubprocessClient(env={**PROCESS_ENV, **self.env})
         try:
             invocation = client.run(context=context, command=command)
