@@ -28,7 +28,7 @@ from viss_r1.data.frame_cache import shard_files
 from viss_r1.data.records import annotation_key, load_annotation_source
 from viss_r1.evaluate.benchmarks import BENCHMARKS, BenchmarkSpec
 from viss_r1.evaluate.config import EvalRunConfig
-from viss_r1.evaluate.leaderboard import chart, collect_scores, leaderboard_table, to_markdown
+from viss_r1.evaluate.leaderboard import chart, collect_scores, leaderboard_table, to_console, to_markdown
 from viss_r1.evaluate.scores import score_metrics
 from viss_r1.process import write_config
 from viss_r1.stages import StageSpec, stage_making
@@ -295,9 +295,11 @@ def _build_leaderboard(context: dg.AssetExecutionContext, artifact_store: Artifa
     built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
                            config={"models": list(models)}, inputs=results, build=build, log_files=("leaderboard.png",),
                            log_run=log_run)
-    markdown = (built.folder / "leaderboard.md").read_text()
-    context.log.info(f"leaderboard ({len(results)} results):\n{markdown}")
     board = pl.read_parquet(built.folder / "leaderboard.parquet")
+    # The job's last word on the console; every column is in the markdown, the metadata and MLflow.
+    context.log.info(f"leaderboard, accuracy in % ({len(results)} results; every column: "
+                     f"{built.folder / 'leaderboard.md'}):\n{to_console(board)}")
+    context.log.debug(f"leaderboard ({len(results)} results):\n{(built.folder / 'leaderboard.md').read_text()}")
     return output(built, {"leaderboard": table_preview(board, limit=board.height), "dagster/row_count": board.height,
                           "results": len(results),
                           "chart": dg.MetadataValue.path(str(built.folder / "leaderboard.png"))})

@@ -7,7 +7,7 @@ from __future__ import annotations
 import polars as pl
 
 from viss_r1.evaluate.benchmarks import BENCHMARKS
-from viss_r1.evaluate.leaderboard import chart, collect_scores, leaderboard_table, to_markdown
+from viss_r1.evaluate.leaderboard import chart, collect_scores, leaderboard_table, to_console, to_markdown
 from viss_r1.evaluate.scores import score_metrics, summarize
 
 
@@ -49,9 +49,31 @@ def test_leaderboard_lays_out_models_by_benchmarks_with_robustness_columns(tmp_p
     assert chart(table, tmp_path / "chart.png").stat().st_size > 1000
 
 
+def test_the_console_table_shows_what_ran_in_aligned_columns(tmp_path):
+    shards = [
+        shard(tmp_path / "a.parquet", "viss_r1_model", "synthetic",
+              {"score/overall": 40.0, "score/blind": 25.0, "visual_reliance": 15.0, "format/clean": 100.0,
+               "score/no_video": 5.0, "samples/failed": 2.0}),
+        shard(tmp_path / "b.parquet", "base_model", "synthetic", {"score/overall": 0.0, "score/blind": 0.0}),
+    ]
+    table = leaderboard_table(collect_scores(shards), ("base_model", "viss_r1_model"))
+    # one benchmark ran: its columns are headed by their suffix; the six not configured and the
+    # columns beyond CONSOLE_COLUMNS (no video) are left out
+    assert to_console(table).splitlines() == [
+        "model                Synthetic  blind  visual reliance  format",
+        "base_model                 0.0    0.0                –       –",
+        "viss_r1_model  40.0 (2 failed)   25.0             15.0   100.0",
+    ]
+    two = leaderboard_table(collect_scores([*shards, shard(tmp_path / "c.parquet", "base_model", "vsi_bench",
+                                                               {"score/overall": 30.1})]), ("base_model",))
+    header = to_console(two).splitlines()[0].split("  ")
+    assert [h.strip() for h in header if h.strip()] == ["model", "VSI-Bench", "Synthetic", "Synthetic blind",
+                                                         "Synthetic visual reliance", "Synthetic format"]
+
+
 def test_an_empty_leaderboard_says_so():
     table = leaderboard_table(collect_scores([]), ("base_model",))
-    assert table.is_empty() and "no model" in to_markdown(table)
+    assert table.is_empty() and "no model" in to_markdown(table) and "no model" in to_console(table)
 
 
 def row(condition, score, status="ok", task="t1", transform=None, correct=None, in_format=True):

@@ -28,6 +28,8 @@ ROBUSTNESS_COLUMNS = (
     ("format/blind", "blind format"),
     ("format/no_video", "no video format"),
 )
+# The columns the console's table shows beside each clean score (the markdown and the UI show all).
+CONSOLE_COLUMNS = ("blind", "visual reliance", "transformed", "pretext acc.", "format")
 # The probes the chart draws beside each clean bar: (column suffix, hatch).
 CHART_PROBES = (("blind", "//"), ("no video", ".."))
 FRAME_DROP_PREFIX = "score/frame_drop_"
@@ -85,6 +87,30 @@ def to_markdown(table: pl.DataFrame) -> str:
             cells.append((NOT_RUN if value is None else f"{value:.1f}") + (f" ({failed:.0f} failed)" if failed else ""))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def to_console(table: pl.DataFrame) -> str:
+    """The table in plain text for a terminal, narrower than the markdown: for each benchmark that
+    ran, its clean score (a failed count beside it) and the ``CONSOLE_COLUMNS`` it has, headed by
+    the column suffix alone when a single benchmark ran."""
+    if table.is_empty():
+        return "(no model has been evaluated yet)"
+    ran = [s.title for s in BENCHMARKS.values() if s.title in table.columns and table[s.title].drop_nulls().len()]
+    columns: list[tuple[str, str]] = []   # (header, column)
+    for title in ran:
+        columns.append((title, title))
+        columns += [(suffix if len(ran) == 1 else f"{title} {suffix}", f"{title} {suffix}")
+                    for suffix in CONSOLE_COLUMNS if f"{title} {suffix}" in table.columns]
+
+    def cell(row: dict, column: str) -> str:
+        value, failed = row[column], row.get(f"{column} {FAILED}")
+        return (NOT_RUN if value is None else f"{value:.1f}") + (f" ({failed:.0f} failed)" if failed else "")
+
+    rows = [["model", *(header for header, _ in columns)]]
+    rows += [[row["model"], *(cell(row, column) for _, column in columns)] for row in table.iter_rows(named=True)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(text.ljust(width) if i == 0 else text.rjust(width)
+                               for i, (text, width) in enumerate(zip(r, widths))) for r in rows)
 
 
 def chart(table: pl.DataFrame, path: Path) -> Path:
