@@ -4,8 +4,8 @@ metric (loss for SFT, reward for GRPO, accuracy for evaluation)::
     step 40/200 (20%) · 1.52 steps/s · 1m45s left · reward 0.412
 
 A stage says where it is as often as it likes (``update``); a line is written only at the first
-update, each time another tenth of the work is done, after a minute without one, and at the end,
-so a long run prints a dozen lines, not one a step. The per-step figures go to MLflow (and, at
+update, each time another tenth of the work is done, after a minute without one, and at the end —
+never two within a few seconds but the last — so a long run prints a dozen lines, not one a step. The per-step figures go to MLflow (and, at
 DEBUG, to the Dagster event log); this line is what a person watching the console reads.
 
 The bottom of the library with ``viss_r1.process``: it imports no other ``viss_r1`` module."""
@@ -17,7 +17,8 @@ import time
 from typing import Callable
 
 EVERY_FRACTION = 0.1      # a line each time another tenth of the work is done...
-MAX_SILENCE_S = 60.0      # ...or after this long without one, whichever comes first
+MAX_SILENCE_S = 60.0      # ...or after this long without one, whichever comes first,
+MIN_INTERVAL_S = 5.0      # but not sooner than this after the last one (the end excepted)
 
 
 def duration(seconds: float) -> str:
@@ -62,9 +63,9 @@ class Progress:
 
     def __init__(self, total: int, unit: str, log: Callable[[str], None], start: int = 0,
                  every: float = EVERY_FRACTION, max_silence_s: float = MAX_SILENCE_S,
-                 clock: Callable[[], float] = time.monotonic):
+                 min_interval_s: float = MIN_INTERVAL_S, clock: Callable[[], float] = time.monotonic):
         self.total, self.unit, self.log, self.start = total, unit, log, start
-        self.every, self.max_silence_s, self.clock = every, max_silence_s, clock
+        self.every, self.max_silence_s, self.min_interval_s, self.clock = every, max_silence_s, min_interval_s, clock
         self.began = clock()
         self.done = start
         self.metric: tuple[str, float] | None = None
@@ -77,8 +78,11 @@ class Progress:
         self.done = done
         self.metric = metric if metric is not None else self.metric
         now = self.clock()
-        due = (self._shown_at is None or done >= self.total or done >= self._next_mark
-               or now - self._shown_at >= self.max_silence_s)
+        if self._shown_at is None or done >= self.total:
+            due = True
+        else:
+            since = now - self._shown_at
+            due = since >= self.min_interval_s and (done >= self._next_mark or since >= self.max_silence_s)
         if due and done != self._shown_done:
             self._show(now)
 

@@ -51,12 +51,17 @@ def run(total: int, seconds_per_step: float, start: int = 0) -> list[str]:
     return lines
 
 
-def test_a_long_fast_run_writes_about_ten_lines_the_first_and_the_last_among_them():
-    lines = run(total=1000, seconds_per_step=0.01)
+def test_a_run_writes_a_line_a_tenth_the_first_and_the_last_among_them():
+    lines = run(total=1000, seconds_per_step=0.06)
     assert len(lines) == 11   # step 1, then every 100th step
     assert lines[0].startswith("step 1/1000 (0%)") and lines[1].startswith("step 100/1000 (10%)")
-    assert lines[-1].startswith("step 1000/1000 (100%)") and "done in 10s" in lines[-1]
+    assert lines[-1].startswith("step 1000/1000 (100%)") and "done in 1m00s" in lines[-1]
     assert lines[-1].endswith("loss 0.001")
+
+
+def test_a_burst_of_quick_steps_writes_only_its_first_and_last_line():
+    lines = run(total=11, seconds_per_step=0.1)
+    assert [line.split(" (")[0] for line in lines] == ["step 1/11", "step 11/11"]
 
 
 def test_a_slow_run_still_writes_a_line_a_minute():
