@@ -40,8 +40,9 @@ def trainer_arguments(config: GRPORunConfig, reward_weights: list[float]):
     cpu_only = not (torch.cuda.is_available() or torch.backends.mps.is_available())
     return VideoGRPOConfig(
         output_dir=str(Path(config.output_dir) / CHECKPOINT_DIR),
-        **optim.trainer_fields("activation_checkpointing", "per_device_train_batch_size"),
-        gradient_checkpointing=optim.activation_checkpointing,
+        # activation_checkpointing, not GRPOConfig's gradient_checkpointing: transformers 5's
+        # deprecated alias, which warns
+        **optim.trainer_fields("per_device_train_batch_size"),
         per_device_train_batch_size=optim.per_device_train_batch_size * grpo.num_generations,
         deepspeed=optim.deepspeed,
         # TRL's own use_vllm stays off: its vLLM paths take images only (server rollouts: ours)

@@ -41,6 +41,7 @@ importing this module with another TRL installed stops with an error naming them
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
@@ -58,6 +59,9 @@ if TYPE_CHECKING:
     from viss_r1.train.server_rollouts import ServerRollouts
 
 TRL_VERSION = "1.16.0"  # the version whose private methods these overrides follow
+# TRL 1.16's unwrap_model_for_generation reads transformers 5's deprecated alias
+# `is_gradient_checkpointing` at every rollout, and the FutureWarning would print at every step.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 VISION_FIELDS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "pixel_values", "image_grid_thw")
 
 
