@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from .embedded_job import REPO, SCREENSHOTS, EmbeddedJob, run_job
+from pipelines.console import LOG_LEVEL_ENV
 from pipelines.definitions import defs
 from pipelines.smoke import smoke_run_config
 
@@ -27,8 +28,10 @@ def embedded_job(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedJob:
     shutil.copy(REPO / "infra" / "dagster.yaml", home / "dagster.yaml")
     env = {k: v for k, v in os.environ.items()
            if k not in ("MLFLOW_TRACKING_URI", "VISS_R1_ARTIFACT_ROOT")}
-    # The module comes from the environment's defaults (make setup), as for a user typing it.
+    # The module comes from the environment's defaults (make setup), as for a user typing it, and
+    # the console is the default one (the test reads it), whatever the caller's shell asks for.
     env.pop("DAGSTER_CLI_JOB_EXECUTE_MODULE_NAME", None)
+    env.pop(LOG_LEVEL_ENV, None)
     env.update(DAGSTER_HOME=str(home), VISS_R1_STATE_DIR=str(state))
     run_config = state / "smoke.yaml"
     run_config.write_text(yaml.safe_dump(smoke_run_config(set(defs.resolve_job_def(JOB).graph.node_dict))))

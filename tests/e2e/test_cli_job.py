@@ -9,6 +9,7 @@ checks what it built. What the embedded default learns is a benchmark's business
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -19,7 +20,9 @@ from .embedded_job import EmbeddedJob, run_job
 from pipelines.definitions import defs
 from pipelines.smoke import SMOKE_CLIPS, SMOKE_STEPS
 from viss_r1.data.pretext_samples import COT_TABLE, PretextSettings
+from assets.evaluation import eval_asset_key
 from viss_r1.embedded import EMBEDDED_GRPO, EMBEDDED_SFT, EMBEDDED_TINY_MODEL
+from viss_r1.stages import FULL_VISS_R1
 from viss_r1.synthetic.generate import SyntheticConfig
 
 TRAIN, EVAL = SMOKE_CLIPS["num_train"], SMOKE_CLIPS["num_eval"]
@@ -57,6 +60,7 @@ def test_full_job_runs_from_the_cli_then_reuses_everything(embedded_job: Embedde
     assert all(loss > 0 for _, loss in sft["losses"]), sft["losses"]
     assert artifacts.glob("sft_model/*/model/model.safetensors")
     assert f"step {STEPS}/{STEPS}" in first  # step metrics streamed back through Pipes
+    assert_readable_console(first)
     assert_sft_run_in_mlflow(state)
     (rl_result,) = artifacts.glob("viss_r1_model/*/result.json")
     rl_run = json.loads(rl_result.read_text())
@@ -72,7 +76,40 @@ def test_full_job_runs_from_the_cli_then_reuses_everything(embedded_job: Embedde
     # the synthetic video set, data plane 4, base, warm-up, SSL-CoT SFT, ViSS-R1 RL, Pretext-GRPO
     # stages I and II, the synthetic benchmark, four evaluations, the leaderboard
     assert second.count("exists, reusing it") == 17 and "building artifact" not in second
+    assert "leaderboard: leaderboard, accuracy in %" in second and " - DEBUG - " not in second   # even when reused
     assert len(list((home / "storage").iterdir())) >= 2  # both runs recorded in the persistent instance
+
+
+def assert_readable_console(output: str) -> None:
+    """What the CLI printed (pipelines/console.py): a progress line per stage process — the key
+    metric its stage's (loss, reward, accuracy) — and the leaderboard as a table just before the
+    run's end; no Trainer dicts, no Dagster DEBUG events, no per-batch lines."""
+    lines = output.splitlines()
+    assert not [line for line in lines if line.startswith("{'")], "the Trainer printed its log dicts"
+    assert " - DEBUG - " not in output and "STEP_START" not in output and "LOADED_INPUT" not in output
+    assert not re.search(r": (clean|blind): \d+/\d+ samples$", output, re.MULTILINE)   # the old line a batch
+
+    def progress(step_key: str, unit: str) -> list[str]:
+        return re.findall(rf"^\d\d:\d\d:\d\d {step_key}: ({unit} \d+/\d+ \(\d+%\) · .*)$", output, re.MULTILINE)
+
+    for stage in FULL_VISS_R1.stages:
+        shown = progress(stage.model, "step")
+        metric = "loss" if stage.trainer == "sft" else "reward"
+        assert [line.split(" (")[0] for line in shown] == [f"step {n}/{STEPS}" for n in range(1, STEPS + 1)], shown
+        assert all(re.search(rf" · (\d+\.\d+ steps/s|\d+\.\d s/step) · .* · {metric} [-\d.e]+$", line)
+                   for line in shown), shown
+        assert "done in" in shown[-1], shown
+    asked = EVAL * 5   # clips × conditions
+    for model in SCORED:
+        shown = progress(eval_asset_key(model, "synthetic").to_python_identifier(), "sample")
+        assert shown[-1].startswith(f"sample {asked}/{asked} (100%)") and " · frame_drop_0.50 accuracy " in shown[-1]
+        assert " · clean accuracy " in shown[0] and len(shown) <= 11, shown
+    # the leaderboard, a row per scored model, then the run's end
+    start = next(i for i, line in enumerate(lines) if re.match(r"\d\d:\d\d:\d\d leaderboard: leaderboard, ", line))
+    assert lines[start + 1].split() == ["model", "Synthetic", "blind", "visual", "reliance", "transformed",
+                                        "pretext", "acc.", "format"]
+    assert [line.split()[0] for line in lines[start + 2:start + 2 + len(SCORED)]] == list(SCORED)
+    assert re.match(r"\d\d:\d\d:\d\d full_viss_r1: RUN_SUCCESS ", lines[start + 2 + len(SCORED)])
 
 
 def assert_leaderboard_of_the_arm(artifacts: Path) -> None:
