@@ -29,15 +29,16 @@ RUN uv python install 3.11 && uv venv --python 3.11 /opt/venv
 
 WORKDIR /app
 
-# Dependencies first, in their own layer, so a code change does not reinstall torch: the pinned
-# stack of pyproject.toml plus what a cluster needs (Kubernetes launcher, PostgreSQL storage, the
-# driver MLflow's PostgreSQL store uses, s3fs for an s3:// artifact root, NVML for MLflow's GPU
-# system metrics). DS_BUILD_OPS=0: no GPU at build time, so DeepSpeed builds no ops now and
-# JIT-builds them on first use.
-COPY pyproject.toml ./
+# Dependencies first, in their own layer, so a code change does not reinstall torch: every package
+# of requirements.lock, the same versions and files (hash-checked) that `make setup` and CI install,
+# for this image's platform (CPython 3.11, Linux x86-64). The lock covers every extra of
+# pyproject.toml (the test tools too), so it carries what a cluster needs: the Kubernetes launcher,
+# PostgreSQL storage and its driver, s3fs and gcsfs for an s3:// or gs:// artifact root, NVML for
+# MLflow's GPU system metrics. DS_BUILD_OPS=0: no GPU at build time, so DeepSpeed builds no ops
+# now and JIT-builds them on first use.
+COPY requirements.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
-    DS_BUILD_OPS=0 uv pip install -r pyproject.toml \
-    dagster-k8s==0.29.27 dagster-postgres==0.29.27 psycopg2-binary s3fs==2026.9.0 nvidia-ml-py==13.615.71
+    DS_BUILD_OPS=0 uv pip install --require-hashes -r requirements.lock
 
 # The repository, infra/ included: run configs and the accelerate/DeepSpeed files are read from it
 # by relative path. Editable, so the packages stay in /app: assets/launcher.py finds

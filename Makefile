@@ -4,14 +4,27 @@ VENV := .venv
 BIN := $(VENV)/bin
 STATE := $(CURDIR)/state
 
-.PHONY: setup run test ui mlflow-ui clean-state
+# Every package, pinned with the hashes of its files, resolved from pyproject.toml (all extras).
+LOCK := requirements.lock
+
+.PHONY: setup run test ui mlflow-ui clean-state lock lock-upgrade
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall only when the dependency list changes. DeepSpeed builds no CUDA ops on CPU machines.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	DS_BUILD_OPS=0 $(BIN)/pip install --quiet -e '.[test]'
+# Reinstall only when the lock or the project's own metadata changes. The lock was resolved for
+# CPython 3.11 on Linux x86-64; elsewhere pip resolves pyproject.toml's pins and ranges itself.
+# DeepSpeed builds no CUDA ops on CPU machines.
+LOCK_PLATFORM := $(shell $(PYTHON) -c 'import platform, sys; print(sys.platform == "linux" and platform.machine() == "x86_64" and sys.version_info[:2] == (3, 11))')
+
+$(VENV)/.installed: $(LOCK) pyproject.toml | $(BIN)/python
+ifeq ($(LOCK_PLATFORM),True)
+	DS_BUILD_OPS=0 $(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+else
+	@echo "$(LOCK) is for CPython 3.11 on Linux x86-64: installing from pyproject.toml's pins and ranges"
+	DS_BUILD_OPS=0 $(BIN)/pip install --quiet -e '.[test,cluster]'
+endif
 	$(BIN)/python scripts/configure_env.py --state $(STATE)
 	touch $@
 
@@ -42,3 +55,23 @@ mlflow-ui: setup
 
 clean-state:
 	rm -rf $(STATE)
+
+# Re-resolve $(LOCK) after a change to pyproject.toml: `lock` keeps every pin that still fits,
+# `lock-upgrade` moves every package to its newest allowed release. pip-tools runs in a venv of its
+# own (the project's venv holds exactly the lock) and asks PyPI alone, whatever else this machine's
+# pip is configured with, so the hashes are PyPI's files'. Run it with CPython 3.11 on Linux x86-64:
+# markers (the CUDA libraries torch needs there) are resolved for the machine it runs on.
+LOCK_TOOLS := $(VENV)/lock-tools
+PIP_COMPILE = PIP_CONFIG_FILE=/dev/null DS_BUILD_OPS=0 CUSTOM_COMPILE_COMMAND='make lock' $(LOCK_TOOLS)/bin/pip-compile --quiet --all-extras \
+	--generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-trusted-host \
+	--no-emit-find-links --output-file $(LOCK) pyproject.toml
+
+$(LOCK_TOOLS)/bin/pip-compile:
+	$(PYTHON) -m venv $(LOCK_TOOLS)
+	$(LOCK_TOOLS)/bin/pip install --quiet pip==26.3 pip-tools==7.6.2
+
+lock: | $(LOCK_TOOLS)/bin/pip-compile
+	$(PIP_COMPILE)
+
+lock-upgrade: | $(LOCK_TOOLS)/bin/pip-compile
+	$(PIP_COMPILE) --upgrade

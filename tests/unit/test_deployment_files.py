@@ -7,7 +7,6 @@ and another uses (volume claim, service account, config map, secret, namespace, 
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import json
 import re
 import shlex
@@ -485,10 +484,12 @@ def test_dockerfile_installs_the_pinned_stack_and_serves_pipelines():
     from dagster._cli.api import grpc_command
 
     runs = instruction("RUN")
-    (deps,) = [run for run in runs if "-r pyproject.toml" in run]
-    assert "DS_BUILD_OPS=0" in deps
-    for package in ("dagster-k8s", "dagster-postgres"):   # the versions this environment is tested with
-        assert f"{package}=={importlib.metadata.version(package)}" in deps.split(), package
+    # The packages CI tests, file for file (tests/unit/test_lock_file.py checks the lock itself),
+    # and nothing beside them.
+    (deps,) = [run for run in runs if "-r requirements.lock" in run]
+    assert "DS_BUILD_OPS=0" in deps and "--require-hashes" in deps.split()
+    assert not [word for word in deps.split() if "==" in word], "a package outside the lock"
+    assert "requirements.lock ./" in instruction("COPY")
     assert any(re.search(r"pip install .*(?:-e )?\.$", run) for run in runs), "the project itself is installed"
     assert "COPY . ." in [f"COPY {args}" for args in instruction("COPY")]
     env = dict(re.findall(r"(\w+)=(\S+)", " ".join(instruction("ENV"))))
