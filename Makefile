@@ -60,10 +60,12 @@ clean-state:
 # `lock-upgrade` moves every package to its newest allowed release. pip-tools runs in a venv of its
 # own (the project's venv holds exactly the lock) and asks PyPI alone, whatever else this machine's
 # pip is configured with, so the hashes are PyPI's files'. Run it with CPython 3.11 on Linux x86-64:
-# markers (the CUDA libraries torch needs there) are resolved for the machine it runs on.
+# markers (the CUDA libraries torch needs there) are resolved for the machine it runs on. Extras stay
+# on the lock's lines (no --strip-extras): pip before 23.3, in hash-checking mode, refuses a
+# dependency's `gql[requests]` that the lock pins as a bare `gql`.
 LOCK_TOOLS := $(VENV)/lock-tools
 PIP_COMPILE = PIP_CONFIG_FILE=/dev/null DS_BUILD_OPS=0 CUSTOM_COMPILE_COMMAND='make lock' $(LOCK_TOOLS)/bin/pip-compile --quiet --all-extras \
-	--generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-trusted-host \
+	--generate-hashes --allow-unsafe --no-emit-index-url --no-emit-trusted-host \
 	--no-emit-find-links --output-file $(LOCK) pyproject.toml
 
 $(LOCK_TOOLS)/bin/pip-compile:
