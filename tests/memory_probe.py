@@ -3,9 +3,10 @@
 - ``saved_bytes``: the bytes autograd saves for backward in one forward, counted exactly with
   ``torch.autograd.graph.saved_tensors_hooks`` — each storage once (q/k/v share their input),
   parameters left out (they are model states, not activations).
-- ``python tests/memory_probe.py …`` (``measured_steps``): one training step (forward and
-  backward) without activation checkpointing and one with it, in a fresh process, printing as
-  JSON how far the process's resident memory rose over each step (its peak, ``VmHWM``, reset
+- ``python tests/memory_probe.py …`` (``measured_steps``): a prefill (a forward without
+  gradients that fills the KV cache), then one training step (forward and backward) without
+  activation checkpointing and one with it, in a fresh process, printing as
+  JSON how far the process's resident memory rose over each (its peak, ``VmHWM``, reset
   through ``/proc/self/clear_refs``), gradient buffers already allocated. glibc's malloc is told (``MALLOC_MMAP_THRESHOLD_``) to map every large block on its
   own, so a freed tensor leaves the resident set at once and the peak is that of live tensors.
   The LM head's loss is left out of the peak: on CPU TRL's fused head scores every position and
@@ -114,13 +115,34 @@ def measure_step(model, inputs) -> int:
     return max(peaks["forward"], _resident("VmHWM:") - before)
 
 
+def measure_prefill(model, inputs) -> int:
+    """How far the resident memory rises over a prefill: a forward without gradients that fills
+    the KV cache and keeps the last position's logits, as ``generate`` starts."""
+    import torch
+
+    prompt = {name: value for name, value in inputs.items() if name not in ("labels", "fused_lm_head")}
+    model.eval()
+    with torch.no_grad():
+        model(**prompt, use_cache=True, logits_to_keep=1)        # lazy initialisations
+        gc.collect()
+        Path("/proc/self/clear_refs").write_text("5")
+        before = _resident("VmRSS:")
+        output = model(**prompt, use_cache=True, logits_to_keep=1)
+        rise = _resident("VmHWM:") - before
+    del output
+    gc.collect()
+    return rise
+
+
 def measure_steps(sequences: int, grid: tuple[int, int, int], text_tokens: int, loss_tokens: int) -> dict[str, int]:
-    """One step without activation checkpointing, then one with it, on the same model and inputs."""
+    """A prefill, then one training step without activation checkpointing and one with it, on the
+    same model and inputs."""
     model = tiny_model("float32")
     inputs = step_inputs(model, sequences, grid, text_tokens, loss_tokens)
+    prefill = measure_prefill(model, inputs)
     without = measure_step(model, inputs)
     model.gradient_checkpointing_enable()
-    return {"without_checkpointing": without, "with_checkpointing": measure_step(model, inputs)}
+    return {"prefill": prefill, "without_checkpointing": without, "with_checkpointing": measure_step(model, inputs)}
 
 
 def measured_steps(sequences: int, grid: tuple[int, int, int], text_tokens: int, loss_tokens: int) -> dict[str, int]:

@@ -250,12 +250,14 @@ def kv_cache_bytes(dims: ModelShape, sequences: int, tokens: int, b: int = 2) ->
 def inference_working_set(dims: ModelShape, sequences: int, tokens: int, patches: int, b: int = 2,
                           padded: bool = True) -> int:
     """The most a forward without gradients holds besides weights and KV cache (a prefill, or
-    GRPO's reference/old-policy scoring): the vision embeddings it scatters in, the mask, the
-    residual stream, and one layer's temporaries at a time (MLP: gate, up and their product; the
-    norm's fp32 copy), in the tower or in the language model, whichever is larger."""
+    GRPO's reference/old-policy scoring): the batch's pixels, the vision embeddings it scatters
+    in, the mask, and one layer's temporaries at a time (the residual stream, the norm's fp32 copy,
+    q/k/v, the MLP's gate, up and product), in the tower or in the language model, whichever is
+    larger. ``tests/unit/test_memory_plan.py`` checks it against the tiny model's measured memory."""
     rows_tokens, rows_patches = sequences * tokens, sequences * patches
     lm_layer = rows_tokens * (b * (3 * dims.intermediate + 3 * dims.hidden) + FP32 * dims.hidden)
     vision_block = rows_patches * (b * (3 * dims.vision_intermediate + 6 * dims.vision_hidden) + FP32 * dims.vision_hidden)
+    pixels = rows_patches * b * dims.patch_values
     embeddings = rows_patches // dims.merge * b * dims.hidden
     mask = sequences * tokens ** 2 * BOOL if padded and sequences > 1 else 0
-    return embeddings + mask + max(lm_layer, vision_block + rows_patches * b * dims.patch_values)
+    return pixels + embeddings + mask + max(lm_layer, vision_block)
