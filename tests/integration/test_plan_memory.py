@@ -88,3 +88,27 @@ def test_the_readmes_tables_are_the_commands_output(planner, capsys, gpu_gib):
     printed = "\n".join(line for line in output.splitlines() if line.startswith("|"))
     assert printed in (ROOT / "README.md").read_text(), \
         f"README's 8 × {gpu_gib} GiB plan is not the command's output; paste it again:\n{printed}"
+
+
+def test_a_config_json_in_the_published_layout_plans_the_same_model(planner, capsys, tmp_path):
+    """``--model-config`` reads a checkpoint's config.json (the published one keeps the text model's
+    fields at the top, RoPE under rope_scaling): written out for Qwen2.5-VL-7B it gives the model the
+    built-in dimensions give."""
+    import json
+
+    from viss_r1.planning.model import QWEN2_5_VL_7B_TEXT, QWEN2_5_VL_7B_TOKENS, QWEN2_5_VL_7B_VISION, qwen2_5_vl_7b
+
+    text = {key: value for key, value in QWEN2_5_VL_7B_TEXT.items() if key != "rope_parameters"}
+    rope = QWEN2_5_VL_7B_TEXT["rope_parameters"]
+    published = {"model_type": "qwen2_5_vl", **text, **QWEN2_5_VL_7B_TOKENS, "rope_theta": rope["rope_theta"],
+                 "rope_scaling": {"type": "mrope", "mrope_section": rope["mrope_section"]},
+                 "vision_config": QWEN2_5_VL_7B_VISION}
+    folder = tmp_path / "Qwen2.5-VL-7B-Instruct"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(published))
+    report = tmp_path / "plan.json"
+    run(planner, capsys, "--model-config", str(folder / "config.json"), "--json", str(report))
+    planned = json.loads(report.read_text())["model"]
+    builtin = qwen2_5_vl_7b()
+    assert planned["name"] == "Qwen2.5-VL-7B-Instruct"
+    assert planned["dims"] == builtin.dims.model_dump() and planned["parameters"] == builtin.parameters.model_dump()
