@@ -36,9 +36,10 @@ from viss_r1.planning.memory import (
     reference_model_bytes,
 )
 from viss_r1.planning.model import PlannedModel
+from viss_r1.pretext.transforms import NUM_SEGMENTS
 
-# Frames a video must keep: shuffle splits the clip into 4 segments (METHOD.md §2).
-MIN_FRAMES = 4
+# Frames a video must keep: shuffle splits the clip into NUM_SEGMENTS segments of a frame or more (METHOD.md §2).
+MIN_FRAMES = NUM_SEGMENTS
 # Nodes the "more GPUs" suggestion looks at, at most.
 MAX_NODES = 64
 
@@ -144,11 +145,6 @@ class StagePlan(BaseModel):
     peak: int
     fits: bool
     change: str | None = None           # the setting to change when it does not fit
-
-    @property
-    def training(self) -> int:
-        act = self.activations_checkpointed if self.workload.activation_checkpointing else self.activations
-        return self.model_states + self.reference + act
 
 
 def forward_shape(workload: Workload, model: PlannedModel) -> ForwardShape:
