@@ -13,11 +13,11 @@ def tokenizer():
     return train_tokenizer(["<think>the bar moves right</think><answer>B</answer>"] * 20, 400)
 
 
-@pytest.mark.parametrize("size, billions", [("3b", 3.75), ("7b", 8.29)])
-def test_real_sizes_have_the_checkpoints_parameter_counts(tokenizer, size, billions):
-    # Qwen2.5-VL-3B-Instruct: 3,754,622,976 parameters; 7B-Instruct: 8,292,166,656.
+# The published checkpoints' parameter counts (their safetensors index, vision tower included).
+@pytest.mark.parametrize("size, parameters", [("3b", 3_754_622_976), ("7b", 8_292_166_656)])
+def test_real_sizes_have_the_checkpoints_parameter_counts(tokenizer, size, parameters):
     config = qwen2_5_vl_config(QWEN2_5_VL_DIMS[size], tokenizer)
-    assert count_parameters(config) / 1e9 == pytest.approx(billions, abs=0.005)
+    assert count_parameters(config) == parameters
     assert config.text_config.vocab_size == QWEN2_5_VL_DIMS[size].vocab_size
     assert config.vision_config.out_hidden_size == config.text_config.hidden_size
 
@@ -49,3 +49,23 @@ def test_vocabulary_smaller_than_the_tokenizer_is_refused(tokenizer):
     small = QWEN2_5_VL_DIMS["tiny"].model_copy(update={"vocab_size": 10})
     with pytest.raises(ValueError, match="smaller than the tokenizer"):
         qwen2_5_vl_config(small, tokenizer)
+
+
+def test_the_7b_dimensions_agree_with_the_memory_plans():
+    # The memory planner keeps its own copy of the 7B checkpoint's config.json; the two must not drift.
+    from viss_r1.planning.model import QWEN2_5_VL_7B_PARAMETERS, QWEN2_5_VL_7B_TEXT, QWEN2_5_VL_7B_VISION
+
+    dims = QWEN2_5_VL_DIMS["7b"]
+    assert (dims.hidden_size, dims.intermediate_size, dims.num_layers, dims.num_heads, dims.num_kv_heads,
+            dims.vocab_size, dims.tie_word_embeddings, dims.rms_norm_eps, dims.max_position_embeddings) == tuple(
+        QWEN2_5_VL_7B_TEXT[k] for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                                        "num_key_value_heads", "vocab_size", "tie_word_embeddings", "rms_norm_eps",
+                                        "max_position_embeddings"))
+    rope = QWEN2_5_VL_7B_TEXT["rope_parameters"]
+    assert (dims.rope_theta, list(dims.mrope_section)) == (rope["rope_theta"], rope["mrope_section"])
+    assert (dims.vision_depth, dims.vision_hidden_size, dims.vision_intermediate_size, dims.vision_heads,
+            list(dims.vision_fullatt_block_indexes)) == tuple(
+        QWEN2_5_VL_7B_VISION[k] for k in ("depth", "hidden_size", "intermediate_size", "num_heads",
+                                          "fullatt_block_indexes"))
+    tokenizer = train_tokenizer(["a tokenizer for the special tokens"] * 10, 300)
+    assert count_parameters(qwen2_5_vl_config(dims, tokenizer)) == QWEN2_5_VL_7B_PARAMETERS
