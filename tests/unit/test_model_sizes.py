@@ -13,7 +13,7 @@ def tokenizer():
     return train_tokenizer(["<think>the bar moves right</think><answer>B</answer>"] * 20, 400)
 
 
-# The published checkpoints' parameter counts (their safetensors index, vision tower included).
+# What these dimensions give: 3.75B and 8.29B, the published sizes (the 7B count is the memory plan's too).
 @pytest.mark.parametrize("size, parameters", [("3b", 3_754_622_976), ("7b", 8_292_166_656)])
 def test_real_sizes_have_the_checkpoints_parameter_counts(tokenizer, size, parameters):
     config = qwen2_5_vl_config(QWEN2_5_VL_DIMS[size], tokenizer)

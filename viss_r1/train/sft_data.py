@@ -22,6 +22,7 @@ from viss_r1.modeling.tiny import VISION_TOKENS
 from viss_r1.modeling.video_inputs import model_inputs
 from viss_r1.prompts import FORMAT_TAGS, OURS, PromptWording, sft_target
 from viss_r1.train.config import SFT_LOSS_ON
+from viss_r1.video.media import MediaInput
 
 IGNORE_INDEX = -100  # label value the loss skips (transformers convention)
 
@@ -92,11 +93,15 @@ class VideoSFTCollator:
         self.prompt_format, self.system_prompt, self.transform_media = prompt_format, system_prompt, transform_media
         self.loss_on, self.wording = loss_on, wording
 
+    def request(self, row: Mapping[str, Any]) -> tuple[list[dict[str, Any]], MediaInput]:
+        """The row's chat messages and clip: from the frame cache, transformed as the stage asks
+        (a benchmark overrides this to hand frames from memory to the same batching)."""
+        return row_request(row, self.frames, self.prompt_format, self.system_prompt, self.transform_media, self.wording)
+
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         texts, media = [], []
         for row in rows:
-            messages, clip = row_request(row, self.frames, self.prompt_format, self.system_prompt, self.transform_media,
-                                         self.wording)
+            messages, clip = self.request(row)
             messages.append(assistant_turn(row, self.prompt_format))
             texts.append(self.processor.apply_chat_template(messages, tokenize=False))
             media.append(clip)
