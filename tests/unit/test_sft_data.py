@@ -97,3 +97,37 @@ def test_the_collator_trains_the_prompt_when_asked(tiny_sft):
         assert (carried == ((batch["attention_mask"] == 1) & (video_trained | ~torch.isin(
             batch["input_ids"], torch.tensor(processor.tokenizer.convert_tokens_to_ids(list(VISION_TOKENS))))))).all()
         assert DEFAULT_SYSTEM_PROMPT in processor.tokenizer.decode(batch["input_ids"][0][carried[0]])
+
+
+def unpatchify(processor, flat: torch.Tensor, grid_thw) -> torch.Tensor:
+    """The inverse of the Qwen2.5-VL video processor's patching: ``(frames, 3, H, W)`` pixels in
+    [0, 1] from one video's rows of ``pixel_values_videos``."""
+    video = processor.video_processor
+    patch, temporal, merge = video.patch_size, video.temporal_patch_size, video.merge_size
+    t, h, w = grid_thw
+    x = flat.reshape(t, h // merge, w // merge, merge, merge, 3, temporal, patch, patch)
+    x = x.permute(0, 6, 5, 1, 3, 7, 2, 4, 8).reshape(t * temporal, 3, h * patch, w * patch)
+    mean, std = torch.tensor(video.image_mean), torch.tensor(video.image_std)
+    return x * std[None, :, None, None] + mean[None, :, None, None]
+
+
+def test_each_row_is_shown_its_own_clip_in_row_order(tiny_sft):
+    """A mis-paired batch would teach the pretext (its transform is visible on any clip) but never
+    the questions: every row's pixels must be its own cached clip, transformed when the stage says."""
+    from viss_r1.data.loader import load_pretext_clip
+
+    rows = tiny_sft.rows[:4]
+    reader = FrameCacheReader(tiny_sft.shard_files)
+    for prompt_format, transformed in (("r1", False), ("transform_answer", True)):
+        processor, batch = collate(tiny_sft, prompt_format, rows)
+        offset, shown = 0, []
+        for row, grid in zip(rows, batch["video_grid_thw"].tolist()):
+            count = grid[0] * grid[1] * grid[2]
+            pixels = unpatchify(processor, batch["pixel_values_videos"][offset:offset + count], grid)
+            offset += count
+            clip = torch.from_numpy(load_pretext_clip(row, reader, transform=transformed).frames).float() / 255
+            assert pixels.shape == clip.shape, (pixels.shape, clip.shape)
+            assert torch.allclose(pixels, clip, atol=1e-5), (prompt_format, row["sample_id"])
+            shown.append(pixels)
+        assert offset == batch["pixel_values_videos"].shape[0]
+        assert not torch.allclose(shown[0], shown[1])   # the rows' clips differ, so a swap would show
