@@ -80,9 +80,11 @@ THINK = ("Let me look at the frames in order. The objects move from one side to 
 # ----------------------------------------------------------------------------------- the plan
 def recipe() -> dict[str, Any]:
     """The recipe's frame sampling and the two stages' settings, read from the 7B run config."""
+    from viss_r1.stages import SSL_COT_SFT, VISS_R1_GRPO
+
     ops = yaml.safe_load(RECIPE.read_text())["ops"]
     return {"sampling": ops["frame_cache"]["config"]["sampling"],
-            "grpo": ops["viss_r1_model"]["config"], "sft": ops["sft_model"]["config"]}
+            "grpo": ops[VISS_R1_GRPO.model]["config"], "sft": ops[SSL_COT_SFT.model]["config"]}
 
 
 def frame_sampling(tiny: bool):
