@@ -1,7 +1,9 @@
 """Train and score every arm over several training seeds, then compare the arms in one table.
 
 For each seed, the job of each arm (``viss_r1.stages.ARMS``) runs in the state folder's Dagster
-instance with that seed in every training stage's config; the data plane and the base model are
+instance with that seed in every training stage's config, as far as the comparison needs it: the
+arm's stages and its compared model's evaluation on the one benchmark (not the job's other
+evaluations nor its leaderboard). The data plane and the base model are
 the same for every seed. The Video-R1 baseline runs twice, with and without T-GRPO (its GRPO
 stage's ``rewards.temporal``). Every stage is a cached artifact, so a seed that already ran is
 reused whole: going from 3 seeds to 4 trains only the fourth.
@@ -174,8 +176,13 @@ def run_seeds(defs, instance, config: dict, rows: list[Contender], seeds: list[i
     for seed in seeds:
         for row in rows:
             job = defs.resolve_job_def(row.arm.name)
-            result = job.execute_in_process(run_config=run_config(config, seed, row, set(job.graph.node_dict)),
-                                            instance=instance, tags={SEED_TAG: str(seed), ROW_TAG: row.label})
+            # Only what the compared evaluation needs: the arm's stages, not its other benchmarks,
+            # the other models' evaluations or the leaderboard.
+            selection = compared_selection(defs, row, benchmark)
+            nodes = {key.to_python_identifier() for key in selection}
+            result = job.execute_in_process(run_config=run_config(config, seed, row, nodes), instance=instance,
+                                            asset_selection=sorted(selection),
+                                            tags={SEED_TAG: str(seed), ROW_TAG: row.label})
             made = materializations(result)
             runs += [{"seed": seed, LABEL: row.label, "run_id": result.run_id, "asset": asset, **meta}
                      for asset, meta in made.items()]
@@ -189,6 +196,17 @@ def run_seeds(defs, instance, config: dict, rows: list[Contender], seeds: list[i
             folder = store.local_path(store.ref(evaluated, made[evaluated]["cache_key"]))
             results[row.label].append(pl.read_parquet(folder / "results.parquet"))
     return results, pl.DataFrame(runs)
+
+
+def compared_selection(defs, row: Contender, benchmark: str) -> set:
+    """The asset keys a row's run materializes: its compared model's evaluation on ``benchmark``
+    and everything upstream of it."""
+    import dagster as dg
+
+    from assets.evaluation import eval_asset_key
+
+    evaluated = eval_asset_key(row.stage.model, benchmark)
+    return set(dg.AssetSelection.assets(evaluated).upstream().resolve(defs.resolve_asset_graph()))
 
 
 def materializations(result) -> dict[str, dict[str, Any]]:
