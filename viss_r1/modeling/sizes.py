@@ -13,6 +13,8 @@ keeps the real vocabulary size, so sampled ids beyond the tokenizer's are real o
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from viss_r1.modeling.tiny import SPECIAL_TOKENS, VISION_TOKENS
@@ -66,6 +68,30 @@ QWEN2_5_VL_DIMS: dict[str, ModelDims] = {
 }
 
 
+def text_config_fields(dims: ModelDims) -> dict[str, Any]:
+    """The text decoder's ``config.json`` fields that ``dims`` fixes (token ids are the caller's)."""
+    return {
+        "vocab_size": dims.vocab_size, "hidden_size": dims.hidden_size,
+        "intermediate_size": dims.intermediate_size, "num_hidden_layers": dims.num_layers,
+        "num_attention_heads": dims.num_heads, "num_key_value_heads": dims.num_kv_heads,
+        "max_position_embeddings": dims.max_position_embeddings, "rms_norm_eps": dims.rms_norm_eps,
+        "tie_word_embeddings": dims.tie_word_embeddings,
+        "rope_parameters": {"rope_type": "default", "rope_theta": dims.rope_theta,
+                            "mrope_section": list(dims.mrope_section)},
+    }
+
+
+def vision_config_fields(dims: ModelDims) -> dict[str, Any]:
+    """The vision tower's ``config.json`` fields (its merger projects into the decoder's width)."""
+    return {
+        "depth": dims.vision_depth, "hidden_size": dims.vision_hidden_size,
+        "intermediate_size": dims.vision_intermediate_size, "num_heads": dims.vision_heads,
+        "out_hidden_size": dims.hidden_size, "patch_size": 14, "spatial_merge_size": 2,
+        "temporal_patch_size": 2, "window_size": 112, "tokens_per_second": 2,
+        "fullatt_block_indexes": list(dims.vision_fullatt_block_indexes),
+    }
+
+
 def qwen2_5_vl_config(dims: ModelDims, tokenizer):
     """A ``Qwen2_5_VLConfig`` of ``dims`` whose special token ids are ``tokenizer``'s."""
     from transformers import Qwen2_5_VLConfig
@@ -74,24 +100,9 @@ def qwen2_5_vl_config(dims: ModelDims, tokenizer):
         raise ValueError(f"vocab_size {dims.vocab_size} is smaller than the tokenizer's {len(tokenizer)} tokens")
     ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIAL_TOKENS}
     return Qwen2_5_VLConfig(
-        text_config={
-            "vocab_size": dims.vocab_size, "hidden_size": dims.hidden_size,
-            "intermediate_size": dims.intermediate_size, "num_hidden_layers": dims.num_layers,
-            "num_attention_heads": dims.num_heads, "num_key_value_heads": dims.num_kv_heads,
-            "max_position_embeddings": dims.max_position_embeddings, "rms_norm_eps": dims.rms_norm_eps,
-            "tie_word_embeddings": dims.tie_word_embeddings,
-            "rope_parameters": {"rope_type": "default", "rope_theta": dims.rope_theta,
-                                "mrope_section": list(dims.mrope_section)},
-            "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
-            "pad_token_id": ids["<|endoftext|>"],
-        },
-        vision_config={
-            "depth": dims.vision_depth, "hidden_size": dims.vision_hidden_size,
-            "intermediate_size": dims.vision_intermediate_size, "num_heads": dims.vision_heads,
-            "out_hidden_size": dims.hidden_size, "patch_size": 14, "spatial_merge_size": 2,
-            "temporal_patch_size": 2, "window_size": 112, "tokens_per_second": 2,
-            "fullatt_block_indexes": list(dims.vision_fullatt_block_indexes),
-        },
+        text_config={**text_config_fields(dims), "bos_token_id": ids["<|endoftext|>"],
+                     "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"]},
+        vision_config=vision_config_fields(dims),
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=dims.tie_word_embeddings,

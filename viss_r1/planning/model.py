@@ -15,20 +15,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-# Qwen/Qwen2.5-VL-7B-Instruct's config.json: text model and vision tower. (transformers'
+from viss_r1.modeling.sizes import QWEN2_5_VL_DIMS, text_config_fields, vision_config_fields
+
+# Qwen/Qwen2.5-VL-7B-Instruct's config.json: text model and vision tower, from the one record of
+# its dimensions (viss_r1.modeling.sizes) with the checkpoint's own token ids. (transformers'
 # Qwen2_5_VLConfig defaults are not these: its text defaults are a 72B-like 8192 × 80 layers.)
-QWEN2_5_VL_7B_TEXT: dict[str, Any] = {
-    "vocab_size": 152064, "hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
-    "num_attention_heads": 28, "num_key_value_heads": 4, "max_position_embeddings": 128000,
-    "rms_norm_eps": 1e-6, "hidden_act": "silu", "tie_word_embeddings": False,
-    "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]},
-    "bos_token_id": 151643, "eos_token_id": 151645,
-}
-QWEN2_5_VL_7B_VISION: dict[str, Any] = {
-    "depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16, "out_hidden_size": 3584,
-    "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112,
-    "tokens_per_second": 2, "fullatt_block_indexes": [7, 15, 23, 31], "hidden_act": "silu", "in_channels": 3,
-}
+QWEN2_5_VL_7B_TEXT: dict[str, Any] = {**text_config_fields(QWEN2_5_VL_DIMS["7b"]), "hidden_act": "silu",
+                                      "bos_token_id": 151643, "eos_token_id": 151645}
+QWEN2_5_VL_7B_VISION: dict[str, Any] = {**vision_config_fields(QWEN2_5_VL_DIMS["7b"]), "hidden_act": "silu",
+                                        "in_channels": 3}
 QWEN2_5_VL_7B_TOKENS: dict[str, int] = {
     "image_token_id": 151655, "video_token_id": 151656, "vision_start_token_id": 151652, "vision_end_token_id": 151653,
 }
