@@ -1,17 +1,17 @@
 """Can the tiny model learn to answer a synthetic question from the video? A few minutes per setting.
 
 Builds the embedded tiny model offline (its vision tower pretrained for ``--vision-pretraining-steps``,
-0 = random), then trains its language model and merger on one multiple-choice scene, the answer
+0 = random, on ``--vision-pretraining-target``), then trains its language model and merger on one multiple-choice scene, the answer
 letter alone as the target, and scores held-out clips two ways: clean, and blind (every frame the
 clip's background colour, the evaluation's shape-keeping probe). Clean above blind is reading the
 video; clean equal to blind is answering from the text.
 
 The embedded run's settings came from here (README, "What the tiny model learns"): the tower
-pretrained, and options in a fixed order (``--shuffled-options`` shuffles them as they were before).
+pretrained to redraw what departs from the clip's background and how it moves, and options in a fixed order (``--shuffled-options`` shuffles them as they were before).
 The clips are drawn on seeds of their own, apart from the dataset's.
 
     .venv/bin/python benchmarks/grounding_check.py [--scene motion_direction] [--steps 600]
-        [--vision-pretraining-steps 0] [--shuffled-options]
+        [--vision-pretraining-steps 0] [--vision-pretraining-target appearance] [--shuffled-options]
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def prompt(clip: Clip) -> list[dict]:
     return [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
 
 
-def build_model(folder: Path, scene: str, pretraining_steps: int, pretraining_clips: int):
+def build_model(folder: Path, scene: str, pretraining_steps: int, pretraining_clips: int, pretraining_target: str):
     from viss_r1.modeling.tiny import build_tiny_model
 
     corpus = []
@@ -61,7 +61,8 @@ def build_model(folder: Path, scene: str, pretraining_steps: int, pretraining_cl
         clip, _ = draw(scene, seed, shuffle=False)
         corpus += [prompt(clip)[0]["content"][1]["text"], f"<answer>{clip.answer}</answer>"]
     spec = EMBEDDED_TINY_MODEL.model_copy(update={"vision_pretraining_steps": pretraining_steps,
-                                                  "vision_pretraining_clips": pretraining_clips})
+                                                  "vision_pretraining_clips": pretraining_clips,
+                                                  "vision_pretraining_target": pretraining_target})
     return build_tiny_model(folder, corpus, spec)
 
 
@@ -134,6 +135,8 @@ def main() -> None:
     parser.add_argument("--held-out-clips", type=int, default=160)
     parser.add_argument("--vision-pretraining-steps", type=int, default=300)
     parser.add_argument("--vision-pretraining-clips", type=int, default=EMBEDDED_TINY_MODEL.vision_pretraining_clips)
+    parser.add_argument("--vision-pretraining-target", default=EMBEDDED_TINY_MODEL.vision_pretraining_target,
+                        choices=["appearance", "foreground_and_motion"])
     parser.add_argument("--shuffled-options", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -143,7 +146,8 @@ def main() -> None:
     train = [draw(args.scene, TRAIN_SEEDS + i, args.shuffled_options) for i in range(args.train_clips)]
     held_out = [draw(args.scene, HELD_OUT_SEEDS + i, args.shuffled_options) for i in range(args.held_out_clips)]
     with tempfile.TemporaryDirectory() as folder:
-        built = build_model(Path(folder), args.scene, args.vision_pretraining_steps, args.vision_pretraining_clips)
+        built = build_model(Path(folder), args.scene, args.vision_pretraining_steps, args.vision_pretraining_clips,
+                            args.vision_pretraining_target)
         trainer = LetterTrainer(Path(folder), args.learning_rate)
     order, losses = np.random.default_rng(0), []
     for step in range(args.steps):
@@ -154,7 +158,7 @@ def main() -> None:
     chance = 100 * np.mean([1 / len(clip.options) for clip, _ in held_out])
     window = max(1, args.steps // 10)
     print(f"scene {args.scene}, options {'shuffled' if args.shuffled_options else 'in a fixed order'}, "
-          f"vision tower pretrained {args.vision_pretraining_steps} steps"
+          f"vision tower pretrained {args.vision_pretraining_steps} steps on {args.vision_pretraining_target}"
           + (f" (reconstruction loss {built['vision_pretraining_loss_first']:.3f} → "
              f"{built['vision_pretraining_loss_last']:.3f})" if args.vision_pretraining_steps else ""))
     print(f"{args.steps} steps × {args.batch_size} of {args.train_clips} clips: "

@@ -5,24 +5,65 @@ from types import SimpleNamespace
 import torch
 
 from viss_r1.modeling.tiny import TinyModelSpec, build_tiny_model
-from viss_r1.modeling.vision_pretraining import pretraining_clips, reconstruction_target
+import pytest
+
+from viss_r1.modeling.vision_pretraining import MOTION_WEIGHT, pretraining_clips, quarter_means, reconstruction_target
 
 VISION = SimpleNamespace(spatial_merge_size=2, patch_size=14, in_channels=3, temporal_patch_size=2)
 
 
-def test_target_is_each_patch_quarter_mean_in_processor_order():
+def test_quarter_means_are_each_patch_quarter_in_processor_order():
     # One merged token of 4 patches; patch k, channel c, slice t, quarter (i, j) holds a known value.
     values = torch.arange(4 * 3 * 2 * 2 * 2, dtype=torch.float32).reshape(4, 3, 2, 2, 2)
     patches = values[..., :, None, :, None].expand(4, 3, 2, 2, 7, 2, 7).reshape(4, 3, 2, 14, 14)
-    target = reconstruction_target(patches.reshape(4, -1), VISION)
+    target = quarter_means(patches.reshape(4, -1), VISION)
     assert target.shape == (1, 96)
     assert torch.equal(target[0], values.flatten())
 
 
-def test_target_of_two_tokens_keeps_them_apart():
+def test_quarter_means_of_two_tokens_keep_them_apart():
     pixels = torch.cat([torch.zeros(4, 1176), torch.ones(4, 1176)])
-    target = reconstruction_target(pixels, VISION)
+    target = quarter_means(pixels, VISION)
     assert target.shape == (2, 96) and target[0].eq(0).all() and target[1].eq(1).all()
+    grid = torch.tensor([[1, 2, 2], [1, 2, 2]])   # two clips of one token each
+    assert torch.equal(reconstruction_target(pixels, grid, VISION, "appearance"), target)
+
+
+def clip_of(levels):
+    """A clip of merged tokens whose every pixel in token k of slice t is ``levels[t][k]``; its grid."""
+    levels = torch.tensor(levels, dtype=torch.float32)
+    slices, tokens = levels.shape
+    pixels = levels.reshape(-1, 1, 1).expand(-1, 4, 1176).reshape(-1, 1176)
+    side = int(tokens ** 0.5)
+    return pixels, torch.tensor([[slices, 2 * side, 2 * side]])
+
+
+def test_foreground_is_the_departure_from_the_clips_background_and_motion_the_change_to_the_next_slice():
+    # Four tokens a slice on a background of 0.5; an object (1.0) moves from token 0 to token 1.
+    pixels, grid = clip_of([[1.0, 0.5, 0.5, 0.5], [0.5, 1.0, 0.5, 0.5]])
+    target = reconstruction_target(pixels, grid, VISION, "foreground_and_motion")
+    assert target.shape == (8, 2 * 96)
+    foreground, motion = target[:, :96], target[:, 96:]
+    assert torch.equal(foreground[:, 0], torch.tensor([0.5, 0, 0, 0, 0, 0.5, 0, 0]))
+    assert torch.equal(motion[:, 0], MOTION_WEIGHT * torch.tensor([-0.5, 0.5, 0, 0, 0, 0, 0, 0]))
+    # Every feature of a token carries its pixel level: the columns agree.
+    assert torch.equal(target[:, :96], foreground[:, :1].expand(-1, 96))
+
+
+def test_each_clip_has_its_own_background():
+    first, grid = clip_of([[0.0, 0.0, 0.0, 1.0]])
+    second, _ = clip_of([[2.0, 3.0, 3.0, 3.0]])
+    target = reconstruction_target(torch.cat([first, second]), torch.cat([grid, grid]), VISION, "foreground_and_motion")
+    assert torch.equal(target[:, 0], torch.tensor([0, 0, 0, 1.0, -1.0, 0, 0, 0]))
+    assert target[:, 96:].eq(0).all()   # one slice a clip: nothing to move to
+
+
+def test_a_grid_that_does_not_cover_the_pixels_is_refused():
+    pixels, grid = clip_of([[0.0, 0.0, 0.0, 1.0]])
+    with pytest.raises(ValueError, match="grid_thw covers 4 merged tokens, the pixels hold 8"):
+        reconstruction_target(torch.cat([pixels, pixels]), grid, VISION, "foreground_and_motion")
+    with pytest.raises(ValueError, match="unknown vision pretraining target 'pixels'"):
+        reconstruction_target(pixels, grid, VISION, "pixels")
 
 
 def test_pretraining_clips_are_reproducible_and_not_the_datasets():

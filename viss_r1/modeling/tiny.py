@@ -14,6 +14,8 @@ from typing import Iterable
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from viss_r1.modeling.vision_pretraining import PretrainingTarget
+
 # Qwen's special tokens, at the first ids as in the real vocabulary's added tokens.
 SPECIAL_TOKENS = (
     "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
@@ -71,6 +73,9 @@ class TinyModelSpec(BaseModel):
     vision_pretraining_clips: int = 400
     vision_pretraining_lr: float = 1e-3
     vision_pretraining_batch_size: int = 4
+    # What each token learns to redraw (viss_r1.modeling.vision_pretraining): its region's departure
+    # from the clip's background and its motion, or the plain picture.
+    vision_pretraining_target: PretrainingTarget = "foreground_and_motion"
 
     @property
     def mrope_section(self) -> list[int]:
@@ -168,7 +173,8 @@ def build_tiny_model(out_dir: Path, corpus: Iterable[str], spec: TinyModelSpec =
 
         clips = pretraining_clips(spec.vision_pretraining_clips, spec.seed, side=int(spec.max_pixels ** 0.5))
         losses = pretrain_vision_tower(model, processor, clips, spec.vision_pretraining_steps,
-                                       spec.vision_pretraining_lr, spec.vision_pretraining_batch_size, spec.seed)
+                                       spec.vision_pretraining_lr, spec.vision_pretraining_batch_size, spec.seed,
+                                       spec.vision_pretraining_target)
         window = max(1, len(losses) // 10)
         summary["vision_pretraining_loss_first"] = float(np.mean(losses[:window]))
         summary["vision_pretraining_loss_last"] = float(np.mean(losses[-window:]))

@@ -3,15 +3,24 @@ encoder every real Qwen2.5-VL starts with.
 
 A random tower's merged tokens carry the pixels only faintly: a tiny language model trained on
 them learns answers from the question text alone (README, "What the tiny model learns"). Here each
-merged token learns to reconstruct a coarse picture of its own region — per patch, per temporal
-slice, the mean colour of each quarter — through a linear head that is then thrown away. No labels:
-the clips come from the synthetic scene generator on a seed stream of their own, never the
-dataset's train, validation or eval clips.
+merged token learns, through a linear head that is then thrown away, to redraw a coarse picture of
+its own region — per patch, per temporal slice, the mean colour of each quarter — in one of two
+forms (``TinyModelSpec.vision_pretraining_target``):
+
+- ``appearance``: the picture itself;
+- ``foreground_and_motion`` (the default): the picture's departure from the clip's background (the
+  per-feature median over all the clip's tokens, as VideoMAE normalises its targets) and its change
+  to the next temporal slice. A token then says what stands out in its region and how it is moving,
+  which a tiny language model reads off a few hundred clips; from the plain picture it needed far
+  more (``benchmarks/grounding_check.py --vision-pretraining-target``).
+
+No labels: the clips come from the synthetic scene generator on a seed stream of their own, never
+the dataset's train, validation or eval clips.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -19,6 +28,9 @@ import numpy as np
 # draws from SeedSequence(seed, spawn_key=(split, index))).
 _CLIP_ENTROPY = 0x56_49_53_50  # "VISP"
 QUARTERS = 2  # each patch's target: its 2×2 quarter means per channel and temporal slice
+# The change between slices is small beside the foreground; weighted up so the loss does not ignore it.
+MOTION_WEIGHT = 4.0
+PretrainingTarget = Literal["appearance", "foreground_and_motion"]
 
 
 def pretraining_clips(count: int, seed: int, side: int, num_frames: int = 16) -> list[np.ndarray]:
@@ -34,7 +46,7 @@ def pretraining_clips(count: int, seed: int, side: int, num_frames: int = 16) ->
     return clips
 
 
-def reconstruction_target(pixel_values, vision_config) -> Any:
+def quarter_means(pixel_values, vision_config) -> Any:
     """Per merged token: the quarter means of each of its patches, channels and temporal slices.
 
     The processor flattens each patch as (channel, temporal, row, column) and orders patches so
@@ -48,8 +60,34 @@ def reconstruction_target(pixel_values, vision_config) -> Any:
     return quarters.reshape(quarters.shape[0], -1)
 
 
+def reconstruction_target(pixel_values, grid_thw, vision_config, target: PretrainingTarget) -> Any:
+    """What each merged token of the batch learns to redraw (the module docstring). ``grid_thw``
+    holds each clip's (temporal, height, width) patch grid, in the order the clips' patches come."""
+    import torch
+
+    quarters = quarter_means(pixel_values, vision_config)
+    if target == "appearance":
+        return quarters
+    if target != "foreground_and_motion":
+        raise ValueError(f"unknown vision pretraining target {target!r}")
+    merge = vision_config.spatial_merge_size
+    per_clip, start = [], 0
+    for slices, height, width in grid_thw.tolist():
+        count = slices * (height // merge) * (width // merge)
+        clip = quarters[start:start + count].reshape(slices, count // slices, -1)
+        start += count
+        foreground = clip - clip.reshape(count, -1).median(dim=0).values
+        # Tokens are ordered by slice, then position: the next slice's token at the same place.
+        motion = torch.cat([clip[1:] - clip[:-1], torch.zeros_like(clip[:1])])
+        per_clip.append(torch.cat([foreground, MOTION_WEIGHT * motion], dim=-1).reshape(count, -1))
+    if start != quarters.shape[0]:
+        raise ValueError(f"grid_thw covers {start} merged tokens, the pixels hold {quarters.shape[0]}")
+    return torch.cat(per_clip)
+
+
 def pretrain_vision_tower(model, processor, clips: Sequence[np.ndarray], steps: int, learning_rate: float,
-                          batch_size: int, seed: int) -> list[float]:
+                          batch_size: int, seed: int,
+                          target: PretrainingTarget = "foreground_and_motion") -> list[float]:
     """Train ``model``'s vision tower (blocks and merger) in place; the language model is untouched.
     Returns the reconstruction loss (mean squared error on normalised pixels) of every step."""
     import torch
@@ -60,8 +98,9 @@ def pretrain_vision_tower(model, processor, clips: Sequence[np.ndarray], steps: 
         # Per batch, not all clips at once: 400 clips of processed float patches hold ≈2 GB.
         return processor.video_processor(videos=list(batch), return_tensors="pt", do_sample_frames=False)
 
-    first = processed(clips[:1])["pixel_values_videos"][:vision.spatial_merge_unit]
-    target_size = reconstruction_target(first, vision.config).shape[-1]
+    first = processed(clips[:1])
+    target_size = reconstruction_target(first["pixel_values_videos"], first["video_grid_thw"],
+                                        vision.config, target).shape[-1]
     torch.manual_seed(seed)
     head = torch.nn.Linear(vision.config.out_hidden_size, target_size)
     parameters = [*vision.parameters(), *head.parameters()]
@@ -75,7 +114,7 @@ def pretrain_vision_tower(model, processor, clips: Sequence[np.ndarray], steps: 
         inputs = processed([clips[int(i)] for i in order.integers(len(clips), size=batch_size)])
         pixels, grid = inputs["pixel_values_videos"], inputs["video_grid_thw"]
         tokens = vision(pixels, grid_thw=grid).pooler_output
-        loss = torch.nn.functional.mse_loss(head(tokens), reconstruction_target(pixels, vision.config))
+        loss = torch.nn.functional.mse_loss(head(tokens), reconstruction_target(pixels, grid, vision.config, target))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
