@@ -12,7 +12,8 @@ from viss_r1.video.sampling import FrameSampling
 
 EMBEDDED_SAMPLING = FrameSampling(fps=4.0, min_frames=4, max_frames=16, min_pixels=56 * 56, max_pixels=112 * 112)
 
-# The tiny model, its vision tower pretrained on pixel reconstruction first (≈45 s on two cores),
+# The tiny model, its vision tower pretrained first to redraw what departs from each clip's background
+# and how it moves (viss_r1.modeling.vision_pretraining; ≈45 s on two cores),
 # as a real Qwen2.5-VL's tower comes pretrained. With the random tower a tiny language model
 # trained on the synthetic questions answered from the text alone; with this one it reads the clip
 # (README, "What the tiny model learns"; benchmarks/grounding_check.py).
