@@ -62,6 +62,8 @@ def test_a_grid_that_does_not_cover_the_pixels_is_refused():
     pixels, grid = clip_of([[0.0, 0.0, 0.0, 1.0]])
     with pytest.raises(ValueError, match="grid_thw covers 4 merged tokens, the pixels hold 8"):
         reconstruction_target(torch.cat([pixels, pixels]), grid, VISION, "foreground_and_motion")
+    with pytest.raises(ValueError, match="grid_thw covers 8 merged tokens, the pixels hold 4"):
+        reconstruction_target(pixels, torch.cat([grid, grid]), VISION, "foreground_and_motion")
     with pytest.raises(ValueError, match="unknown vision pretraining target 'pixels'"):
         reconstruction_target(pixels, grid, VISION, "pixels")
 

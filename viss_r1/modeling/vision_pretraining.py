@@ -71,17 +71,17 @@ def reconstruction_target(pixel_values, grid_thw, vision_config, target: Pretrai
     if target != "foreground_and_motion":
         raise ValueError(f"unknown vision pretraining target {target!r}")
     merge = vision_config.spatial_merge_size
-    per_clip, start = [], 0
-    for slices, height, width in grid_thw.tolist():
-        count = slices * (height // merge) * (width // merge)
-        clip = quarters[start:start + count].reshape(slices, count // slices, -1)
-        start += count
-        foreground = clip - clip.reshape(count, -1).median(dim=0).values
+    grids = grid_thw.tolist()
+    counts = [slices * (height // merge) * (width // merge) for slices, height, width in grids]
+    if sum(counts) != quarters.shape[0]:
+        raise ValueError(f"grid_thw covers {sum(counts)} merged tokens, the pixels hold {quarters.shape[0]}")
+    per_clip = []
+    for (slices, _, _), tokens in zip(grids, quarters.split(counts)):
+        clip = tokens.reshape(slices, -1, tokens.shape[-1])
+        foreground = clip - tokens.median(dim=0).values
         # Tokens are ordered by slice, then position: the next slice's token at the same place.
         motion = torch.cat([clip[1:] - clip[:-1], torch.zeros_like(clip[:1])])
-        per_clip.append(torch.cat([foreground, MOTION_WEIGHT * motion], dim=-1).reshape(count, -1))
-    if start != quarters.shape[0]:
-        raise ValueError(f"grid_thw covers {start} merged tokens, the pixels hold {quarters.shape[0]}")
+        per_clip.append(torch.cat([foreground, MOTION_WEIGHT * motion], dim=-1).reshape(len(tokens), -1))
     return torch.cat(per_clip)
 
 
