@@ -86,8 +86,7 @@ def reconstruction_target(pixel_values, grid_thw, vision_config, target: Pretrai
 
 
 def pretrain_vision_tower(model, processor, clips: Sequence[np.ndarray], steps: int, learning_rate: float,
-                          batch_size: int, seed: int,
-                          target: PretrainingTarget = "foreground_and_motion") -> list[float]:
+                          batch_size: int, seed: int, target: PretrainingTarget) -> list[float]:
     """Train ``model``'s vision tower (blocks and merger) in place; the language model is untouched.
     Returns the reconstruction loss (mean squared error on normalised pixels) of every step."""
     import torch
