@@ -6,6 +6,8 @@ STATE := $(CURDIR)/state
 
 # Every package, pinned with the hashes of its files, resolved from pyproject.toml (all extras).
 LOCK := requirements.lock
+# The pip that installs it (see the file for why the venv's own pip is not used).
+PIP_LOCK := requirements-pip.lock
 
 .PHONY: setup run test ui mlflow-ui clean-state lock lock-upgrade
 
@@ -17,7 +19,8 @@ $(BIN)/python:
 # DeepSpeed builds no CUDA ops on CPU machines.
 LOCK_PLATFORM := $(shell $(PYTHON) -c 'import platform, sys; print(sys.platform == "linux" and platform.machine() == "x86_64" and sys.version_info[:2] == (3, 11))')
 
-$(VENV)/.installed: $(LOCK) pyproject.toml | $(BIN)/python
+$(VENV)/.installed: $(LOCK) $(PIP_LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(PIP_LOCK)
 ifeq ($(LOCK_PLATFORM),True)
 	DS_BUILD_OPS=0 $(BIN)/pip install --quiet --require-hashes -r $(LOCK)
 	$(BIN)/pip install --quiet --no-deps -e .

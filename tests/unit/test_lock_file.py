@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "requirements.lock"
+PIP_LOCK = ROOT / "requirements-pip.lock"   # the pip that installs the lock
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 # The platform the lock was resolved for (the Makefile tells it the same way).
 LOCK_PLATFORM = sys.platform == "linux" and platform.machine() == "x86_64" and sys.version_info[:2] == (3, 11)
@@ -28,9 +29,9 @@ ENTRY = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[A-Za-z0-9_.,-]+\]
                    r"(?P<hashes>(?: --hash=sha256:[0-9a-f]{64})+)")
 
 
-def lock_entries() -> list[str]:
+def lock_entries(lock: Path = LOCK) -> list[str]:
     """The lock's requirement lines, each joined with its continued --hash lines."""
-    text = re.sub(r"\s*\\\n\s*", " ", LOCK.read_text())
+    text = re.sub(r"\s*\\\n\s*", " ", lock.read_text())
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
@@ -91,10 +92,24 @@ def test_the_environment_is_the_lock():
     assert not differ, f"(locked, installed) differ; run `make setup`: {differ}"
 
 
+def test_the_pip_that_installs_the_lock_is_pinned_and_installed():
+    """pip before 23.3 in hash-checking mode can pick a newer release of an extras package's base
+    (`uvicorn<1` beside the lock's `uvicorn[standard]==0.54.0`) and then refuse it as unpinned:
+    a release on PyPI broke CI that way. The venv's pip is replaced by a pinned one first."""
+    (entry,) = lock_entries(PIP_LOCK)
+    pinned = ENTRY.fullmatch(entry)
+    assert pinned and pinned["name"] == "pip", entry
+    version = tuple(int(part) for part in pinned["version"].split(".")[:2])
+    # 23.3 constrains an extra's base to its pin; 26.2 stops applying pip's configured constraints
+    # inside build environments (DeepSpeed builds from source against the capped torch).
+    assert (23, 3) <= version < (26, 2), pinned["version"]
+    assert importlib.metadata.version("pip") == pinned["version"], "run `make setup`"
+
+
 def checkout(tmp_path: Path) -> Path:
     """A copy of the Makefile beside pyproject.toml and the lock."""
     tmp_path.mkdir(exist_ok=True)
-    for name in ("Makefile", "pyproject.toml", "requirements.lock"):
+    for name in ("Makefile", "pyproject.toml", "requirements.lock", "requirements-pip.lock"):
         shutil.copy(ROOT / name, tmp_path / name)
     return tmp_path
 
@@ -117,6 +132,7 @@ def fake_venv(tmp_path: Path, installed_after: str) -> None:
     stamp.touch()
     os.utime(tmp_path / "pyproject.toml", (1_000, 1_000))
     os.utime(tmp_path / "requirements.lock", (3_000, 3_000))
+    os.utime(tmp_path / "requirements-pip.lock", (1_000, 1_000))
     at = 2_000 if installed_after == "pyproject.toml" else 4_000
     os.utime(stamp, (at, at))
 
@@ -125,6 +141,9 @@ def test_setup_installs_from_the_lock_and_reinstalls_when_the_lock_changes(tmp_p
     fake_venv(tmp_path / "stale", installed_after="pyproject.toml")
     commands = make_dry_run(tmp_path / "stale", "setup", "LOCK_PLATFORM=True").splitlines()
     install = next(i for i, c in enumerate(commands) if "pip install" in c)
+    # First the pinned pip, then the lock with it.
+    assert re.search(r"pip install .*--require-hashes -r requirements-pip\.lock$", commands[install])
+    install += 1
     assert re.search(r"pip install .*--require-hashes -r requirements\.lock$", commands[install])
     assert "DS_BUILD_OPS=0" in commands[install]
     assert re.search(r"pip install .*--no-deps -e \.$", commands[install + 1])   # the project, nothing else
@@ -137,7 +156,8 @@ def test_setup_installs_from_the_lock_and_reinstalls_when_the_lock_changes(tmp_p
 def test_setup_elsewhere_resolves_every_extra_of_pyproject(tmp_path):
     fake_venv(tmp_path, installed_after="pyproject.toml")
     commands = make_dry_run(tmp_path, "setup", "LOCK_PLATFORM=False")
-    (install,) = [c for c in commands.splitlines() if "pip install" in c]
+    (pip, install) = [c for c in commands.splitlines() if "pip install" in c]
+    assert pip.endswith("-r requirements-pip.lock")
     (extras,) = re.findall(r"-e '\.\[([^\]]+)\]'", install)
     assert sorted(extras.split(",")) == sorted(PYPROJECT["optional-dependencies"])
     assert "requirements.lock" not in install
