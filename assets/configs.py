@@ -21,6 +21,7 @@ from viss_r1.data.pretext_samples import (
     preset_transforms,
 )
 from viss_r1.embedded import (
+    EMBEDDED_EMPTY_CLIP_FRACTION,
     EMBEDDED_EVAL_DECODING,
     EMBEDDED_GRPO,
     EMBEDDED_ROLLOUTS,
@@ -257,6 +258,8 @@ class SFTModelConfig(dg.Config):
     prompt_wording: PromptWordingName = "ours"            # "release": the authors' exact strings
     max_samples: Optional[int] = None
     loss_on: SFTLossOn = "assistant"                      # the tokens with loss (viss_r1.train.config.SFTLossOn)
+    # Rows shown an empty clip, saying so (viss_r1.train.sft_data); the release: 0.
+    empty_clip_fraction: float = EMBEDDED_EMPTY_CLIP_FRACTION
     training: OptimConfig = OptimConfig()
 
 

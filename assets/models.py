@@ -162,6 +162,7 @@ def sft_asset(stage: StageSpec, retry_policy: dg.RetryPolicy | None = None) -> d
                     frame_shards=shard_files(store, artifact_store.local_path(frame_cache)),
                     prompt_wording=config.prompt_wording,
                     loss_on=config.loss_on,
+                    empty_clip_fraction=config.empty_clip_fraction,
                     system_prompt=config.system_prompt,
                     max_samples=config.max_samples,
                     training=config.training.to_library(),

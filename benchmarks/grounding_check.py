@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from viss_r1.embedded import EMBEDDED_TINY_MODEL
-from viss_r1.evaluate.probes import uniform_frames
+from viss_r1.video.media import uniform_frames
 from viss_r1.modeling.video_inputs import forward_kwargs, model_inputs
 from viss_r1.pretext.transforms import OPTION_LETTERS
 from viss_r1.synthetic.scenes import SCENES, Clip, Layout

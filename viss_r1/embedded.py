@@ -34,6 +34,15 @@ EMBEDDED_SFT = OptimSettings(
     activation_checkpointing=False, freeze_vision_tower=True, save_steps=50, save_total_limit=2, logging_steps=5, seed=0,
 )
 
+# One SFT row in ten (every SFT stage: warm-up, SSL-CoT, plain CoT) is shown an empty clip — every
+# frame its background colour — with a thought that says there is nothing to see and the row's answer
+# as a guess (viss_r1.train.sft_data). Without them the tiny model, which never saw such a clip,
+# broke the format on the blind probe (39 % format on the validation split), and clean − blind read
+# that breakage as visual reliance (+26.8); with them the format holds (100 %) and clean − blind is
+# what the pixels tell the model (+10.3; README, "What the tiny model learns"). The 7B recipe
+# shows none (infra/configs/): its instruct model keeps the format.
+EMBEDDED_EMPTY_CLIP_FRACTION = 0.1
+
 # The shared warm-up (viss_r1.stages.FORMAT_WARMUP) of the random tiny model: the analogue of
 # instruction tuning, short, so that every arm's first GRPO step has rewards that vary within its
 # groups — it writes the asked format and some answer. 120 steps of the plain chains of thought.

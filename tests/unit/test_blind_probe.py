@@ -12,8 +12,9 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from viss_r1.data.frame_cache import CachedClip, FrameCacheReader
 from viss_r1.evaluate.config import ProbeSettings
-from viss_r1.evaluate.probes import Condition, conditions, request, uniform_frames
+from viss_r1.evaluate.probes import Condition, conditions, request
 from viss_r1.modeling.video_inputs import forward_kwargs, model_inputs
+from viss_r1.video.media import uniform_frames
 
 CLEAN, BLIND, NO_VIDEO = Condition("clean", "clean"), Condition("blind", "blind"), Condition("no_video", "no_video")
 SYSTEM = "You are a helpful assistant."

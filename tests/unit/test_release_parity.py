@@ -72,6 +72,8 @@ MATCHING = [
     ("steps", VISS_R1, "ops.viss_r1_model.config.training.max_steps", 2000),
     ("steps", BASELINE, "ops.grpo_baseline_model.config.training.max_steps", 1200),
     ("SFT loss masking", VISS_R1, "ops.sft_model.config.loss_on", "all_but_padding_and_image_pad"),
+    ("SFT data as released", VISS_R1, "ops.sft_model.config.empty_clip_fraction", 0.0),
+    ("SFT data as released", BASELINE, "ops.cot_sft_model.config.empty_clip_fraction", 0.0),
     ("evaluation decoding", VISS_R1, "ops.eval__viss_r1_model__mvbench.config.decoding.temperature", 0.1),
     ("evaluation decoding", VISS_R1, "ops.eval__viss_r1_model__mvbench.config.decoding.top_p", 0.001),
     ("evaluation decoding", VISS_R1, "ops.eval__viss_r1_model__mvbench.config.decoding.max_new_tokens", 1024),

@@ -131,3 +131,56 @@ def test_each_row_is_shown_its_own_clip_in_row_order(tiny_sft):
             shown.append(pixels)
         assert offset == batch["pixel_values_videos"].shape[0]
         assert not torch.allclose(shown[0], shown[1])   # the rows' clips differ, so a swap would show
+
+
+def test_empty_clip_rows_are_a_fixed_fraction_chosen_by_sample_id():
+    from viss_r1.train.sft_data import shows_empty_clip
+
+    ids = [f"cot/synthetic/{i}/{draw}" for i in range(500) for draw in range(6)]
+    chosen = [shows_empty_clip(sample, 0.1) for sample in ids]
+    assert abs(sum(chosen) / len(ids) - 0.1) < 0.02
+    assert chosen == [shows_empty_clip(sample, 0.1) for sample in ids]   # the same rows every epoch
+    assert not any(shows_empty_clip(sample, 0.0) for sample in ids)
+    # Nested: a larger fraction keeps every row a smaller one chose.
+    assert all(shows_empty_clip(sample, 0.3) for sample, empty in zip(ids, chosen) if empty)
+
+
+def test_an_empty_clip_row_keeps_its_prompt_and_answer_and_says_there_is_nothing_to_see(tiny_sft):
+    """The chosen row is shown its clip's shape and timestamps in one uniform colour (the blind
+    probe's media), so its prompt tokens are the clean row's; its target thought says the clip is
+    empty and its transform letter and answer stay the row's. Other rows are untouched."""
+    from viss_r1.data.loader import load_pretext_clip
+    from viss_r1.train.sft_data import EMPTY_CLIP_THOUGHT, shows_empty_clip
+    from viss_r1.video.media import uniform_frames
+
+    fraction = 0.5
+    empty = next(row for row in tiny_sft.rows if shows_empty_clip(row["sample_id"], fraction))
+    kept = next(row for row in tiny_sft.rows if not shows_empty_clip(row["sample_id"], fraction))
+    processor = AutoProcessor.from_pretrained(tiny_sft.model_dir)
+    reader = FrameCacheReader(tiny_sft.shard_files)
+    plain = VideoSFTCollator(processor, reader, "transform_answer", DEFAULT_SYSTEM_PROMPT, True)([empty, kept])
+    batch = VideoSFTCollator(processor, reader, "transform_answer", DEFAULT_SYSTEM_PROMPT, True,
+                             empty_clip_fraction=fraction)([empty, kept])
+    targets = [sft_target(EMPTY_CLIP_THOUGHT, empty["solution"], empty["transform_letter"]),
+               sft_target(kept["process"], kept["solution"], kept["transform_letter"])]
+    for labels, target in zip(batch["labels"], targets):
+        assert processor.tokenizer.decode(labels[labels != IGNORE_INDEX]) == target + "<|im_end|>"
+    def prompt(b):   # the empty row's tokens before its target: system, user turn, vision tokens
+        return b["input_ids"][0][:int((b["labels"][0] != IGNORE_INDEX).nonzero()[0])]
+    assert torch.equal(prompt(batch), prompt(plain))
+    assert torch.equal(batch["video_grid_thw"], plain["video_grid_thw"])
+    (t, h, w), _ = batch["video_grid_thw"].tolist()
+    count = t * h * w
+    shown = unpatchify(processor, batch["pixel_values_videos"][:count], (t, h, w))
+    clip = load_pretext_clip(empty, reader, transform=True).frames
+    assert torch.allclose(shown, torch.from_numpy(uniform_frames(clip)).float() / 255, atol=1e-5)
+    assert torch.equal(batch["pixel_values_videos"][count:], plain["pixel_values_videos"][count:])
+
+
+def test_an_empty_clip_fraction_of_one_or_more_is_refused(tiny_sft):
+    import pytest
+
+    processor = AutoProcessor.from_pretrained(tiny_sft.model_dir)
+    with pytest.raises(ValueError, match="empty_clip_fraction"):
+        VideoSFTCollator(processor, FrameCacheReader(tiny_sft.shard_files), "r1", DEFAULT_SYSTEM_PROMPT, False,
+                         empty_clip_fraction=1.0)

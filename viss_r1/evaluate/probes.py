@@ -39,7 +39,7 @@ from viss_r1.evaluate.config import EvalSettings, ProbeSettings
 from viss_r1.pretext.questions import pretext_question
 from viss_r1.pretext.transforms import TRANSFORMS, TransformSpec, transform_params
 from viss_r1.prompts import OURS, PromptWording, build_prompt, chat_messages
-from viss_r1.video.media import MediaInput
+from viss_r1.video.media import MediaInput, uniform_frames
 
 MIN_KEPT_FRAMES = 2   # one temporal patch of Qwen2.5-VL
 
@@ -136,17 +136,6 @@ def drop_frames(frames: np.ndarray, timing: Mapping[str, Any], ratio: float, rng
     kept = np.sort(rng.choice(total, size=keep, replace=False))
     indices = [timing["frames_indices"][i] for i in kept]
     return np.ascontiguousarray(frames[kept]), {**timing, "frames_indices": indices}
-
-
-def uniform_frames(frames: np.ndarray) -> np.ndarray:
-    """Frames of ``frames``' shape and dtype ([T, C, H, W]), every pixel the clip's background
-    colour (its per-channel median): the blind condition's media, the clip's input shape with
-    nothing in it. The background, not a fixed grey: a small model fed a colour it never saw
-    stops writing the asked format (measured: a tiny SFT model answered grey frames with one
-    repeated word, 0 % format, and kept 100 % format on background-coloured ones), and a probe of
-    knowledge must not read breakage as reliance on the pixels."""
-    background = np.median(frames.reshape(frames.shape[0], frames.shape[1], -1), axis=(0, 2))
-    return np.broadcast_to(background.round().astype(frames.dtype)[None, :, None, None], frames.shape).copy()
 
 
 def asked_format(condition: Condition, prompt_format: str) -> str:

@@ -113,6 +113,9 @@ class SFTRunConfig(StrictModel):
     prompt_wording: PromptWordingName = "ours"
     max_samples: int | None = None
     loss_on: SFTLossOn = "assistant"         # which tokens carry the loss (SFTLossOn above)
+    # Rows shown an empty clip with a thought that says so (viss_r1.train.sft_data): 0 as the
+    # release; the embedded tiny model needs some (viss_r1.embedded.EMBEDDED_EMPTY_CLIP_FRACTION).
+    empty_clip_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
     training: OptimSettings = Field(default_factory=OptimSettings)
     mlflow: MlflowTarget | None = None
 

@@ -7,10 +7,17 @@ turn only (ours), or every token but padding and vision tokens, or — the relea
 Rows keep (clip fingerprint, transform spec, labels); frames are read from the frame cache and
 transformed inside the collator, so nothing heavy passes through ``datasets``/Arrow (which would
 turn frames nested in chat messages into ``{path, bytes}`` dicts).
+
+``empty_clip_fraction`` of the rows (chosen by sample id, the same rows every epoch) are shown an
+empty clip instead — their clip's shape and timestamps, every frame the background colour — with a
+thought that says so and the row's own answer, a guess from the question alone. A model built from
+scratch that never saw an uninformative clip stops writing the asked format on one, so the blind
+probe would read breakage as visual reliance; an instruction-tuned model has seen such inputs.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Mapping, Sequence
 
 import polars as pl
@@ -22,9 +29,21 @@ from viss_r1.modeling.tiny import VISION_TOKENS
 from viss_r1.modeling.video_inputs import model_inputs
 from viss_r1.prompts import FORMAT_TAGS, OURS, PromptWording, sft_target
 from viss_r1.train.config import SFT_LOSS_ON
-from viss_r1.video.media import MediaInput
+from viss_r1.video.media import MediaInput, uniform_frames
 
 IGNORE_INDEX = -100  # label value the loss skips (transformers convention)
+
+# The chain of thought of an empty-clip row: what a model can truthfully say about it.
+EMPTY_CLIP_THOUGHT = "Every frame is the same plain colour: nothing is shown and nothing moves, so the clip cannot tell me the answer. I can only guess."
+
+
+def shows_empty_clip(sample_id: str, fraction: float) -> bool:
+    """Whether the row ``sample_id`` is shown an empty clip: a fixed ``fraction`` of the ids, by
+    hash, so a row is the same kind in every epoch and every run."""
+    if fraction <= 0.0:
+        return False
+    draw = int.from_bytes(hashlib.sha256(f"empty_clip/{sample_id}".encode()).digest()[:8], "little") / 2**64
+    return draw < fraction
 
 
 def load_sft_rows(samples: str, max_samples: int | None = None) -> list[dict[str, Any]]:
@@ -34,10 +53,12 @@ def load_sft_rows(samples: str, max_samples: int | None = None) -> list[dict[str
     return rows[:max_samples] if max_samples else rows
 
 
-def assistant_turn(row: Mapping[str, Any], prompt_format: str) -> dict[str, Any]:
-    """The SFT target of METHOD.md §3/§6 as an assistant message."""
+def assistant_turn(row: Mapping[str, Any], prompt_format: str, empty_clip: bool = False) -> dict[str, Any]:
+    """The SFT target of METHOD.md §3/§6 as an assistant message; for an empty clip, the thought
+    that says there is nothing to see (the transform letter and answer stay the row's: guesses)."""
     letter = row["transform_letter"] if "transform" in FORMAT_TAGS[prompt_format] else None
-    return {"role": "assistant", "content": [{"type": "text", "text": sft_target(row["process"], row["solution"], letter)}]}
+    thought = EMPTY_CLIP_THOUGHT if empty_clip else row["process"]
+    return {"role": "assistant", "content": [{"type": "text", "text": sft_target(thought, row["solution"], letter)}]}
 
 
 def assistant_labels(input_ids: torch.Tensor, attention_mask: torch.Tensor, tokenizer) -> torch.Tensor:
@@ -86,12 +107,15 @@ class VideoSFTCollator:
     """TRL ``SFTTrainer`` collator for video (TRL's own VLM collator is image-only)."""
 
     def __init__(self, processor, frames: FrameCacheReader, prompt_format: str, system_prompt: str,
-                 transform_media: bool, loss_on: str = "assistant", wording: PromptWording = OURS):
+                 transform_media: bool, loss_on: str = "assistant", wording: PromptWording = OURS,
+                 empty_clip_fraction: float = 0.0):
         if loss_on not in SFT_LOSS_ON:
             raise ValueError(f"loss_on {loss_on!r} unknown; choose one of {list(SFT_LOSS_ON)}")
+        if not 0.0 <= empty_clip_fraction < 1.0:
+            raise ValueError(f"empty_clip_fraction {empty_clip_fraction}: need 0 ≤ fraction < 1")
         self.processor, self.frames = processor, frames
         self.prompt_format, self.system_prompt, self.transform_media = prompt_format, system_prompt, transform_media
-        self.loss_on, self.wording = loss_on, wording
+        self.loss_on, self.wording, self.empty_clip_fraction = loss_on, wording, empty_clip_fraction
 
     def request(self, row: Mapping[str, Any]) -> tuple[list[dict[str, Any]], MediaInput]:
         """The row's chat messages and clip: from the frame cache, transformed as the stage asks
@@ -102,7 +126,10 @@ class VideoSFTCollator:
         texts, media = [], []
         for row in rows:
             messages, clip = self.request(row)
-            messages.append(assistant_turn(row, self.prompt_format))
+            empty = shows_empty_clip(row["sample_id"], self.empty_clip_fraction) and clip.frames is not None
+            if empty:   # same shape and timestamps, so the same prompt tokens: only the pixels go
+                clip = MediaInput(clip.data_type, uniform_frames(clip.frames), clip.video_metadata)
+            messages.append(assistant_turn(row, self.prompt_format, empty))
             texts.append(self.processor.apply_chat_template(messages, tokenize=False))
             media.append(clip)
         batch = dict(model_inputs(self.processor, texts, media, padding_side="right"))
