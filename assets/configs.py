@@ -141,6 +141,7 @@ class SyntheticSet(LibraryConfig, SyntheticConfig):
     """The synthetic video QA set (viss_r1.synthetic.SyntheticConfig)."""
 
     scenes: list[str] = list(SyntheticConfig().scenes)   # Dagster's config takes lists, not tuples
+    train_scenes: list[str] = list(SyntheticConfig().train_scenes)
 
 
 class VideoSourcesConfig(dg.Config):

@@ -128,6 +128,23 @@ def test_a_split_cycles_through_the_chosen_scenes_only(tmp_path):
         SyntheticConfig(scenes=("dancing",))
 
 
+def test_the_train_split_can_weight_scenes_while_held_out_splits_stay_balanced(tmp_path):
+    config = SyntheticConfig(num_train=9, num_eval=4, num_validation=4, num_frames=8, width=32, height=32,
+                             scenes=("moving_colour", "motion_direction"),
+                             train_scenes=("motion_direction", "motion_direction", "moving_colour"))
+    dataset = generate_synthetic_dataset(tmp_path, config)
+    train, eval_ = _records(dataset)
+    validation = json.loads(dataset.validation_annotations.read_text())
+    assert sorted(r["data_source"] for r in train) == ["synthetic/motion_direction"] * 6 + ["synthetic/moving_colour"] * 3
+    for held_out in (eval_, validation):
+        assert sorted(r["data_source"] for r in held_out) == ["synthetic/motion_direction"] * 2 + ["synthetic/moving_colour"] * 2
+    # The eval clips are the balanced config's, clip for clip.
+    balanced = generate_synthetic_dataset(tmp_path / "balanced", config.model_copy(update={"train_scenes": ()}))
+    assert balanced.eval_annotations.read_text() == dataset.eval_annotations.read_text()
+    with pytest.raises(ValueError, match="train_scenes=\\['dancing'\\]: \\['dancing'\\] unknown"):
+        SyntheticConfig(train_scenes=("dancing",))
+
+
 def test_the_validation_split_is_drawn_like_train_from_clips_of_its_own(tmp_path):
     config = SyntheticConfig(num_train=6, num_eval=2, num_validation=3, num_frames=8, width=32, height=32)
     dataset = generate_synthetic_dataset(tmp_path, config)

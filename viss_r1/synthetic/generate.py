@@ -41,8 +41,11 @@ class SyntheticConfig(BaseModel):
     fps: int = 8  # clip frame rate (32 frames = 4 s)
     width: int = 112  # small on purpose: the pipeline downsamples to ~56–112 px anyway
     height: int = 112
-    # The scenes the split cycles through (viss_r1.synthetic.scenes.SCENES), each equally often.
+    # The scenes every split cycles through (viss_r1.synthetic.scenes.SCENES), each equally often.
     scenes: tuple[str, ...] = ("motion_direction", "event_order", "counting", "distance", "ocr", "description")
+    # The train split's own cycle, when it should differ (a scene listed twice is trained on twice as
+    # often); empty: ``scenes``. The held-out splits keep ``scenes``, so scores stay balanced.
+    train_scenes: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _check(self) -> SyntheticConfig:
@@ -61,6 +64,10 @@ class SyntheticConfig(BaseModel):
         unknown = [name for name in self.scenes if name not in SCENES]
         if unknown or not self.scenes:
             raise ValueError(f"SyntheticConfig.scenes={list(self.scenes)}: need one or more of {list(SCENES)}")
+        unknown = [name for name in self.train_scenes if name not in SCENES]
+        if unknown:
+            raise ValueError(f"SyntheticConfig.train_scenes={list(self.train_scenes)}: {unknown} unknown; "
+                             f"choose from {list(SCENES)}")
         if self.fps < 1:
             raise ValueError(f"SyntheticConfig.fps={self.fps}: need ≥ 1")
         for name in ("width", "height"):
@@ -93,7 +100,8 @@ def generate_synthetic_dataset(out_dir: Path, config: SyntheticConfig = Syntheti
     counts = (config.num_train, config.num_eval, config.num_validation)
     for stream, (split, count) in enumerate(zip(SPLITS, counts)):
         records = []
-        for index, scene in enumerate(_scene_order(config.seed, stream, count, config.scenes)):
+        cycle = config.train_scenes if split == "train" and config.train_scenes else config.scenes
+        for index, scene in enumerate(_scene_order(config.seed, stream, count, cycle)):
             rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(stream, index)))
             clip = SCENES[scene](rng, layout)
             relative = f"videos/{split}_{index:05d}_{scene}.mp4"
