@@ -34,7 +34,8 @@ from viss_r1.video.media import MediaInput, uniform_frames
 IGNORE_INDEX = -100  # label value the loss skips (transformers convention)
 
 # The chain of thought of an empty-clip row: what a model can truthfully say about it.
-EMPTY_CLIP_THOUGHT = "Every frame is the same plain colour: nothing is shown and nothing moves, so the clip cannot tell me the answer. I can only guess."
+EMPTY_CLIP_THOUGHT = ("Every frame is the same plain colour: nothing is shown and nothing moves, "
+                      "so the clip cannot tell me the answer. I can only guess.")
 
 
 def shows_empty_clip(sample_id: str, fraction: float) -> bool:
