@@ -17,6 +17,32 @@ import pytest
 os.environ.setdefault("VISS_R1_STAGE_RETRIES", "0")
 
 
+# Test files that share a session fixture, by group: under pytest-xdist they go to one worker
+# together, so the fixture is built once (the main job's run, tests/e2e/conftest.py).
+SHARED_SESSION_FIXTURES = {
+    "tests/e2e/test_cli_job.py": "embedded_job",
+    "tests/e2e/test_ui_browser.py": "embedded_job",
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadfile`` (``make test``: two pytest-xdist workers) sends each test file to one
+    worker whole, so its module fixtures are built once; here the files of
+    ``SHARED_SESSION_FIXTURES`` also go together. (xdist's own ``loadgroup`` marks do nothing under
+    pytest 9.2: pytest-dev/pytest-xdist#1386.) Files keep the collection order, which starts with
+    the longest (tests/e2e)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFileAndSharedFixture(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return SHARED_SESSION_FIXTURES.get(file, file)
+
+    return ByFileAndSharedFixture(config, log)
+
+
 def write_mp4(path: Path, num_frames: int, fps: int = 8, size: tuple[int, int] = (64, 48), seed: int = 0) -> Path:
     """A small H.264 clip whose frames differ (a bright column sweeping right)."""
     width, height = size

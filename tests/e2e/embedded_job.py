@@ -40,8 +40,9 @@ def job_environment(tmp_path: Path, instance_file: str, run_config: dict) -> tup
     return state, env, config_file
 
 
-# Screenshots the browser test took this session; tests/e2e/conftest.py lists them at the end.
-SCREENSHOTS: list[Path] = []
+# The browser test's screenshots and server logs; tests/e2e/conftest.py lists this session's screenshots at
+# the end (from the folder: under pytest-xdist the test ran in another process).
+UI_ARTIFACTS = REPO / "test-artifacts" / "ui"
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,9 @@ from playwright.sync_api import sync_playwright
 
 from viss_r1.evaluate.benchmarks import BENCHMARKS
 
-from .embedded_job import REPO, SCREENSHOTS, EmbeddedJob
+from .embedded_job import UI_ARTIFACTS, EmbeddedJob
 from .ui_servers import dagster_dev, mlflow_ui, server_env
 
-ARTIFACTS = REPO / "test-artifacts" / "ui"
 CHROMIUM = Path(os.environ.get("VISS_R1_CHROMIUM", "/usr/bin/chromium"))
 # Without these, Chromium's background connections are refused by a closed network and its
 # start-up stalls; a fresh profile per session keeps one run's UI state out of the next.
@@ -52,9 +51,9 @@ class Servers:
 @pytest.fixture(scope="module")
 def artifacts() -> Path:
     """This run's screenshots and server logs only."""
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return ARTIFACTS
+    shutil.rmtree(UI_ARTIFACTS, ignore_errors=True)
+    UI_ARTIFACTS.mkdir(parents=True)
+    return UI_ARTIFACTS
 
 
 @pytest.fixture(scope="module")
@@ -116,9 +115,8 @@ def page(browser, request: pytest.FixtureRequest):
 
 def screenshot(page, name: str) -> Path:
     """A full-page screenshot under test-artifacts/ui/ (listed at the end of the session)."""
-    path = ARTIFACTS / f"{name}.png"
+    path = UI_ARTIFACTS / f"{name}.png"
     page.screenshot(path=path, full_page=True)
-    SCREENSHOTS.append(path)
     return path
 
 
