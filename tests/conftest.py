@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,22 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
             return SHARED_SESSION_FIXTURES.get(file, file)
 
     return ByFileAndSharedFixture(config, log)
+
+
+SESSION_START = time.time()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Lists the browser test's screenshots of this session (tests/e2e/test_ui_browser.py). Here,
+    not in tests/e2e: under pytest-xdist only this conftest is loaded where the summary is written,
+    and the test ran in a worker, so they are found in their folder."""
+    from e2e.embedded_job import UI_ARTIFACTS
+
+    taken = sorted(path for path in UI_ARTIFACTS.glob("*.png") if path.stat().st_mtime >= SESSION_START)
+    if taken:
+        terminalreporter.section("browser test screenshots")
+        for path in taken:
+            terminalreporter.write_line(str(path))
 
 
 def write_mp4(path: Path, num_frames: int, fps: int = 8, size: tuple[int, int] = (64, 48), seed: int = 0) -> Path:

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 
 import pytest
 import yaml
 
-from .embedded_job import REPO, UI_ARTIFACTS, EmbeddedJob, run_job
+from .embedded_job import REPO, EmbeddedJob, run_job
 from pipelines.console import LOG_LEVEL_ENV
 from pipelines.definitions import defs
 from pipelines.smoke import smoke_run_config
@@ -47,14 +46,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if report.when == "call":
         item.failed_call = report.failed
     return report
-
-
-SESSION_START = time.time()
-
-
-def pytest_terminal_summary(terminalreporter) -> None:
-    taken = sorted(path for path in UI_ARTIFACTS.glob("*.png") if path.stat().st_mtime >= SESSION_START)
-    if taken:
-        terminalreporter.section("browser test screenshots")
-        for path in taken:
-            terminalreporter.write_line(str(path))

@@ -40,7 +40,7 @@ def job_environment(tmp_path: Path, instance_file: str, run_config: dict) -> tup
     return state, env, config_file
 
 
-# The browser test's screenshots and server logs; tests/e2e/conftest.py lists this session's screenshots at
+# The browser test's screenshots and server logs; tests/conftest.py lists this session's screenshots at
 # the end (from the folder: under pytest-xdist the test ran in another process).
 UI_ARTIFACTS = REPO / "test-artifacts" / "ui"
 
