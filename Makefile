@@ -36,9 +36,8 @@ setup: $(VENV)/.installed
 run: setup
 	$(BIN)/dagster job execute -j full_viss_r1
 
-# Two workers (pytest-xdist): most of the suite's time is stage processes importing torch and
-# waiting on each other, which overlaps well on two cores. Tests go to a worker one file at a time,
-# in collection order (tests/conftest.py), so a module's fixtures are built once.
+# Two workers (pytest-xdist) keep both cores busy (README, "Two commands"). Tests go to a worker
+# one file at a time, in collection order (tests/conftest.py), so a module's fixtures are built once.
 TEST_WORKERS ?= 2
 test: setup browser postgres
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
