@@ -11,6 +11,7 @@ import pytest
 from asset_runs import materialize_assets, metadata
 
 from pipelines.definitions import all_assets
+from viss_r1.data.pretext_samples import COT_TABLE, PretextSettings
 
 ASSETS = all_assets()
 SMALL_TINY = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1,
@@ -48,7 +49,8 @@ def test_models_build_train_reuse_and_retrain_only_what_changed(isolated_state):
         base, sft = metadata(first, "base_model"), metadata(first, "sft_model")
         assert not base["reused"] and not sft["reused"]
         assert Path(base["model"], "config.json").is_file() and Path(sft["model"], "model.safetensors").is_file()
-        assert sft["global_step"] == 4 and sft["samples"] == 6 * 6  # six transform draws per clip
+        draws = next(use.draws for use in PretextSettings().uses if use.name == COT_TABLE)  # rows per clip
+        assert sft["global_step"] == 4 and sft["samples"] == 6 * draws
         rl_model = metadata(first, "viss_r1_model")
         assert not rl_model["reused"] and rl_model["global_step"] == 2 and rl_model["stage"] == "viss_r1_grpo"
         assert Path(rl_model["model"], "model.safetensors").is_file() and rl_model["kl_in_loss"] is False

@@ -84,7 +84,7 @@ class PretextUse(BaseModel):
     draws: int = 1
 
     def __init__(self, name: str, data_types: tuple[str, ...], **settings: Any) -> None:
-        # Positional like the records it configures: PretextUse("cot", ("video", "image"), draws=6).
+        # Positional like the records it configures: PretextUse("cot", ("video", "image"), draws=3).
         super().__init__(name=name, data_types=data_types, **settings)
 
     def transforms_for(self, media: str) -> tuple[str, ...]:
@@ -97,8 +97,8 @@ class PretextSettings(BaseModel):
     seed: int = 0
     arrow_reverse_prob: float = DEFAULT_ARROW_REVERSE_PROB
     uses: tuple[PretextUse, ...] = (
-        # Six draws: each clip twice under every video transform (the embedded SFT's data).
-        PretextUse(COT_TABLE, ("video", "image"), require_process=True, draws=6),
+        # Three draws: each clip once under every video transform (the embedded SFT's data).
+        PretextUse(COT_TABLE, ("video", "image"), require_process=True, draws=3),
         PretextUse(QUESTIONS_TABLE, ("video", "image")),
         PretextUse(VIDEO_QUESTIONS_TABLE, ("video",)),
     )
