@@ -70,7 +70,7 @@ def test_models_build_train_reuse_and_retrain_only_what_changed(isolated_state):
             del config["ops"][op]
         annotated = materialize(training[:4] + ["cot_annotations"], config, instance)
         cot = metadata(annotated, "cot_annotations")
-        assert cot["kept"] + cot["rejected"] == 6 * 6   # every draw of every clip; a random annotator is (rightly) rejected; none lost
+        assert cot["kept"] + cot["rejected"] == 6 * draws   # every draw of every clip; a random annotator is (rightly) rejected; none lost
         assert json.loads(Path(cot["ssl_cot_file"]).read_text()) == [] or cot["kept"] > 0
 
 
