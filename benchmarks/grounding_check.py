@@ -69,7 +69,7 @@ def build_model(folder: Path, scene: str, pretraining_steps: int, pretraining_cl
 class LetterTrainer:
     """The language model and merger of a tiny model, trained and scored on the answer letter."""
 
-    def __init__(self, folder: Path, learning_rate: float):
+    def __init__(self, folder: Path, learning_rate: float, num_letters: int):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -82,9 +82,10 @@ class LetterTrainer:
                                            lr=learning_rate, weight_decay=0.01)
         tokenizer = self.processor.tokenizer
         # The letter is read where the model writes it: "<answer" then ">A" is one token.
-        self.letters = [tokenizer.encode(f"<answer>{letter}")[-1] for letter in OPTION_LETTERS[:4]]
+        # Only the letters the scene uses: the tokenizer learns no merge for a letter it never saw.
+        self.letters = [tokenizer.encode(f"<answer>{letter}")[-1] for letter in OPTION_LETTERS[:num_letters]]
         spelled = [tokenizer.decode([token]) for token in self.letters]
-        if spelled != [f">{letter}" for letter in OPTION_LETTERS[:4]]:
+        if spelled != [f">{letter}" for letter in OPTION_LETTERS[:num_letters]]:
             raise ValueError(f"the tokenizer splits the answer letters unexpectedly: {spelled}")
 
     def batch(self, items, answered: bool, blind: bool = False):
@@ -148,7 +149,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         built = build_model(Path(folder), args.scene, args.vision_pretraining_steps, args.vision_pretraining_clips,
                             args.vision_pretraining_target)
-        trainer = LetterTrainer(Path(folder), args.learning_rate)
+        trainer = LetterTrainer(Path(folder), args.learning_rate, max(len(clip.options) for clip, _ in train))
     order, losses = np.random.default_rng(0), []
     for step in range(args.steps):
         warm, cosine = min(1.0, (step + 1) / 20), 0.5 * (1 + np.cos(np.pi * step / args.steps))
