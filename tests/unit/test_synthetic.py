@@ -165,6 +165,30 @@ def test_which_colour_moves_is_asked_among_four_colours_and_only_the_mover_chang
     assert f"the moving shape is {colour}" in clip.reasoning
 
 
+def test_event_order_answers_the_colour_whose_object_reaches_the_ground_first_or_last():
+    layout = Layout(32, 112, 112, 8)
+    asked = set()
+    for seed in range(12):
+        clip = SCENES["event_order"](np.random.default_rng(seed), layout)
+        # The objects hang in equal slots, left to right, in the order the reasoning lists them.
+        listed = re.search(r"hanging on strings: (.+?)\. One by one", clip.reasoning).group(1)
+        colours = [item.split()[1] for item in re.split(r", | and ", listed)]
+        # Per slot, the first frame in which something rests on the ground line: the rows just
+        # above it stop being sky.
+        above_ground = clip.frames[:, layout.ground_y - 3 : layout.ground_y].astype(np.int16)
+        sky = above_ground[0, :, :1]
+        occupied = (np.abs(above_ground - sky).max(axis=-1) > 60).any(axis=1)  # [T, W]
+        slot = layout.width / len(colours)
+        landed = [int(np.argmax(occupied[:, round(i * slot) : round((i + 1) * slot)].any(axis=1)))
+                  for i in range(len(colours))]
+        which = "first" if "lands first" in clip.problem else "last"
+        expected = colours[int(np.argmin(landed) if which == "first" else np.argmax(landed))]
+        answer = clip.options[OPTION_LETTERS.index(clip.answer)].split(". ", 1)[1]
+        assert answer == expected, (seed, which, landed, colours, clip.options)
+        asked.add(which)
+    assert asked == {"first", "last"}
+
+
 def test_same_seed_same_dataset_different_seed_differs(tiny, tiny_again, tmp_path):
     assert tiny.train_annotations.read_text() == tiny_again.train_annotations.read_text()
     assert tiny.eval_annotations.read_text() == tiny_again.eval_annotations.read_text()
