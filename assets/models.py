@@ -163,6 +163,7 @@ def sft_asset(stage: StageSpec, retry_policy: dg.RetryPolicy | None = None) -> d
                     prompt_wording=config.prompt_wording,
                     loss_on=config.loss_on,
                     empty_clip_fraction=config.empty_clip_fraction,
+                    thought_names_transform=config.thought_names_transform,
                     system_prompt=config.system_prompt,
                     max_samples=config.max_samples,
                     training=config.training.to_library(),

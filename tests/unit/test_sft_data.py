@@ -184,3 +184,31 @@ def test_an_empty_clip_fraction_of_one_or_more_is_refused(tiny_sft):
     with pytest.raises(ValueError, match="empty_clip_fraction"):
         VideoSFTCollator(processor, FrameCacheReader(tiny_sft.shard_files), "r1", DEFAULT_SYSTEM_PROMPT, False,
                          empty_clip_fraction=1.0)
+
+
+def test_a_transformed_row_thought_names_its_transform_when_asked(tiny_sft):
+    """On: a transformed stage's row is trained on its transform's sentence, then the record's own
+    reasoning; an empty-clip row keeps the thought that there is nothing to see. A stage on original
+    clips (the warm-up, plain CoT) keeps the record's reasoning even with the setting on."""
+    from viss_r1.data.loader import spec_of
+    from viss_r1.pretext.narration import transform_sentence
+    from viss_r1.train.sft_data import EMPTY_CLIP_THOUGHT, shows_empty_clip
+
+    processor = AutoProcessor.from_pretrained(tiny_sft.model_dir)
+    reader = FrameCacheReader(tiny_sft.shard_files)
+    rows = tiny_sft.rows[:3]
+    batch = VideoSFTCollator(processor, reader, "transform_answer", DEFAULT_SYSTEM_PROMPT, True,
+                             thought_names_transform=True)(rows)
+    for row, labels in zip(rows, batch["labels"]):
+        inner = row["process"].removeprefix("<think>").removesuffix("</think>").strip()
+        thought = f"{transform_sentence(spec_of(row))} {inner}"
+        trained = processor.tokenizer.decode(labels[labels != IGNORE_INDEX])
+        assert trained == sft_target(thought, row["solution"], row["transform_letter"]) + "<|im_end|>"
+    empty = next(row for row in tiny_sft.rows if shows_empty_clip(row["sample_id"], 0.5))
+    batch = VideoSFTCollator(processor, reader, "transform_answer", DEFAULT_SYSTEM_PROMPT, True, empty_clip_fraction=0.5,
+                             thought_names_transform=True)([empty])
+    trained = processor.tokenizer.decode(batch["labels"][0][batch["labels"][0] != IGNORE_INDEX])
+    assert trained == sft_target(EMPTY_CLIP_THOUGHT, empty["solution"], empty["transform_letter"]) + "<|im_end|>"
+    batch = VideoSFTCollator(processor, reader, "r1", DEFAULT_SYSTEM_PROMPT, False, thought_names_transform=True)(rows[:1])
+    trained = processor.tokenizer.decode(batch["labels"][0][batch["labels"][0] != IGNORE_INDEX])
+    assert trained == sft_target(rows[0]["process"], rows[0]["solution"], None) + "<|im_end|>"

@@ -70,7 +70,8 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
     stage = config.stage
     collator = VideoSFTCollator(processor, FrameCacheReader(config.frame_shards), stage.prompt_format,
                                 system_prompt_for(stage.prompt_format, config.wording, config.system_prompt),
-                                stage.transform_media, config.loss_on, config.wording, config.empty_clip_fraction)
+                                stage.transform_media, config.loss_on, config.wording, config.empty_clip_fraction,
+                                config.thought_names_transform)
     reporter = StepReporter(config.mlflow, pipes)
     # The LR schedule spans training.schedule_horizon_* when set, not the stop point.
     trainer = with_schedule_horizon(SFTTrainer)(

@@ -24,9 +24,11 @@ import polars as pl
 import torch
 
 from viss_r1.data.frame_cache import FrameCacheReader
+from viss_r1.data.loader import spec_of
 from viss_r1.data.requests import row_request
 from viss_r1.modeling.tiny import VISION_TOKENS
 from viss_r1.modeling.video_inputs import model_inputs
+from viss_r1.pretext.narration import thought_on_transformed_clip
 from viss_r1.prompts import FORMAT_TAGS, OURS, PromptWording, sft_target
 from viss_r1.train.config import SFT_LOSS_ON
 from viss_r1.video.media import MediaInput, uniform_frames
@@ -109,7 +111,7 @@ class VideoSFTCollator:
 
     def __init__(self, processor, frames: FrameCacheReader, prompt_format: str, system_prompt: str,
                  transform_media: bool, loss_on: str = "assistant", wording: PromptWording = OURS,
-                 empty_clip_fraction: float = 0.0):
+                 empty_clip_fraction: float = 0.0, thought_names_transform: bool = False):
         if loss_on not in SFT_LOSS_ON:
             raise ValueError(f"loss_on {loss_on!r} unknown; choose one of {list(SFT_LOSS_ON)}")
         if not 0.0 <= empty_clip_fraction < 1.0:
@@ -117,6 +119,7 @@ class VideoSFTCollator:
         self.processor, self.frames = processor, frames
         self.prompt_format, self.system_prompt, self.transform_media = prompt_format, system_prompt, transform_media
         self.loss_on, self.wording, self.empty_clip_fraction = loss_on, wording, empty_clip_fraction
+        self.thought_names_transform = thought_names_transform and transform_media
 
     def request(self, row: Mapping[str, Any]) -> tuple[list[dict[str, Any]], MediaInput]:
         """The row's chat messages and clip: from the frame cache, transformed as the stage asks
@@ -130,6 +133,8 @@ class VideoSFTCollator:
             empty = shows_empty_clip(row["sample_id"], self.empty_clip_fraction) and clip.frames is not None
             if empty:   # same shape and timestamps, so the same prompt tokens: only the pixels go
                 clip = MediaInput(clip.data_type, uniform_frames(clip.frames), clip.video_metadata)
+            if self.thought_names_transform and not empty:
+                row = {**row, "process": thought_on_transformed_clip(row["process"], spec_of(row))}
             messages.append(assistant_turn(row, self.prompt_format, empty))
             texts.append(self.processor.apply_chat_template(messages, tokenize=False))
             media.append(clip)
