@@ -33,16 +33,21 @@ MOTION_WEIGHT = 4.0
 PretrainingTarget = Literal["appearance", "foreground_and_motion"]
 
 
+# The scenes the tower learns on, in this order: a fixed list, so that offering one more scene
+# (viss_r1.synthetic.scenes.SCENES) does not change the default base model and every measured number.
+PRETRAINING_SCENES = ("counting", "description", "distance", "event_order", "motion_direction", "moving_colour", "ocr")
+
+
 def pretraining_clips(count: int, seed: int, side: int, num_frames: int = 16) -> list[np.ndarray]:
-    """``count`` synthetic clips, ``num_frames`` frames of side × side, cycling through every scene."""
+    """``count`` synthetic clips, ``num_frames`` frames of side × side, cycling through
+    ``PRETRAINING_SCENES``."""
     from viss_r1.synthetic.scenes import SCENES, Layout
 
     layout = Layout(num_frames=2 * num_frames, width=side, height=side, fps=8)
-    scenes = sorted(SCENES)
     clips = []
     for index in range(count):
         rng = np.random.default_rng(np.random.SeedSequence([seed, _CLIP_ENTROPY, index]))
-        clips.append(SCENES[scenes[index % len(scenes)]](rng, layout).frames[::2])
+        clips.append(SCENES[PRETRAINING_SCENES[index % len(PRETRAINING_SCENES)]](rng, layout).frames[::2])
     return clips
 
 
