@@ -128,7 +128,7 @@ def main() -> None:
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scene", default="motion_direction", choices=["motion_direction", "moving_colour", "event_order"])
+    parser.add_argument("--scene", default="motion_direction", choices=["motion_direction", "moving_colour", "event_order", "moving_place"])
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=1e-3)

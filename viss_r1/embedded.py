@@ -52,13 +52,13 @@ EMBEDDED_THOUGHT_NAMES_TRANSFORM = False
 
 # The shared warm-up (viss_r1.stages.FORMAT_WARMUP) of the random tiny model: the analogue of
 # instruction tuning, identical for every arm. It has to do more than teach the format: a real
-# Instruct model already reads video, and the tiny model grounds a scene only after many samples of
-# it (README, "What the tiny model learns"). 1,800 steps of 4 plain chains of thought on the original
-# clips (7,200 samples, 1,200 a scene; ≈2.5 passes over the 2,880 rows): the warm-up model reads the
-# clip (+27 points of clean over blind on the validation split), where 120 steps taught the format
-# only (+8) and left the SSL-CoT SFT model at +10.
+# Instruct model already reads video, and the tiny model grounds a scene only after some 2,400 samples
+# of it (README, "What the tiny model learns"). 2,400 steps of 4 plain chains of thought on the
+# original clips (9,600 samples; 2,400 of each multiple-choice scene, trained twice as often, 1,200 of
+# the others): on the validation split the warm-up model answers multiple choice at 2.5× chance
+# (+31 points of clean over blind), where 1,800 steps over six equal scenes reached 1.7× (+27).
 EMBEDDED_WARMUP = EMBEDDED_SFT.model_copy(
-    update={"num_train_epochs": 1.0, "max_steps": 1800, "per_device_train_batch_size": 4, "save_steps": 300}
+    update={"num_train_epochs": 1.0, "max_steps": 2400, "per_device_train_batch_size": 4, "save_steps": 300}
 )
 
 # GRPO of the tiny model on two CPU cores: 8 rollouts per prompt as the release, two prompts a

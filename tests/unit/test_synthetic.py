@@ -115,17 +115,24 @@ def test_every_problem_type_and_scene_appears(tmp_path):
     config = SyntheticConfig(seed=1, num_train=24, num_eval=6, num_frames=8, width=32, height=32)
     train, eval_ = _records(generate_synthetic_dataset(tmp_path, config))
     assert {r["problem_type"] for r in train + eval_} == set(PROBLEM_TYPES)
+    # The default trains the two multiple-choice scenes twice as often as the others.
     sources = [r["data_source"] for r in train]
-    assert all(sources.count(f"synthetic/{name}") == 4 for name in config.scenes), sources
+    counts = {name: sources.count(f"synthetic/{name}") for name in config.scenes}
+    assert counts == {"motion_direction": 6, "moving_place": 6, "counting": 3, "distance": 3, "ocr": 3,
+                      "description": 3}, sources
 
 
 def test_a_split_cycles_through_the_chosen_scenes_only(tmp_path):
     config = SyntheticConfig(num_train=6, num_eval=2, num_frames=8, width=32, height=32,
-                             scenes=("moving_colour", "motion_direction"))
+                             scenes=("moving_colour", "motion_direction"), train_scenes=())
     train, eval_ = _records(generate_synthetic_dataset(tmp_path, config))
     assert sorted(r["data_source"] for r in train) == ["synthetic/motion_direction"] * 3 + ["synthetic/moving_colour"] * 3
     with pytest.raises(ValueError, match="scenes=\\['dancing'\\]: need one or more of"):
-        SyntheticConfig(scenes=("dancing",))
+        SyntheticConfig(scenes=("dancing",), train_scenes=())
+    # Own scenes beside the default's weighted train cycle: said at once, not trained on unasked scenes.
+    with pytest.raises(ValueError, match="\\['counting', 'description', 'distance', 'moving_place', 'ocr'\\] not in "
+                                         "scenes=\\['moving_colour', 'motion_direction'\\], so never evaluated"):
+        SyntheticConfig(scenes=("moving_colour", "motion_direction"))
 
 
 def test_the_train_split_can_weight_scenes_while_held_out_splits_stay_balanced(tmp_path):
@@ -187,6 +194,23 @@ def test_event_order_answers_the_colour_whose_object_reaches_the_ground_first_or
         assert answer == expected, (seed, which, landed, colours, clip.options)
         asked.add(which)
     assert asked == {"first", "last"}
+
+
+def test_moving_place_answers_the_column_whose_shape_moves_and_only_it_changes_place():
+    layout = Layout(32, 112, 112, 8)
+    for seed in range(12):
+        clip = SCENES["moving_place"](np.random.default_rng(seed), layout)
+        places = [option.split(". ", 1)[1] for option in clip.options]
+        assert places in (["left", "right"], ["left", "middle", "right"])
+        # Per slot, left to right, how many pixels of the sky change between the first and the last
+        # frame: found in the frames, not in the generator's variables.
+        air = clip.frames[:, layout.bar_height + 1 : layout.ground_y].astype(np.int16)
+        changed = (np.abs(air[-1] - air[0]).max(axis=-1) > 60).sum(axis=0)  # [W]
+        slot = layout.width / len(places)
+        per_slot = [int(changed[round(i * slot) : round((i + 1) * slot)].sum()) for i in range(len(places))]
+        mover = int(np.argmax(per_slot))
+        assert sorted(per_slot)[-2] == 0, (seed, per_slot)   # the others stay exactly where they are
+        assert clip.options[OPTION_LETTERS.index(clip.answer)] == f"{clip.answer}. {places[mover]}", (seed, per_slot)
 
 
 def test_same_seed_same_dataset_different_seed_differs(tiny, tiny_again, tmp_path):
@@ -265,11 +289,11 @@ def test_config_rejects_bad_values(field, value, message):
         SyntheticConfig(**{field: value})
 
 
-@pytest.mark.parametrize("scene", ["motion_direction", "moving_colour", "event_order"])
+@pytest.mark.parametrize("scene", ["motion_direction", "moving_colour", "moving_place", "event_order"])
 def test_options_keep_a_fixed_order_and_the_answer_letter_stays_uniform(scene):
-    from viss_r1.synthetic.scenes import DIRECTIONS, PALETTE
+    from viss_r1.synthetic.scenes import DIRECTIONS, PALETTE, PLACES
 
-    canonical = DIRECTIONS if scene == "motion_direction" else tuple(PALETTE)
+    canonical = {"motion_direction": DIRECTIONS, "moving_place": PLACES[3]}.get(scene, tuple(PALETTE))
     letters = []
     for seed in range(240):
         clip = SCENES[scene](np.random.default_rng(seed), Layout(16, 32, 32, 8))

@@ -188,6 +188,9 @@ class _Trail:
 # --------------------------------------------------------------------------- 1. motion direction
 
 DIRECTIONS = ("left", "right", "up", "down")
+# Options by where a shape stands, for scenes with one shape a column.
+PLACES = {2: ("left", "right"), 3: ("left", "middle", "right")}
+_AT_PLACE = {"left": "on the left", "middle": "in the middle", "right": "on the right"}
 _DIRECTION_PHRASE = {"left": "to the left", "right": "to the right", "up": "upward", "down": "downward"}
 
 
@@ -290,6 +293,57 @@ def moving_colour(rng: np.random.Generator, lay: Layout) -> Clip:
         scene="moving_colour",
         frames=frames,
         problem="Which colour is the shape that moves?",
+        problem_type="multiple choice",
+        options=options,
+        reasoning=reasoning,
+        answer=letter,
+    )
+
+
+def moving_place(rng: np.random.Generator, lay: Layout) -> Clip:
+    """Two or three shapes, each in its own column at its own height; one rises or sinks through the
+    sky, leaving a trail, the others stay. Asked which one moves, by where it is (left, middle,
+    right): the letter is the mover's column, a step from what is seen to the answer that the tiny
+    model learns where a colour's letter was beyond it (README, "What the tiny model learns")."""
+    backdrop, sky = _backdrop(lay, rng)
+    n = 3 if rng.random() < 0.7 else 2
+    names = _pick_many(rng, list(PALETTE), n)
+    shapes = [_pick(rng, SHAPES) for _ in range(n)]
+    r = lay.size * rng.uniform(0.07, 0.09)
+    slot = lay.width / n
+    xs = [(i + 0.5) * slot + rng.uniform(-0.12, 0.12) * slot for i in range(n)]
+    lo_y, hi_y = lay.sky_top + r + 2, lay.ground_y - 2 * r
+    heights = [rng.uniform(lo_y, hi_y) for _ in range(n)]
+    mover = int(rng.integers(n))
+    rises = rng.random() < 0.5
+    start, end = (hi_y, lo_y) if rises else (lo_y, hi_y)
+    heights[mover] = start
+    t0, t1 = rng.uniform(0.0, 0.15) * lay.last, rng.uniform(0.8, 1.0) * lay.last
+
+    def path(t: int) -> tuple[float, float]:
+        return xs[mover], start + _ramp(t, t0, t1) * (end - start)
+
+    def paint(frame: np.ndarray, t: int) -> None:
+        for i in range(n):
+            cx, cy = path(t) if i == mover else (xs[i], heights[i])
+            draw_shape(frame, shapes[i], cx, cy, r, PALETTE[names[i]])
+
+    trail = _Trail(path, max(1.5, 0.35 * r), mix(PALETTE[names[mover]], sky, 0.5))
+    frames = _film(lay, backdrop, paint, trail)
+    places = PLACES[n]
+    options, letter = _options(list(places), places[mover], places)
+    # The chain names the mover's place first: a chain that lists the still shapes first commits to
+    # the mover's place at its first words, before the tiny model has anything to go on.
+    reasoning = (
+        f"I see {NUMBER_WORDS[n]} shapes in the air. The one {_AT_PLACE[places[mover]]}, a {names[mover]} "
+        f"{shapes[mover]}, {'rises' if rises else 'sinks'} steadily and leaves a trail; the other "
+        f"{'one stays' if n == 2 else 'two stay'} in place the whole time. So the moving one is "
+        f"{_AT_PLACE[places[mover]]}, which is option {letter}."
+    )
+    return Clip(
+        scene="moving_place",
+        frames=frames,
+        problem="Which one of the shapes moves?",
         problem_type="multiple choice",
         options=options,
         reasoning=reasoning,
@@ -635,6 +689,7 @@ def description(rng: np.random.Generator, lay: Layout) -> Clip:
 SCENES: dict[str, Callable[[np.random.Generator, Layout], Clip]] = {
     "motion_direction": motion_direction,
     "moving_colour": moving_colour,
+    "moving_place": moving_place,
     "event_order": event_order,
     "counting": counting,
     "distance": distance,
