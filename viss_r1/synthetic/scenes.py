@@ -300,18 +300,25 @@ def moving_colour(rng: np.random.Generator, lay: Layout) -> Clip:
     )
 
 
-def moving_place(rng: np.random.Generator, lay: Layout) -> Clip:
-    """Two or three shapes, each in its own column at its own height; one rises or sinks through the
-    sky, leaving a trail, the others stay. Asked which one moves, by where it is (left, middle,
-    right): the letter is the mover's column, a step from what is seen to the answer that the tiny
-    model learns where a colour's letter was beyond it (README, "What the tiny model learns")."""
-    backdrop, sky = _backdrop(lay, rng)
+def _one_shape_a_column(rng: np.random.Generator, lay: Layout) -> tuple[int, list[str], list[str], float, list[float]]:
+    """Two or three shapes of different colours, one a column: their count, colours, shapes, half-size
+    and x centres (each jittered within its column)."""
     n = 3 if rng.random() < 0.7 else 2
     names = _pick_many(rng, list(PALETTE), n)
     shapes = [_pick(rng, SHAPES) for _ in range(n)]
     r = lay.size * rng.uniform(0.07, 0.09)
     slot = lay.width / n
     xs = [(i + 0.5) * slot + rng.uniform(-0.12, 0.12) * slot for i in range(n)]
+    return n, names, shapes, r, xs
+
+
+def moving_place(rng: np.random.Generator, lay: Layout) -> Clip:
+    """Two or three shapes, each in its own column at its own height; one rises or sinks through the
+    sky, leaving a trail, the others stay. Asked which one moves, by where it is (left, middle,
+    right): the letter is the mover's column, a step from what is seen to the answer that the tiny
+    model learns where a colour's letter was beyond it (README, "What the tiny model learns")."""
+    backdrop, sky = _backdrop(lay, rng)
+    n, names, shapes, r, xs = _one_shape_a_column(rng, lay)
     lo_y, hi_y = lay.sky_top + r + 2, lay.ground_y - 2 * r
     heights = [rng.uniform(lo_y, hi_y) for _ in range(n)]
     mover = int(rng.integers(n))
@@ -356,12 +363,7 @@ def moving_place(rng: np.random.Generator, lay: Layout) -> Clip:
 
 def event_order(rng: np.random.Generator, lay: Layout) -> Clip:
     backdrop, _ = _backdrop(lay, rng)
-    n = 3 if rng.random() < 0.7 else 2
-    names = _pick_many(rng, list(PALETTE), n)
-    shapes = [_pick(rng, SHAPES) for _ in range(n)]
-    r = lay.size * rng.uniform(0.07, 0.09)
-    slot = lay.width / n
-    xs = [(i + 0.5) * slot + rng.uniform(-0.12, 0.12) * slot for i in range(n)]
+    n, names, shapes, r, xs = _one_shape_a_column(rng, lay)
     top, rest_y = lay.sky_top + r + 2, lay.ground_y - r
     starts = [rng.uniform(top, top + 0.35 * (rest_y - top)) for _ in range(n)]
     # Gravity tuned so the longest possible drop takes 30% of the clip.
