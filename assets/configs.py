@@ -262,8 +262,9 @@ class SFTModelConfig(dg.Config):
     loss_on: SFTLossOn = "assistant"                      # the tokens with loss (viss_r1.train.config.SFTLossOn)
     # Rows shown an empty clip, saying so (viss_r1.train.sft_data); the release: 0.
     empty_clip_fraction: float = EMBEDDED_EMPTY_CLIP_FRACTION
-    # Transformed rows' thoughts start with the transform (viss_r1.pretext.narration); the release: off,
-    # its SSL-CoT reasoning is written on the transformed clip already.
+    # Transformed rows' thoughts are about the transformed clip: the record's reasoning for that view, else
+    # the transform's sentence first (viss_r1.pretext.narration); the release: off, its SSL-CoT reasoning
+    # is written on the transformed clip already.
     thought_names_transform: bool = EMBEDDED_THOUGHT_NAMES_TRANSFORM
     training: OptimConfig = OptimConfig()
 

@@ -44,11 +44,15 @@ EMBEDDED_SFT = OptimSettings(
 # shows none (infra/configs/): its instruct model keeps the format.
 EMBEDDED_EMPTY_CLIP_FRACTION = 0.1
 
-# The SSL-CoT SFT's rows draw their transform here and keep the synthetic record's reasoning about the
-# original clip. Starting that thought with the transform (viss_r1.pretext.narration) changed nothing
-# measurable on the validation split (motion direction 60 → 65 %, multiple choice 37.5 → 40 % for the
-# SFT model, description 64 → 48 %; README, "What the tiny model learns"), so it stays off.
-EMBEDDED_THOUGHT_NAMES_TRANSFORM = False
+# The SSL-CoT SFT's rows draw their transform here, so their thoughts are ours to write: the release's
+# are the annotator's, written on the transformed clip. On, a row takes the reasoning its synthetic
+# scene wrote for that view — what is on screen, then the clip undone ("On screen, the red square
+# moves upward. Turned back upright, it moves to the right.": viss_r1.pretext.narration) — or else the
+# transform's sentence before the record's reasoning. Off, a rotated or reversed clip came with
+# reasoning that its pixels contradict, and the SFT unlearned part of what the warm-up read: on the
+# validation split multiple choice 50 → 67.5 % (1.69× → 2.28× chance) and clean − blind +20.8 → +25.5
+# for the SFT model (README, "What the tiny model learns").
+EMBEDDED_THOUGHT_NAMES_TRANSFORM = True
 
 # The shared warm-up (viss_r1.stages.FORMAT_WARMUP) of the random tiny model: the analogue of
 # instruction tuning, identical for every arm. It has to do more than teach the format: a real

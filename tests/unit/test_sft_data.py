@@ -212,3 +212,26 @@ def test_a_transformed_row_thought_names_its_transform_when_asked(tiny_sft):
     batch = VideoSFTCollator(processor, reader, "r1", DEFAULT_SYSTEM_PROMPT, False, thought_names_transform=True)(rows[:1])
     trained = processor.tokenizer.decode(batch["labels"][0][batch["labels"][0] != IGNORE_INDEX])
     assert trained == sft_target(rows[0]["process"], rows[0]["solution"], None) + "<|im_end|>"
+
+
+def test_a_row_whose_record_has_reasoning_for_its_view_is_trained_on_it(tiny_sft):
+    """A record's thought written for the row's transformed view (the synthetic scenes write one for
+    rotated and reversed clips) replaces the prefaced reasoning; a view the record has none for
+    keeps the transform's sentence before the record's reasoning."""
+    import json
+
+    from viss_r1.data.loader import spec_of
+    from viss_r1.pretext.narration import VIEWS_FIELD, transform_sentence, view_key
+
+    processor = AutoProcessor.from_pretrained(tiny_sft.model_dir)
+    own, other = tiny_sft.rows[:2]
+    written = "<think>On screen it moves up. Turned back upright, it moves right.</think>"
+    own = {**own, "extra": json.dumps({VIEWS_FIELD: {view_key(spec_of(own)): written}})}
+    other = {**other, "extra": json.dumps({VIEWS_FIELD: {"no/such view": written}})}
+    batch = VideoSFTCollator(processor, FrameCacheReader(tiny_sft.shard_files), "transform_answer",
+                             DEFAULT_SYSTEM_PROMPT, True, thought_names_transform=True)([own, other])
+    trained = [processor.tokenizer.decode(labels[labels != IGNORE_INDEX]) for labels in batch["labels"]]
+    assert trained[0] == sft_target(written, own["solution"], own["transform_letter"]) + "<|im_end|>"
+    inner = other["process"].removeprefix("<think>").removesuffix("</think>").strip()
+    prefaced = f"<think>{transform_sentence(spec_of(other))} {inner}</think>"
+    assert trained[1] == sft_target(prefaced, other["solution"], other["transform_letter"]) + "<|im_end|>"

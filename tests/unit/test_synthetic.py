@@ -10,6 +10,7 @@ import decord
 import numpy as np
 import pytest
 
+from viss_r1.pretext.narration import VIEWS_FIELD
 from viss_r1.synthetic import (
     RECORD_KEYS,
     SCENES,
@@ -64,7 +65,11 @@ def test_files_exist_and_decode_to_configured_shape(tiny):
 def test_records_follow_the_video_r1_schema(tiny):
     train, eval_ = _records(tiny)
     for record in train + eval_:
-        assert tuple(record) == RECORD_KEYS
+        # The Video-R1 keys in order; beyond them only the reasoning per transformed view, where the
+        # scene writes one (kept in the record's ``extra`` by ingestion).
+        assert tuple(record)[:len(RECORD_KEYS)] == RECORD_KEYS
+        assert tuple(record)[len(RECORD_KEYS):] in ((), (VIEWS_FIELD,)), tuple(record)
+        assert (VIEWS_FIELD in record) == (record["data_source"] in ("synthetic/motion_direction", "synthetic/moving_place"))
         assert isinstance(record["problem_id"], int)
         assert isinstance(record["problem"], str) and record["problem"].endswith(("?", "."))
         assert record["data_type"] == "video"
@@ -305,3 +310,58 @@ def test_options_keep_a_fixed_order_and_the_answer_letter_stays_uniform(scene):
         answers = [letter for letter, n in letters if n == count]
         shares = [answers.count(letter) / len(answers) for letter in OPTION_LETTERS[:count]]
         assert all(abs(share - 1 / count) < 0.35 / count for share in shares), (count, shares)
+
+
+def _mover_track(frames: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    """[T, 2] centre (x, y from the top-left, in pixels) of the pixels of ``colour`` in each frame."""
+    near = (np.abs(frames.astype(np.int16) - np.array(colour, dtype=np.int16)).max(axis=-1) < 30)
+    return np.array([np.argwhere(mask)[:, ::-1].mean(axis=0) for mask in near])
+
+
+def _on_screen(frames: np.ndarray, colour) -> tuple[str, float]:
+    """(the way the shape of ``colour`` moves, in screen words, and where across its motion it is,
+    0 at the left or top edge to 1 at the right or bottom), read off the pixels."""
+    track = _mover_track(frames, colour)
+    dx, dy = track[-1] - track[0]
+    way = ("right" if dx > 0 else "left") if abs(dx) > abs(dy) else ("down" if dy > 0 else "up")
+    return way, track[:, 1 if way in ("left", "right") else 0].mean() / frames.shape[2]
+
+
+def _strip(way: str, across: float, spots: int) -> str:
+    """Which of ``spots`` equal strips across a motion ``way`` a shape is in, in screen words."""
+    strips = ("left", "right") if spots == 2 else ("left", "middle", "right")
+    if way in ("left", "right"):   # strips across a sideways motion are rows
+        strips = tuple({"left": "top", "right": "bottom"}.get(s, s) for s in strips)
+    return strips[int(across * spots)]
+
+
+PHRASE = {"left": "to the left", "right": "to the right", "up": "upward", "down": "downward"}
+AT = {"left": "on the left", "right": "on the right", "middle": "in the middle", "top": "at the top",
+      "bottom": "at the bottom"}
+
+
+@pytest.mark.parametrize("scene", ["motion_direction", "moving_place"])
+def test_the_reasoning_on_a_turned_or_reversed_clip_says_what_its_pixels_show(scene):
+    """Each view's thought names the way (and, for which one moves, the place) the mover is seen in
+    the transformed frames, then undoes it to the record's own answer."""
+    from viss_r1.pretext.transforms import TransformSpec, apply_transform
+    from viss_r1.synthetic.scenes import PALETTE
+
+    layout = Layout(16, 112, 112, 8)
+    for seed in range(8):
+        clip = SCENES[scene](np.random.default_rng(seed), layout)
+        assert set(clip.views) == {"rotate/90", "rotate/180", "rotate/270", "arrow/1"}
+        colour = next(c for c in PALETTE if f" {c} " in clip.views["arrow/1"].split("On screen")[1])
+        for key, thought in clip.views.items():
+            name, param = key.split("/")
+            turned = apply_transform(clip.frames.transpose(0, 3, 1, 2), TransformSpec.of("video", name, int(param)))
+            way, across = _on_screen(turned.transpose(0, 2, 3, 1), PALETTE[colour])
+            seen, undone = thought.split(" On screen, ")[1].split(". ", 1)
+            if scene == "moving_place" and name == "arrow":
+                assert seen.endswith({"up": "rises steadily", "down": "sinks steadily"}[way]), (seed, key, thought)
+            else:
+                assert seen.endswith(f"moves steadily {PHRASE[way]}"), (seed, key, thought)
+            if scene == "moving_place":
+                place = _strip(way, across, len(clip.options))
+                assert seen.startswith(f"the one {AT[place]}, a {colour} "), (seed, key, thought)
+            assert thought.startswith("<think>") and thought.endswith(f"which is option {clip.answer}.</think>")

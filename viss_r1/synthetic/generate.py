@@ -11,6 +11,7 @@ import av
 import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from viss_r1.pretext.narration import VIEWS_FIELD
 from viss_r1.synthetic.scenes import SCENES, Clip, Layout
 
 # Video-R1 record keys (METHOD.md §7), in the order they are written.
@@ -136,7 +137,7 @@ def _scene_order(seed: int, stream: int, count: int, scenes: tuple[str, ...]) ->
 
 
 def _record(problem_id: int, clip: Clip, path: str) -> dict:
-    return {
+    record = {
         "problem_id": problem_id,
         "problem": clip.problem,
         "data_type": "video",
@@ -147,6 +148,9 @@ def _record(problem_id: int, clip: Clip, path: str) -> dict:
         "path": path,
         "data_source": f"synthetic/{clip.scene}",
     }
+    if clip.views:   # beyond the Video-R1 schema: kept in the record's ``extra``
+        record[VIEWS_FIELD] = clip.views
+    return record
 
 
 def _write_json(path: Path, records: list[dict]) -> None:

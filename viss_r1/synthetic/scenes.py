@@ -10,12 +10,13 @@ Every scene shares the same stage so that every pretext task is solvable on ever
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from viss_r1.pretext.transforms import OPTION_LETTERS
+from viss_r1.pretext.narration import thought_on_view, turned_direction, turned_place, view_key
+from viss_r1.pretext.transforms import OPTION_LETTERS, TransformSpec
 from viss_r1.synthetic.drawing import (
     SHAPES,
     Colour,
@@ -104,9 +105,23 @@ class Clip:
     options: tuple[str, ...]
     reasoning: str  # goes inside <think>
     answer: str  # goes inside <answer>
+    # Reasoning on the clip rotated or reversed, where the answer's evidence changes on screen:
+    # {view_key: "<think>…</think>"} (viss_r1.pretext.narration.VIEWS_FIELD). Views not here read the
+    # same on screen as the original, up to the transform's sentence.
+    views: dict[str, str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- shared helpers
+
+# What the SSL-CoT SFT shows a clip as, beyond the original: each rotation and the reversal.
+_TURNS = tuple(TransformSpec.of("video", "rotate", degrees) for degrees in (90, 180, 270))
+_REVERSED = TransformSpec.of("video", "arrow", 1)
+_OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
+
+
+def _views(seen: Callable[[TransformSpec], str], undone: str) -> dict[str, str]:
+    """Reasoning for each rotated and the reversed view: ``seen(spec)`` on screen, then ``undone``."""
+    return {view_key(spec): thought_on_view(spec, seen(spec), undone) for spec in (*_TURNS, _REVERSED)}
 
 
 def _pick(rng: np.random.Generator, items):
@@ -190,7 +205,8 @@ class _Trail:
 DIRECTIONS = ("left", "right", "up", "down")
 # Options by where a shape stands, for scenes with one shape a column.
 PLACES = {2: ("left", "right"), 3: ("left", "middle", "right")}
-_AT_PLACE = {"left": "on the left", "middle": "in the middle", "right": "on the right"}
+_AT_PLACE = {"left": "on the left", "middle": "in the middle", "right": "on the right",
+             "top": "at the top", "bottom": "at the bottom"}   # the last two: on a clip turned a quarter
 _DIRECTION_PHRASE = {"left": "to the left", "right": "to the right", "up": "upward", "down": "downward"}
 
 
@@ -231,6 +247,12 @@ def motion_direction(rng: np.random.Generator, lay: Layout) -> Clip:
         f"The {name} {shape} starts {start_text}. Over the frames it {moves}, leaving a dim trail "
         f"behind it, and ends {end_text}. So it moved {direction}, which is option {letter}."
     )
+
+    def seen(spec: TransformSpec) -> str:
+        on_screen = _OPPOSITE[direction] if spec.name == "arrow" else turned_direction(direction, spec.param)
+        return f"the {name} {shape} moves steadily {_DIRECTION_PHRASE[on_screen]}"
+
+    undone = f"it moves {_DIRECTION_PHRASE[direction]}. So it moved {direction}, which is option {letter}."
     return Clip(
         scene="motion_direction",
         frames=frames,
@@ -239,6 +261,7 @@ def motion_direction(rng: np.random.Generator, lay: Layout) -> Clip:
         options=options,
         reasoning=reasoning,
         answer=letter,
+        views=_views(seen, undone),
     )
 
 
@@ -347,6 +370,17 @@ def moving_place(rng: np.random.Generator, lay: Layout) -> Clip:
         f"{'one stays' if n == 2 else 'two stay'} in place the whole time. So the moving one is "
         f"{_AT_PLACE[places[mover]]}, which is option {letter}."
     )
+    way = "up" if rises else "down"
+
+    def seen(spec: TransformSpec) -> str:
+        if spec.name == "arrow":
+            return (f"the one {_AT_PLACE[places[mover]]}, a {names[mover]} {shapes[mover]}, "
+                    f"{'sinks' if rises else 'rises'} steadily")
+        return (f"the one {_AT_PLACE[turned_place(places[mover], spec.param)]}, a {names[mover]} {shapes[mover]}, "
+                f"moves steadily {_DIRECTION_PHRASE[turned_direction(way, spec.param)]}")
+
+    undone = (f"it is the one {_AT_PLACE[places[mover]]}, and it {'rises' if rises else 'sinks'}. So the moving "
+              f"one is {_AT_PLACE[places[mover]]}, which is option {letter}.")
     return Clip(
         scene="moving_place",
         frames=frames,
@@ -355,6 +389,7 @@ def moving_place(rng: np.random.Generator, lay: Layout) -> Clip:
         options=options,
         reasoning=reasoning,
         answer=letter,
+        views=_views(seen, undone),
     )
 
 

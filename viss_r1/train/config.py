@@ -116,7 +116,8 @@ class SFTRunConfig(StrictModel):
     # Rows shown an empty clip with a thought that says so (viss_r1.train.sft_data): 0 as the
     # release; the embedded tiny model needs some (viss_r1.embedded.EMBEDDED_EMPTY_CLIP_FRACTION).
     empty_clip_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
-    # A row shown a transformed clip starts its thought with the transform (viss_r1.pretext.narration):
+    # A row shown a transformed clip is trained on a thought about that clip: its record's reasoning
+    # for the view, else the transform's sentence before the record's reasoning (viss_r1.pretext.narration);
     # off as the release, whose SSL-CoT reasoning is already written on the transformed clip.
     thought_names_transform: bool = False
     training: OptimSettings = Field(default_factory=OptimSettings)

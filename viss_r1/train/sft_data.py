@@ -28,7 +28,7 @@ from viss_r1.data.loader import spec_of
 from viss_r1.data.requests import row_request
 from viss_r1.modeling.tiny import VISION_TOKENS
 from viss_r1.modeling.video_inputs import model_inputs
-from viss_r1.pretext.narration import thought_on_transformed_clip
+from viss_r1.pretext.narration import thought_for_row, views_of
 from viss_r1.prompts import FORMAT_TAGS, OURS, PromptWording, sft_target
 from viss_r1.train.config import SFT_LOSS_ON
 from viss_r1.video.media import MediaInput, uniform_frames
@@ -134,7 +134,7 @@ class VideoSFTCollator:
             if empty:   # same shape and timestamps, so the same prompt tokens: only the pixels go
                 clip = MediaInput(clip.data_type, uniform_frames(clip.frames), clip.video_metadata)
             if self.thought_names_transform and not empty:
-                row = {**row, "process": thought_on_transformed_clip(row["process"], spec_of(row))}
+                row = {**row, "process": thought_for_row(row["process"], spec_of(row), views_of(row))}
             messages.append(assistant_turn(row, self.prompt_format, empty))
             texts.append(self.processor.apply_chat_template(messages, tokenize=False))
             media.append(clip)
