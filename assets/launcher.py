@@ -17,6 +17,10 @@ from typing import Any, Literal, Optional
 
 import dagster as dg
 import yaml
+from pydantic import PrivateAttr
+
+from assets.resources import state_dir
+from assets.run_liveness import RunLiveness
 
 from viss_r1.pinned_versions import PinnedVersionError, require_version
 
@@ -118,6 +122,23 @@ class StageLauncher(dg.ConfigurableResource):
     rendezvous: Rendezvous = Rendezvous()
     kubernetes: KubernetesLaunch = KubernetesLaunch()
     env: dict[str, str] = {}
+    # How often a run looks for runs that died holding a pool slot, and says whom it waits for
+    # (assets/run_liveness.py); 0: only when the run starts.
+    pool_check_interval_s: float = 15.0
+    _liveness: Optional[RunLiveness] = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Runs when the run starts, before any step claims a pool slot (every pool step needs this resource).
+        if context.instance is None or context.run_id is None:   # built outside a run (a test, a script)
+            return
+        self._liveness = RunLiveness(context.instance, context.run_id, Path(state_dir()), context.log.warning,
+                                     self.pool_check_interval_s)
+        self._liveness.start()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._liveness is not None:
+            self._liveness.stop()
+            self._liveness = None
 
     def command(self, module: str, config_file: str, **node: Any) -> list[str]:
         """The command line; ``node`` (node_rank, host, run_id) overrides the rendezvous settings."""

@@ -69,6 +69,30 @@ def pipes_session() -> Iterator[Any | None]:
         yield pipes
 
 
+def die_with_launcher() -> None:
+    """Linux: have the kernel send this process SIGTERM when the process that launched it dies.
+
+    A stage launched by Dagster (Pipes) outlives a Dagster process killed with SIGKILL; the next run
+    then finds that run dead, frees its pool slot and its build lock (assets/run_liveness.py,
+    assets/caching.py) and would start the same stage into the same work folder beside the orphan.
+    Dying with the launcher costs at most the steps since the last checkpoint, which the rerun
+    resumes from. Under accelerate or torchrun the launcher is that tool, so a rank dies with it, not
+    with Dagster. Run by hand (no Pipes), a stage outlives its shell as any command does."""
+    from dagster_pipes import PipesEnvVarParamsLoader
+
+    if not sys.platform.startswith("linux") or not PipesEnvVarParamsLoader().is_dagster_pipes_process():
+        return
+    import ctypes
+    import signal
+
+    launcher = os.getppid()
+    pr_set_pdeathsig = 1   # <linux/prctl.h>
+    if ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM) != 0:
+        return   # not allowed here (a sandbox): the stage runs on as before
+    if os.getppid() != launcher:   # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def end_distributed() -> None:
     """Leave the process group together: a rank that exits while gloo threads still run aborts
     ("terminate called without an active exception") and fails the whole launch. A process that
@@ -89,6 +113,7 @@ def command_line(description: str, config_type: type[Config],
     parser.add_argument("--config", required=True, help=f"YAML or JSON file holding a {config_type.__name__}")
     args, _ = parser.parse_known_args(argv)  # Pipes may append its own arguments
     config = load_config(args.config, config_type)
+    die_with_launcher()
     with pipes_session() as pipes:
         result = run(config, pipes)
         if pipes is not None:
