@@ -70,14 +70,15 @@ def free_dead_runs(instance: Any, own_run_id: str, state: Path, warn: Callable[[
     for run_id in sorted((set(holding) | set(waiting)) - {own_run_id}):
         if not is_dead(state, run_id):
             continue
+        steps = ", ".join(holding.get(run_id) or waiting[run_id])
         storage.free_concurrency_slots_for_run(run_id)
         run = instance.get_run_by_id(run_id)
         if run is not None and not run.is_finished:
-            instance.report_run_failed(run, f"its process died (killed or crashed) in {', '.join(holding.get(run_id, []) or waiting[run_id])}; "
+            instance.report_run_failed(run, f"its process died (killed or crashed) in {steps}; "
                                             f"run {own_run_id} freed its pool slots")
         run_lock_path(state, run_id).unlink(missing_ok=True)
-        warn(f"run {run_id} died in {', '.join(holding.get(run_id, []) or waiting[run_id])} without freeing its pool "
-             "slot: freed it and marked the run failed (rerun the job to resume from its last checkpoint)")
+        warn(f"run {run_id} died in {steps} without freeing its pool slot: freed it and marked the run failed "
+             "(rerun the job to resume from its last checkpoint)")
         freed.append(run_id)
     return freed
 
