@@ -59,13 +59,11 @@ def pool_users(storage: Any) -> tuple[dict[str, list[str]], dict[str, list[str]]
     return holding, waiting
 
 
-def free_dead_runs(instance: Any, own_run_id: str, state: Path, warn: Callable[[str], None]) -> list[str]:
-    """Free the pool slots (held or waited for) of every run that died, mark it failed, drop its
-    lock file; return their ids."""
+def free_dead_runs(instance: Any, own_run_id: str, state: Path, warn: Callable[[str], None],
+                   holding: dict[str, list[str]], waiting: dict[str, list[str]]) -> list[str]:
+    """Free the pool slots (held or waited for: ``pool_users``) of every run that died, mark it
+    failed, drop its lock file; return their ids."""
     storage = instance.event_log_storage
-    if not storage.supports_global_concurrency_limits:
-        return []
-    holding, waiting = pool_users(storage)
     freed = []
     for run_id in sorted((set(holding) | set(waiting)) - {own_run_id}):
         if not is_dead(state, run_id):
@@ -109,8 +107,15 @@ class RunLiveness:
         run_lock_path(self.state, self.run_id).unlink(missing_ok=True)
 
     def check(self) -> None:
-        free_dead_runs(self.instance, self.run_id, self.state, self.warn)
-        self._say_who_holds_the_pool()
+        """One read of the pool: free the slots of dead runs, then name the live holders this run waits for."""
+        storage = self.instance.event_log_storage
+        if not storage.supports_global_concurrency_limits:
+            return
+        holding, waiting = pool_users(storage)
+        freed = free_dead_runs(self.instance, self.run_id, self.state, self.warn, holding, waiting)
+        if self.run_id in waiting:
+            self._say_who_holds_the_pool({run: steps for run, steps in holding.items() if run not in freed},
+                                         waiting[self.run_id])
 
     def _watch(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -119,20 +124,14 @@ class RunLiveness:
             except Exception as error:  # a failed look must never end the run it watches
                 self.warn(f"could not check the pool for dead runs ({type(error).__name__}: {error}); will retry")
 
-    def _say_who_holds_the_pool(self) -> None:
-        storage = self.instance.event_log_storage
-        if not storage.supports_global_concurrency_limits:
-            return
-        holding, waiting = pool_users(storage)
-        if self.run_id not in waiting:
-            return
+    def _say_who_holds_the_pool(self, holding: dict[str, list[str]], waiting: list[str]) -> None:
         for holder, steps in sorted(holding.items()):
             for step in steps:
                 if holder == self.run_id or (holder, step) in self._told:
                     continue
                 self._told.add((holder, step))
                 unjudged = is_dead(self.state, holder) is None
-                self.warn(f"{', '.join(waiting[self.run_id])} waits for a pool slot held by run {holder} ({step}); "
+                self.warn(f"{', '.join(waiting)} waits for a pool slot held by run {holder} ({step}); "
                           "it starts when that step ends" +
                           ("; that run was not started from this state folder, so if it is dead, free its slot "
                            "in the Dagster UI (Deployment → Concurrency)" if unjudged else ""))

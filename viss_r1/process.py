@@ -57,12 +57,19 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def launched_by_dagster() -> bool:
+    """Whether Dagster Pipes started this process (its context is in the environment)."""
+    from dagster_pipes import PipesEnvVarParamsLoader
+
+    return PipesEnvVarParamsLoader().is_dagster_pipes_process()
+
+
 @contextlib.contextmanager
 def pipes_session() -> Iterator[Any | None]:
     """The Dagster Pipes context when Dagster launched this process (main process only), else None."""
-    from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
+    from dagster_pipes import open_dagster_pipes
 
-    if not (is_main_process() and PipesEnvVarParamsLoader().is_dagster_pipes_process()):
+    if not (is_main_process() and launched_by_dagster()):
         yield None
         return
     with open_dagster_pipes() as pipes:
@@ -78,9 +85,7 @@ def die_with_launcher() -> None:
     Dying with the launcher costs at most the steps since the last checkpoint, which the rerun
     resumes from. Under accelerate or torchrun the launcher is that tool, so a rank dies with it, not
     with Dagster. Run by hand (no Pipes), a stage outlives its shell as any command does."""
-    from dagster_pipes import PipesEnvVarParamsLoader
-
-    if not sys.platform.startswith("linux") or not PipesEnvVarParamsLoader().is_dagster_pipes_process():
+    if not sys.platform.startswith("linux") or not launched_by_dagster():
         return
     import ctypes
     import signal
