@@ -25,6 +25,7 @@ from assets.run_liveness import RunLiveness
 from viss_r1.pinned_versions import PinnedVersionError, require_version
 
 LAUNCH_MODULES = {"accelerate": "accelerate.commands.launch", "torchrun": "torch.distributed.run"}
+EXEC_WITH_LAUNCHER = "viss_r1.exec_with_launcher"   # runs a launcher tool so that it dies with Dagster
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # What a pod needs to find the shared state, the artifact store and the MLflow server. The
 # run config already names the MLflow run; these let the process open the same stores.
@@ -154,6 +155,12 @@ class StageLauncher(dg.ConfigurableResource):
                 *(self.rendezvous.arguments(self.launcher, **node) if multi_node else []),
                 "-m", module, "--config", config_file]
 
+    def dying_with_dagster(self, command: list[str]) -> list[str]:
+        """The local command line, so that it ends if this Dagster process is killed: a stage run by
+        python asks for that itself (viss_r1.process.die_with_launcher); accelerate's or torchrun's
+        launcher is started through viss_r1.exec_with_launcher, which asks for it and execs the tool."""
+        return command if self.launcher == "python" else [sys.executable, "-m", EXEC_WITH_LAUNCHER, *command]
+
     def run(self, context: dg.AssetExecutionContext, module: str, config_file: str) -> dict[str, Any]:
         """Run to completion; return the metadata the process reported."""
         if self.backend == "kubernetes":
@@ -165,7 +172,7 @@ class StageLauncher(dg.ConfigurableResource):
         context.log.debug(f"launching: {' '.join(command)}")   # a failure says it again, with how to rerun it
         client = dg.PipesSubprocessClient(env={**PROCESS_ENV, **self.env})
         try:
-            invocation = client.run(context=context, command=command)
+            invocation = client.run(context=context, command=self.dying_with_dagster(command))
         except DagsterPipesExecutionError as error:
             raise dg.Failure(f"{module} failed ({error}); its output is in the step log above. "
                              f"Rerun it by hand with: {' '.join(command)} (training resumes from its last "

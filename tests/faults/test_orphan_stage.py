@@ -1,6 +1,8 @@
 """A stage process launched by Dagster dies with the Dagster process that launched it
 (viss_r1.process.die_with_launcher): once that process is killed, the next run frees the dead run's
-pool slot and build lock, and an orphan still training would share its work folder with the rerun."""
+pool slot and build lock, and an orphan still training would share its work folder with the rerun.
+A multi-process stage's launcher tool (torchrun here; accelerate alike) is started through
+viss_r1.exec_with_launcher, so it dies too, and its ranks with it."""
 
 import os
 import signal
@@ -11,18 +13,34 @@ from pathlib import Path
 
 from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR
 
+from assets.launcher import StageLauncher
+
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 60.0
-STAGE = ("import sys, time; from viss_r1.process import die_with_launcher; die_with_launcher(); "
-         "open(sys.argv[1], 'w').write('up'); time.sleep(600)")
+# The stage (or a rank of it) asks to die with its launcher, as viss_r1.process.command_line does,
+# then says it is up by writing its pid.
+STAGE = ("import os, sys, time; from viss_r1.process import die_with_launcher; die_with_launcher(); "
+         "open(sys.argv[1] + '.tmp', 'w').write(str(os.getpid())); os.rename(sys.argv[1] + '.tmp', sys.argv[1]); "
+         "time.sleep(600)")
 
 
-def launcher(ready: str, pid_file: str, pipes: str) -> None:
-    """Start a stage-like process (as Dagster Pipes would when ``pipes`` is "1"), then wait forever."""
+def stage_command(how: str, ready: str) -> list[str]:
+    if how in ("pipes", "by hand"):
+        return [sys.executable, "-c", STAGE, ready]
+    rank_script = Path(ready).parent / "rank.py"
+    rank_script.write_text(STAGE)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
+                str(rank_script), ready]
+    # What assets.launcher runs for a torchrun stage, or the tool started bare (as before the guard).
+    return StageLauncher(launcher="torchrun").dying_with_dagster(torchrun) if how == "torchrun" else torchrun
+
+
+def launcher(ready: str, pid_file: str, how: str) -> None:
+    """Start a stage-like process (as Dagster Pipes would, unless ``how`` is "by hand"), then wait forever."""
     env = {name: value for name, value in os.environ.items() if name != DAGSTER_PIPES_CONTEXT_ENV_VAR}
-    if pipes == "1":
+    if how != "by hand":
         env[DAGSTER_PIPES_CONTEXT_ENV_VAR] = "unread"   # only its presence marks a Pipes process
-    stage = subprocess.Popen([sys.executable, "-c", STAGE, ready], env=env, cwd=REPO)
+    stage = subprocess.Popen(stage_command(how, ready), env=env, cwd=REPO)
     Path(pid_file).write_text(str(stage.pid))
     time.sleep(600)
 
@@ -35,34 +53,60 @@ def alive(pid: int) -> bool:
     return "\nState:\tZ" not in status   # a zombie nobody reaped has ended
 
 
-def stage_after_killing_its_launcher(tmp_path: Path, pipes: bool) -> int:
+def after_killing_the_launcher(tmp_path: Path, how: str) -> tuple[int, int]:
+    """Kill (SIGKILL) the process that started the stage once the stage is up; return the pid of
+    the process it started (the stage, or the launcher tool) and the pid of the stage (or rank)."""
     ready, pid_file = tmp_path / "ready", tmp_path / "stage.pid"
-    parent = subprocess.Popen([sys.executable, __file__, str(ready), str(pid_file), "1" if pipes else "0"], cwd=REPO)
+    parent = subprocess.Popen([sys.executable, __file__, str(ready), str(pid_file), how], cwd=REPO)
     deadline = time.monotonic() + TIMEOUT_S
     while not ready.exists():
         assert parent.poll() is None and time.monotonic() < deadline, "the stage never came up"
         time.sleep(0.05)
     parent.send_signal(signal.SIGKILL)
     parent.wait()
-    return int(pid_file.read_text())
+    return int(pid_file.read_text()), int(ready.read_text())
+
+
+def wait_until_gone(*pids: int) -> None:
+    deadline = time.monotonic() + TIMEOUT_S
+    while any(alive(pid) for pid in pids):
+        assert time.monotonic() < deadline, \
+            f"still running {TIMEOUT_S:.0f} s after the launcher died: {[pid for pid in pids if alive(pid)]}"
+        time.sleep(0.1)
 
 
 def test_a_stage_launched_through_pipes_dies_when_its_launcher_is_killed(tmp_path):
-    stage = stage_after_killing_its_launcher(tmp_path, pipes=True)
-    deadline = time.monotonic() + TIMEOUT_S
-    while alive(stage):
-        assert time.monotonic() < deadline, f"stage {stage} still runs {TIMEOUT_S:.0f} s after its launcher died"
-        time.sleep(0.1)
+    started, stage = after_killing_the_launcher(tmp_path, "pipes")
+    assert started == stage
+    wait_until_gone(stage)
 
 
 def test_a_stage_run_by_hand_outlives_its_launcher(tmp_path):
     """Without Pipes (a stage run from a shell) nothing changes: the request is Dagster's only."""
-    stage = stage_after_killing_its_launcher(tmp_path, pipes=False)
+    _, stage = after_killing_the_launcher(tmp_path, "by hand")
     try:
         time.sleep(1.0)
         assert alive(stage)
     finally:
         os.kill(stage, signal.SIGKILL)
+
+
+def test_a_torchrun_stage_dies_with_dagster_tool_and_ranks(tmp_path):
+    tool, rank = after_killing_the_launcher(tmp_path, "torchrun")
+    assert tool != rank
+    wait_until_gone(tool, rank)
+
+
+def test_a_bare_torchrun_outlives_dagster_which_the_guard_is_for(tmp_path):
+    """The fault the guard exists for: started bare, torchrun's launcher runs on after Dagster dies
+    (its rank dies with the tool, once the tool is gone)."""
+    tool, rank = after_killing_the_launcher(tmp_path, "torchrun bare")
+    try:
+        time.sleep(2.0)
+        assert alive(tool) and alive(rank)
+    finally:
+        os.kill(tool, signal.SIGKILL)
+    wait_until_gone(rank)
 
 
 if __name__ == "__main__":

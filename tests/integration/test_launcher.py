@@ -20,6 +20,17 @@ def test_command_lines_per_launcher():
         StageLauncher(launcher_args=["--nproc_per_node", "8"]).command("m", "c.yaml")
 
 
+def test_a_launcher_tool_is_started_so_that_it_dies_with_dagster():
+    """accelerate and torchrun go through viss_r1.exec_with_launcher (tests/faults/test_orphan_stage.py
+    kills Dagster under one); a python stage asks for it itself."""
+    plain = StageLauncher().command("m", "c.yaml")
+    assert StageLauncher().dying_with_dagster(plain) == plain
+    for tool in ("accelerate", "torchrun"):
+        command = StageLauncher(launcher=tool).command("m", "c.yaml")
+        assert StageLauncher(launcher=tool).dying_with_dagster(command) == [
+            sys.executable, "-m", "viss_r1.exec_with_launcher", *command]
+
+
 def test_one_stage_can_have_its_own_launcher_arguments():
     launcher = StageLauncher(launcher="accelerate", launcher_args=["--config_file", "zero2.yaml"],
                              stage_launcher_args={"viss_r1.train.grpo": ["--config_file", "zero3.yaml"]})
