@@ -48,10 +48,10 @@ EMBEDDED_EMPTY_CLIP_FRACTION = 0.1
 # are the annotator's, written on the transformed clip. On, a row takes the reasoning its synthetic
 # scene wrote for that view — what is on screen, then the clip undone ("On screen, the red square
 # moves upward. Turned back upright, it moves to the right.": viss_r1.pretext.narration) — or else the
-# transform's sentence before the record's reasoning. Off, a rotated or reversed clip came with
-# reasoning that its pixels contradict, and the SFT unlearned part of what the warm-up read: on the
-# validation split multiple choice 50 → 67.5 % (1.69× → 2.28× chance) and clean − blind +20.8 → +25.5
-# for the SFT model (README, "What the tiny model learns").
+# transform's sentence before the record's reasoning. Off, a rotated or reversed clip comes with
+# reasoning that its pixels contradict. Either way the SSL-CoT SFT still unlearns much of what the
+# warm-up reads: the committed default on the validation split, multiple choice 2.37× chance for the
+# warm-up, 1.18× after the SFT (README, "What the tiny model learns", "Measured again").
 EMBEDDED_THOUGHT_NAMES_TRANSFORM = True
 
 # The shared warm-up (viss_r1.stages.FORMAT_WARMUP) of the random tiny model: the analogue of
