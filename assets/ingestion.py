@@ -12,7 +12,7 @@ import polars as pl
 from assets.caching import Building, Built, asset_code_version, build_or_reuse, table_preview, output
 from assets.configs import FrameCacheConfig, VideoCatalogConfig, VideoSourcesConfig, check_data_plane_min_frames
 from assets.resources import ArtifactStoreResource, MlflowTracking
-from viss_r1.artifacts import ArtifactRef
+from viss_r1.artifacts import ArtifactRef, artifact_media_root
 from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import FAILURES_FILE, INDEX_FILE
 from viss_r1.data.ingest import cache_frames, probe_files, write_frame_index
@@ -37,17 +37,19 @@ def video_sources(
     With no sources configured, the synthetic video QA set is generated (and cached)."""
     sources = [s.model_dump() for s in config.sources]
     extra_key, synthetic_set = {}, None
+    store = artifact_store.store()
     if not sources:
         synthetic_set = _synthetic_set(context, artifact_store, config)
         synthetic = synthetic_set.folder
-        sources = [{"name": split, "annotations": str(synthetic / f"{split}.json"), "media_root": str(synthetic),
-                    "split": split} for split in SPLITS]
+        # Named by its artifact, not its folder: the keys from here on survive a moved store.
+        sources = [{"name": split, "annotations": str(synthetic / f"{split}.json"),
+                    "media_root": artifact_media_root(synthetic_set.ref), "split": split} for split in SPLITS]
     for source in sources:
         path = Path(source["annotations"])
         if not path.is_file():
             raise dg.Failure(f"annotation source {source['name']!r}: file {path} does not exist "
                              "(set video_sources.config.sources[].annotations)")
-        if not Path(source["media_root"]).is_dir():
+        if not Path(store.media_folder(source["media_root"])).is_dir():
             raise dg.Failure(f"annotation source {source['name']!r}: media_root {source['media_root']} is not a folder")
         extra_key[source["name"]] = annotation_key(path, source["media_root"], source["split"])
     if len({s["name"] for s in sources}) != len(sources):
@@ -118,7 +120,7 @@ def video_catalog(
     def build(building: Building) -> None:
         folder, summary = building.folder, building.summary
         rows = probe_files(media.to_dicts(), config.min_frames, config.workers, context.log.info,
-                           timeout_s=config.decode_timeout_s)
+                           timeout_s=config.decode_timeout_s, media_folder=artifact_store.store().media_folder)
         catalog = pl.DataFrame(rows)
         write_table(catalog.to_dicts(), folder / "catalog.parquet", "catalog")
         write_table(catalog.filter(pl.col("status") != "ok").to_dicts(), folder / "quarantine.parquet", "catalog")

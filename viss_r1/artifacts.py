@@ -29,6 +29,12 @@ import fsspec
 
 MANIFEST = "manifest.json"
 
+# Media kept in the store (the generated synthetic set) is named by its artifact, never by its
+# folder: records and catalogs carry "artifact:<asset>/<key>", so the cache keys built from them
+# stay the same when the store is moved or copied, or read through another machine's download
+# cache; ``ArtifactStore.media_folder`` finds the folder wherever files are opened.
+ARTIFACT_MEDIA = "artifact:"
+
 _log = logging.getLogger(__name__)
 
 
@@ -39,6 +45,11 @@ class ArtifactRef:
     asset: str
     key: str
     uri: str
+
+
+def artifact_media_root(ref: ArtifactRef) -> str:
+    """The media root of records whose files are an artifact's (``ARTIFACT_MEDIA``)."""
+    return f"{ARTIFACT_MEDIA}{ref.asset}/{ref.key}"
 
 
 def stable_hash(payload: Any, length: int = 16) -> str:
@@ -76,6 +87,17 @@ class ArtifactStore:
     def manifest(self, asset: str, key: str) -> dict[str, Any]:
         with self.fs.open(f"{self._path(asset, key)}/{MANIFEST}", "r") as handle:
             return json.load(handle)
+
+    def media_folder(self, media_root: str) -> str:
+        """The folder on this machine that a records' ``media_root`` names: an artifact's
+        (``artifact_media_root``), downloaded if the store is remote, or a path as given."""
+        if not media_root.startswith(ARTIFACT_MEDIA):
+            return media_root
+        asset, _, key = media_root[len(ARTIFACT_MEDIA):].partition("/")
+        if not (asset and key and self.exists(asset, key)):
+            raise FileNotFoundError(f"media root {media_root!r}: no such artifact in the store {self.root_url} "
+                                    "(the records name media that this store does not hold)")
+        return str(self.local_path(self.ref(asset, key)))
 
     def local_path(self, ref: ArtifactRef) -> Path:
         """A local folder with the artifact's files (a download cache for remote roots)."""

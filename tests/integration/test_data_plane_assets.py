@@ -67,8 +67,7 @@ def test_embedded_data_plane_builds_then_reuses_then_rebuilds_only_what_changed(
                            / "manifest.json").read_text())
     assert manifest["summary"]["clips"] == 18 and "build_seconds" in manifest["summary"]
     sources = json.loads((folder(second, "video_sources") / "sources.json").read_text())
-    assert {s["media_root"] for s in sources} == {str(isolated_state / "artifacts" / ingestion.SYNTHETIC_ARTIFACT
-                                                      / built["cache_key"])}
+    assert {s["media_root"] for s in sources} == {f"artifact:{ingestion.SYNTHETIC_ARTIFACT}/{built['cache_key']}"}
 
     third = materialize(synthetic_config(seed=7), instance)
     assert [metadata(third, n)["reused"] for n in names] == [True, True, True, False]

@@ -53,7 +53,8 @@ def ingest_benchmark(store, folder: Path, records: Sequence[dict[str, Any]], qua
     into ``folder``: the frame index files, ``CATALOG_FILE``, ``QUARANTINE_FILE``,
     ``ANNOTATIONS_FILE`` and ``RECORDS_FILE``. ``records`` carry ``media_root`` and ``split``
     (``viss_r1.data.records.load_annotation_source``); ``code_version`` enters the shard keys."""
-    catalog = probe_files(media_of(records), min_frames, workers, log, timeout_s=timeout_s)
+    catalog = probe_files(media_of(records), min_frames, workers, log, timeout_s=timeout_s,
+                          media_folder=store.media_folder)
     cached = cache_frames(store, catalog, sampling, encoding, num_shards, code_version, workers, log,
                           timeout_s=timeout_s)
     write_frame_index(folder, cached)

@@ -49,16 +49,21 @@ REORDER_WINDOW_PER_WORKER = 4
 
 
 def probe_files(media: Iterable[dict[str, Any]], min_frames: int, workers: int = ALL_CPUS, log: Log = print, *,
-                timeout_s: float = DECODE_TIMEOUT_S, probe: Callable[[tuple], dict] = probe_row_worker) -> list[dict]:
+                timeout_s: float = DECODE_TIMEOUT_S, probe: Callable[[tuple], dict] = probe_row_worker,
+                media_folder: Callable[[str], str] = str) -> list[dict]:
     """One catalog row per distinct (media_root, path, data_type): probed, fingerprinted, and
     ``status``/``reason`` saying whether it can be used. ``probe``: the per-file function the
-    workers run (``probe_row_worker``; tests hand in one that crashes or hangs)."""
-    jobs = [(m["media_root"], m["path"], m["data_type"], min_frames) for m in media]
+    workers run (``probe_row_worker``; tests hand in one that crashes or hangs). ``media_folder``
+    finds a media root's folder (``ArtifactStore.media_folder``); rows keep the root as named."""
+    media = list(media)
+    folders = local_media_folders(media, media_folder)
+    roots = [m["media_root"] for m in media]
+    jobs = [(folders[m["media_root"]], m["path"], m["data_type"], min_frames) for m in media]
     rows: list[dict] = []
     with closing(run_isolated(probe, [(job,) for job in jobs], cpu_workers(workers), timeout_s,
                               preload=DECODERS)) as outcomes:
-        for done, (job, outcome) in enumerate(zip(jobs, outcomes), 1):
-            rows.append({**_probe_row(job, outcome), "media_root": job[0]})
+        for done, (root, job, outcome) in enumerate(zip(roots, jobs, outcomes), 1):
+            rows.append({**_probe_row(job, outcome), "media_root": root})
             if done % 200 == 0 or done == len(jobs):
                 log(f"probed {done}/{len(jobs)} files")
     return sorted(rows, key=lambda r: (r["media_root"], r["path"]))
@@ -90,17 +95,24 @@ class CachedFrames:
         return round(self.clips_decoded / self.seconds, 2) if self.clips_decoded and self.seconds else 0.0
 
 
-def plan_shards(catalog: Iterable[dict], num_shards: int, shard_settings: dict, code_version: str
-                ) -> tuple[dict[int, list[ClipToCache]], dict[int, str]]:
+def local_media_folders(rows: Iterable[dict], media_folder: Callable[[str], str]) -> dict[str, str]:
+    """Each distinct ``media_root`` of ``rows`` → the folder its files are opened in, found once."""
+    return {root: media_folder(root) for root in dict.fromkeys(r["media_root"] for r in rows)}
+
+
+def plan_shards(catalog: Iterable[dict], num_shards: int, shard_settings: dict, code_version: str,
+                media_folder: Callable[[str], str] = str) -> tuple[dict[int, list[ClipToCache]], dict[int, str]]:
     """Usable clips (one per fingerprint) bucketed into shards, and each shard's cache key: the
-    code, the sampling and encoding, and exactly which clips it holds."""
+    code, the sampling and encoding, and exactly which clips it holds (never where they are)."""
     buckets: dict[int, list[ClipToCache]] = {}
     seen: set[str] = set()
-    for row in catalog:
-        if row["status"] != "ok" or row["fingerprint"] in seen:
+    usable = [row for row in catalog if row["status"] == "ok"]
+    folders = local_media_folders(usable, media_folder)
+    for row in usable:
+        if row["fingerprint"] in seen:
             continue
         seen.add(row["fingerprint"])
-        clip = ClipToCache(row["fingerprint"], row["path"], row["media_root"], row["data_type"])
+        clip = ClipToCache(row["fingerprint"], row["path"], folders[row["media_root"]], row["data_type"])
         buckets.setdefault(shard_of(clip.fingerprint, num_shards), []).append(clip)
     keys = {shard: cache_key(code_version, shard_settings, {"clips": stable_hash(sorted(c.fingerprint for c in members))})
             for shard, members in sorted(buckets.items())}
@@ -118,7 +130,7 @@ def cache_frames(store, catalog: list[dict], sampling: FrameSampling, encoding: 
     # shard, and raising the timeout is how a user asks for such clips to be decoded again.
     shard_settings = {"sampling": sampling.model_dump(exclude={"frame_factor", "size_factor"}),
                       "encoding": encoding.format, "quality": encoding.quality, "decode_timeout_s": timeout_s}
-    buckets, keys = plan_shards(catalog, num_shards, shard_settings, code_version)
+    buckets, keys = plan_shards(catalog, num_shards, shard_settings, code_version, store.media_folder)
     missing = [s for s, key in keys.items() if not store.exists(SHARD_ASSET, key)]
     usable = sum(len(b) for b in buckets.values())
     log(f"{usable} clips in {len(keys)} shards; {len(missing)} shard(s) to decode, {len(keys) - len(missing)} reused")

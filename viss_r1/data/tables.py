@@ -9,6 +9,8 @@ from typing import Any, Iterable
 
 import polars as pl
 
+from viss_r1.artifacts import ARTIFACT_MEDIA
+
 SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "records": {
         "source": pl.String, "record_index": pl.Int64, "problem_id": pl.String, "problem": pl.String,
@@ -52,9 +54,14 @@ def write_table(rows: Iterable[dict[str, Any]], path: Path, schema: str) -> pl.D
 
 def catalog_media_digest(media: Iterable[dict[str, Any]]) -> str:
     """Digest of (path, size, mtime) of every referenced file: cheap to compute (a stat per
-    file), and it changes when a file is added, removed or rewritten, so the catalog re-probes."""
+    file), and it changes when a file is added, removed or rewritten, so the catalog re-probes.
+    A file of an artifact (``ARTIFACT_MEDIA``) enters by name only: an artifact never changes
+    once published, and its folder and mtimes change when the store is moved or copied."""
     digest = hashlib.sha256()
     for row in sorted(media, key=lambda r: (r["media_root"], r["path"])):
+        if row["media_root"].startswith(ARTIFACT_MEDIA):
+            digest.update(f"{row['media_root']}/{row['path']}\n".encode())
+            continue
         file = Path(row["media_root"]) / row["path"]
         try:
             stat = os.stat(file)
