@@ -19,6 +19,7 @@ import dagster as dg
 import yaml
 from pydantic import PrivateAttr
 
+from assets import pipes_messages
 from assets.resources import state_dir
 from assets.run_liveness import RunLiveness
 
@@ -37,7 +38,7 @@ PROCESS_ENV = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_PROGRESS_BARS"
                "MLFLOW_LOGGING_LEVEL": "WARNING"}
 # Private APIs each backend uses, and the pinned versions they follow (checked before each launch).
 DAGSTER_VERSION = "1.13.27"
-DAGSTER_PRIVATE_API = ("dagster._core.errors.DagsterPipesExecutionError",)
+DAGSTER_PRIVATE_API = ("dagster._core.errors.DagsterPipesExecutionError", *pipes_messages.PRIVATE_API)
 DAGSTER_K8S_VERSION = "0.29.27"
 DAGSTER_K8S_PRIVATE_API = ("dagster_k8s.pipes.build_pod_body", "dagster_k8s.PipesK8sClient._load_k8s_config")
 
@@ -170,7 +171,8 @@ class StageLauncher(dg.ConfigurableResource):
 
         command = self.command(module, config_file)
         context.log.debug(f"launching: {' '.join(command)}")   # a failure says it again, with how to rerun it
-        client = dg.PipesSubprocessClient(env={**PROCESS_ENV, **self.env})
+        client = dg.PipesSubprocessClient(env={**PROCESS_ENV, **self.env},
+                                          message_reader=pipes_messages.WholeLineMessageReader())
         try:
             invocation = client.run(context=context, command=self.dying_with_dagster(command))
         except DagsterPipesExecutionError as error:
