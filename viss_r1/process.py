@@ -90,6 +90,11 @@ def die_with_launcher() -> None:
     import ctypes
     import signal
 
+    # An ignored or blocked SIGTERM survives exec: a Dagster started under a supervisor that ignores
+    # it would hand that on, and the kernel's signal would then change nothing.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     launcher = os.getppid()
     pr_set_pdeathsig = 1   # <linux/prctl.h>
     if ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM) != 0:

@@ -25,7 +25,7 @@ STAGE = ("import os, sys, time; from viss_r1.process import die_with_launcher; d
 
 
 def stage_command(how: str, ready: str) -> list[str]:
-    if how in ("pipes", "by hand"):
+    if how in ("pipes", "pipes, SIGTERM ignored", "by hand"):
         return [sys.executable, "-c", STAGE, ready]
     rank_script = Path(ready).parent / "rank.py"
     rank_script.write_text(STAGE)
@@ -40,6 +40,8 @@ def launcher(ready: str, pid_file: str, how: str) -> None:
     env = {name: value for name, value in os.environ.items() if name != DAGSTER_PIPES_CONTEXT_ENV_VAR}
     if how != "by hand":
         env[DAGSTER_PIPES_CONTEXT_ENV_VAR] = "unread"   # only its presence marks a Pipes process
+    if how == "pipes, SIGTERM ignored":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)   # inherited through exec, as from a supervisor that ignores it
     stage = subprocess.Popen(stage_command(how, ready), env=env, cwd=REPO)
     Path(pid_file).write_text(str(stage.pid))
     time.sleep(600)
@@ -77,6 +79,12 @@ def wait_until_gone(*pids: int) -> None:
 
 def test_a_stage_launched_through_pipes_dies_when_its_launcher_is_killed(tmp_path):
     started, stage = after_killing_the_launcher(tmp_path, "pipes")
+    assert started == stage
+    wait_until_gone(stage)
+
+
+def test_a_stage_dies_with_its_launcher_even_if_it_inherited_an_ignored_sigterm(tmp_path):
+    started, stage = after_killing_the_launcher(tmp_path, "pipes, SIGTERM ignored")
     assert started == stage
     wait_until_gone(stage)
 
