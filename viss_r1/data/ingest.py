@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -57,13 +57,12 @@ def probe_files(media: Iterable[dict[str, Any]], min_frames: int, workers: int =
     finds a media root's folder (``ArtifactStore.media_folder``); rows keep the root as named."""
     media = list(media)
     folders = local_media_folders(media, media_folder)
-    roots = [m["media_root"] for m in media]
     jobs = [(folders[m["media_root"]], m["path"], m["data_type"], min_frames) for m in media]
     rows: list[dict] = []
     with closing(run_isolated(probe, [(job,) for job in jobs], cpu_workers(workers), timeout_s,
                               preload=DECODERS)) as outcomes:
-        for done, (root, job, outcome) in enumerate(zip(roots, jobs, outcomes), 1):
-            rows.append({**_probe_row(job, outcome), "media_root": root})
+        for done, (item, job, outcome) in enumerate(zip(media, jobs, outcomes), 1):
+            rows.append({**_probe_row(job, outcome), "media_root": item["media_root"]})
             if done % 200 == 0 or done == len(jobs):
                 log(f"probed {done}/{len(jobs)} files")
     return sorted(rows, key=lambda r: (r["media_root"], r["path"]))
@@ -100,19 +99,17 @@ def local_media_folders(rows: Iterable[dict], media_folder: Callable[[str], str]
     return {root: media_folder(root) for root in dict.fromkeys(r["media_root"] for r in rows)}
 
 
-def plan_shards(catalog: Iterable[dict], num_shards: int, shard_settings: dict, code_version: str,
-                media_folder: Callable[[str], str] = str) -> tuple[dict[int, list[ClipToCache]], dict[int, str]]:
+def plan_shards(catalog: Iterable[dict], num_shards: int, shard_settings: dict, code_version: str
+                ) -> tuple[dict[int, list[ClipToCache]], dict[int, str]]:
     """Usable clips (one per fingerprint) bucketed into shards, and each shard's cache key: the
     code, the sampling and encoding, and exactly which clips it holds (never where they are)."""
     buckets: dict[int, list[ClipToCache]] = {}
     seen: set[str] = set()
-    usable = [row for row in catalog if row["status"] == "ok"]
-    folders = local_media_folders(usable, media_folder)
-    for row in usable:
-        if row["fingerprint"] in seen:
+    for row in catalog:
+        if row["status"] != "ok" or row["fingerprint"] in seen:
             continue
         seen.add(row["fingerprint"])
-        clip = ClipToCache(row["fingerprint"], row["path"], folders[row["media_root"]], row["data_type"])
+        clip = ClipToCache(row["fingerprint"], row["path"], row["media_root"], row["data_type"])
         buckets.setdefault(shard_of(clip.fingerprint, num_shards), []).append(clip)
     keys = {shard: cache_key(code_version, shard_settings, {"clips": stable_hash(sorted(c.fingerprint for c in members))})
             for shard, members in sorted(buckets.items())}
@@ -130,7 +127,7 @@ def cache_frames(store, catalog: list[dict], sampling: FrameSampling, encoding: 
     # shard, and raising the timeout is how a user asks for such clips to be decoded again.
     shard_settings = {"sampling": sampling.model_dump(exclude={"frame_factor", "size_factor"}),
                       "encoding": encoding.format, "quality": encoding.quality, "decode_timeout_s": timeout_s}
-    buckets, keys = plan_shards(catalog, num_shards, shard_settings, code_version, store.media_folder)
+    buckets, keys = plan_shards(catalog, num_shards, shard_settings, code_version)
     missing = [s for s, key in keys.items() if not store.exists(SHARD_ASSET, key)]
     usable = sum(len(b) for b in buckets.values())
     log(f"{usable} clips in {len(keys)} shards; {len(missing)} shard(s) to decode, {len(keys) - len(missing)} reused")
@@ -138,7 +135,10 @@ def cache_frames(store, catalog: list[dict], sampling: FrameSampling, encoding: 
     started = time.perf_counter()
     # Clips of all missing shards go to one pool, shard after shard, so a shard of one clip or
     # of thousands keeps every worker busy; each shard is written as its clips come back.
-    tasks = [(clip, sampling, encoding) for shard in missing for clip in buckets[shard]]
+    # Only clips to decode need their folder (a remote store's media is downloaded for them alone).
+    to_decode = [clip for shard in missing for clip in buckets[shard]]
+    folders = {root: store.media_folder(root) for root in {clip.media_root for clip in to_decode}}
+    tasks = [(replace(clip, media_root=folders[clip.media_root]), sampling, encoding) for clip in to_decode]
     count = cpu_workers(workers)
     progress, failed = Progress(len(missing), "shard", log), 0
     with closing(run_isolated(decode, tasks, count, timeout_s, preload=DECODERS,
