@@ -24,6 +24,7 @@ from assets.resources import state_dir
 from assets.run_liveness import RunLiveness
 
 from viss_r1.pinned_versions import PinnedVersionError, require_version
+from viss_r1.process import launcher_env
 
 LAUNCH_MODULES = {"accelerate": "accelerate.commands.launch", "torchrun": "torch.distributed.run"}
 EXEC_WITH_LAUNCHER = "viss_r1.exec_with_launcher"   # runs a launcher tool so that it dies with Dagster
@@ -171,7 +172,7 @@ class StageLauncher(dg.ConfigurableResource):
 
         command = self.command(module, config_file)
         context.log.debug(f"launching: {' '.join(command)}")   # a failure says it again, with how to rerun it
-        client = dg.PipesSubprocessClient(env={**PROCESS_ENV, **self.env},
+        client = dg.PipesSubprocessClient(env={**PROCESS_ENV, **self.env, **launcher_env()},
                                           message_reader=pipes_messages.WholeLineMessageReader())
         try:
             invocation = client.run(context=context, command=self.dying_with_dagster(command))

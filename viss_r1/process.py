@@ -76,6 +76,16 @@ def pipes_session() -> Iterator[Any | None]:
         yield pipes
 
 
+# The pid of the process that launched a stage, set by the local stage launcher (assets/launcher.py).
+# Read once by die_with_launcher and removed, so the processes the stage starts name their own parent.
+LAUNCHER_PID_ENV = "VISS_R1_LAUNCHER_PID"
+
+
+def launcher_env() -> dict[str, str]:
+    """What a launcher adds to a stage's environment so that the stage knows whom to die with."""
+    return {LAUNCHER_PID_ENV: str(os.getpid())}
+
+
 def die_with_launcher() -> None:
     """Linux: have the kernel send this process SIGTERM when the process that launched it dies.
 
@@ -95,7 +105,10 @@ def die_with_launcher() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    launcher = os.getppid()
+    # The launcher may already be gone: a stage imports torch before it gets here, seconds on a
+    # busy machine. Its parent is then a reaper, so only the pid the launcher gave shows it.
+    named = os.environ.pop(LAUNCHER_PID_ENV, "")
+    launcher = int(named) if named.isdigit() else os.getppid()
     pr_set_pdeathsig = 1   # <linux/prctl.h>
     if ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM) != 0:
         return   # not allowed here (a sandbox): the stage runs on as before
