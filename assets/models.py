@@ -6,6 +6,7 @@ only inside the builds, never by the Definitions.
 """
 
 
+import errno
 import json
 import shutil
 from pathlib import Path
@@ -17,7 +18,7 @@ from assets.caching import Building, asset_code_version, build_or_reuse, output
 from assets.configs import BaseModelConfig, CheckpointConfig, SFTModelConfig, WarmupModelConfig
 from assets.launcher import StageLauncher
 from assets.resources import ArtifactStoreResource, MlflowTracking
-from viss_r1.artifacts import ArtifactRef
+from viss_r1.artifacts import ArtifactRef, place_tree
 from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files
 from viss_r1.data.pretext_samples import TABLES
@@ -209,7 +210,14 @@ def publish_training(building: Building, work: Path, store, summary_keys: tuple[
     to MLflow. The work folder (checkpoints, final model) goes only once the artifact is
     published: a publish that fails leaves it for a rerun, which then publishes without training."""
     result = json.loads((work / RESULT_FILE).read_text())
-    shutil.copytree(work / FINAL_DIR, building.folder / MODEL_DIR)
+    try:
+        place_tree(work / FINAL_DIR, building.folder / MODEL_DIR)
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        raise dg.Failure(f"{building.asset}: cannot publish the trained model: {error.strerror}. The finished "
+                         f"run stays in {work}: free space and rerun, and it is published without training "
+                         "again") from None
     shutil.copy(work / RESULT_FILE, building.folder / RESULT_FILE)
     building.summary.update({k: result[k] for k in summary_keys})
     building.summary["resumed"] = bool(result["resumed_from"])

@@ -12,6 +12,7 @@ when two writers publish one key, the first complete one wins and the second dis
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -166,6 +167,48 @@ class ArtifactStore:
             return False
         self.fs.put_file(str(staging / MANIFEST), manifest)
         return True
+
+
+def place_tree(source: Path, destination: Path) -> None:
+    """Put ``source``'s files at ``destination`` (a new folder), as a stage publishes a finished
+    run's files into its staging folder: hard links where both lie on one file system, so a 7B
+    model costs neither a second 15 GB nor the time to copy it (the files are finished and never
+    written again), else copies, once the destination has room for them. ``source`` is left whole
+    either way; a full disk is an OSError (ENOSPC) that says how much room is needed and found."""
+    files = [path for path in sorted(source.rglob("*")) if path.is_file()]
+    for folder in [source, *(path for path in source.rglob("*") if path.is_dir())]:
+        (destination / folder.relative_to(source)).mkdir(parents=True, exist_ok=True)
+    linking = os.stat(source).st_dev == os.stat(destination).st_dev
+    if not linking:
+        _require_room(files, destination)
+    for number, file in enumerate(files):
+        target = destination / file.relative_to(source)
+        if linking:
+            try:
+                os.link(file, target)
+                continue
+            except OSError:   # a file system without hard links (or at its link limit): copy the rest
+                linking = False
+                _require_room(files[number:], destination)
+        try:
+            shutil.copy2(file, target)
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+            raise OSError(errno.ENOSPC, f"the disk filled while copying {file} to {destination} "
+                                        f"({_room(files[number:], destination)})") from error
+
+
+def _room(files: list[Path], folder: Path) -> str:
+    needed = sum(file.stat().st_size for file in files)
+    return f"{needed / 1e9:.2f} GB to copy, {shutil.disk_usage(folder).free / 1e9:.2f} GB free there"
+
+
+def _require_room(files: list[Path], folder: Path) -> None:
+    needed = sum(file.stat().st_size for file in files)
+    if shutil.disk_usage(folder).free < needed:
+        raise OSError(errno.ENOSPC, f"no room to copy {len(files)} files into {folder}: "
+                                    f"{_room(files, folder)}")
 
 
 def _log_existing(manifest: dict[str, Any]) -> None:

@@ -6,7 +6,10 @@ publish what the first run finished without launching the process again."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -117,6 +120,40 @@ def test_a_failed_publish_of_a_trained_model_is_published_by_the_rerun_without_t
     assert json.loads((artifact / "manifest.json").read_text())["summary"]["last_loss"] == 0.5
     assert (artifact / "model" / "model.safetensors").read_bytes() == b"weights"
     assert not work.exists()                                       # dropped only once published
+
+
+def test_a_trained_model_that_finds_a_full_disk_says_so_and_the_rerun_publishes_it_without_training(
+        isolated_state, monkeypatch, launches):
+    """The store on another file system (no hard links: the model must be copied) with no room for
+    the SFT model: the step says how much room it needs, before copying, and keeps the finished run."""
+    link = os.link
+
+    def link_unless_sft(source, target):
+        if "/sft_model/" in str(target):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return link(source, target)
+
+    free = {"bytes": 3}   # less than the stand-in's 7-byte weights
+    disk_usage = shutil.disk_usage
+    monkeypatch.setattr(os, "link", link_unless_sft)
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: disk_usage(folder)._replace(free=free["bytes"]))
+    first = materialize(TRAINING, raise_on_error=False)
+    assert not first.success and launches == SFT_LAUNCHES
+    (failure,) = [event for event in first.all_events if event.is_step_failure]
+    work = only(isolated_state / "work" / "sft_model")
+    assert failure.step_key == "sft_model" and failure.step_failure_data.error.message.startswith(
+        "dagster._core.definitions.events.Failure: sft_model: cannot publish the trained model: no room to copy "
+        f"2 files into {isolated_state / 'artifacts' / 'sft_model'}/.tmp-{work.name}-")
+    assert f"0.00 GB free there. The finished run stays in {work}: free space and rerun" in \
+        failure.step_failure_data.error.message
+    assert (work / "final" / "model.safetensors").read_bytes() == b"weights"
+    assert list((isolated_state / "artifacts" / "sft_model").iterdir()) == []   # no staging debris
+
+    free["bytes"] = 10**12                                       # room made
+    sft = metadata(materialize(TRAINING), "sft_model")
+    assert launches == SFT_LAUNCHES and sft["cache_key"] == work.name and not sft["reused"]
+    artifact = isolated_state / "artifacts" / "sft_model" / work.name
+    assert (artifact / "model" / "model.safetensors").read_bytes() == b"weights" and not work.exists()
 
 
 def test_only_a_result_json_beside_a_complete_final_model_counts_as_finished(tmp_path):

@@ -1,6 +1,11 @@
+import errno
+import os
+import shutil
+from pathlib import Path
+
 import pytest
 
-from viss_r1.artifacts import MANIFEST, ArtifactStore, _replace_dir, cache_key
+from viss_r1.artifacts import MANIFEST, ArtifactStore, _replace_dir, cache_key, place_tree
 from viss_r1.code_versions import code_version
 
 
@@ -77,3 +82,60 @@ def test_a_second_writer_of_a_published_key_keeps_the_first_artifact(tmp_path, r
     assert [manifest["summary"] for manifest in kept] == [{"writer": "first"}]   # the second was told
     assert store.manifest("stage", "k1")["summary"] == {"writer": "first"}
     assert store.fs.cat_file(f"{store.root}/stage/k1/data.txt") == b"first"   # data not overwritten either
+
+
+def a_model_folder(root: Path) -> Path:
+    source = root / "final"
+    (source / "tokenizer").mkdir(parents=True)
+    (source / "model.safetensors").write_bytes(b"w" * 1000)
+    (source / "tokenizer" / "vocab.json").write_text("{}")
+    return source
+
+
+def refuse_links(monkeypatch, code: int, why: str) -> None:
+    def refused(*args):
+        raise OSError(code, why)
+
+    monkeypatch.setattr(os, "link", refused)
+
+
+def test_place_tree_links_the_files_on_one_file_system_and_copies_no_byte(tmp_path, monkeypatch):
+    source = a_model_folder(tmp_path)
+    monkeypatch.setattr(shutil, "copy2", lambda *args: pytest.fail("copied on one file system"))
+    place_tree(source, tmp_path / "staging" / "model")
+    placed = tmp_path / "staging" / "model" / "model.safetensors"
+    assert placed.stat().st_ino == (source / "model.safetensors").stat().st_ino
+    assert (tmp_path / "staging" / "model" / "tokenizer" / "vocab.json").read_text() == "{}"
+    shutil.rmtree(tmp_path / "staging")                 # a failed publish drops its staging folder…
+    assert (source / "model.safetensors").read_bytes() == b"w" * 1000   # …and the finished run stays
+
+
+def test_place_tree_copies_where_links_are_refused(tmp_path, monkeypatch):
+    source = a_model_folder(tmp_path)
+    refuse_links(monkeypatch, errno.EPERM, "hard links not supported")
+    place_tree(source, tmp_path / "model")
+    placed = tmp_path / "model" / "model.safetensors"
+    assert placed.read_bytes() == b"w" * 1000 and placed.stat().st_ino != (source / "model.safetensors").stat().st_ino
+
+
+def test_place_tree_onto_a_full_disk_says_what_it_needs_before_copying(tmp_path, monkeypatch):
+    source = a_model_folder(tmp_path)
+    refuse_links(monkeypatch, errno.EXDEV, "another file system")
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(10**9, 10**9 - 100, 100))
+    with pytest.raises(OSError, match=r"no room to copy 2 files into .*model: 0.00 GB to copy, 0.00 GB free") as error:
+        place_tree(source, tmp_path / "model")
+    assert error.value.errno == errno.ENOSPC
+    assert not (tmp_path / "model" / "model.safetensors").exists()   # nothing half copied
+
+
+def test_a_disk_that_fills_during_the_copy_is_a_clear_enospc(tmp_path, monkeypatch):
+    source = a_model_folder(tmp_path)
+    refuse_links(monkeypatch, errno.EXDEV, "another file system")
+
+    def disk_full(source_file, target):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copy2", disk_full)
+    with pytest.raises(OSError, match=r"the disk filled while copying .*model.safetensors") as error:
+        place_tree(source, tmp_path / "model")
+    assert error.value.errno == errno.ENOSPC
