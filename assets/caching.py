@@ -20,7 +20,7 @@ import polars as pl
 from filelock import FileLock, Timeout
 
 from assets.resources import ArtifactStoreResource, MlflowTracking, state_dir
-from viss_r1.artifacts import ArtifactRef, cache_key
+from viss_r1.artifacts import ArtifactRef, cache_key, describe_damage
 
 
 @dataclass
@@ -33,6 +33,7 @@ class Building:
     asset: str
     key: str
     run: Any                     # viss_r1.tracking.StageRun; None for an untracked part of a stage
+    parts: list[ArtifactRef] = field(default_factory=list)    # artifacts it points to (ArtifactStore.writer)
     after_publish: list[Path] = field(default_factory=list)   # removed once the manifest is written
 
     def work_dir(self) -> Path:
@@ -90,10 +91,15 @@ def build_or_reuse(
     key = cache_key(code_version, config, key_inputs)
     artifacts = store.store()
     with ExitStack() as held:
-        reused = artifacts.exists(asset, key)
+        reused = artifacts.damage(asset, key) == []
         if not reused:
             held.enter_context(build_lock(context, asset, key))
-            reused = artifacts.exists(asset, key)   # the run we waited for may have published it
+            damage = artifacts.damage(asset, key)   # the run we waited for may have published it
+            reused = damage == []
+            if damage:
+                context.log.warning(f"{asset}: artifact {key} is damaged ({describe_damage(damage)}): "
+                                    "building it again in its place")
+                artifacts.discard(asset, key)
         tags = {"cache_key": key, "reused": reused, "code_version": code_version}
         stage_run = nullcontext() if tracking is None else tracking.stage_run(context, params=config, inputs=inputs,
                                                                               tags=tags)
@@ -116,8 +122,9 @@ def build_or_reuse(
                     theirs.append(manifest)
 
                 started = time.perf_counter()
-                with artifacts.writer(asset, key, summary, on_existing=kept_theirs) as folder:
-                    building = Building(folder, summary, asset, key, run)
+                parts: list[ArtifactRef] = []
+                with artifacts.writer(asset, key, summary, on_existing=kept_theirs, parts=parts) as folder:
+                    building = Building(folder, summary, asset, key, run, parts)
                     build(building)
                     summary["build_seconds"] = round(time.perf_counter() - started, 3)
                 for leftover in building.after_publish:   # published (ours or theirs): safe to drop

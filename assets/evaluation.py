@@ -24,7 +24,7 @@ from assets.resources import ArtifactStoreResource, MlflowTracking
 from viss_r1.artifacts import ArtifactRef
 from viss_r1.code_versions import code_version
 from viss_r1.data.benchmark_ingest import RECORDS_FILE, ingest_benchmark
-from viss_r1.data.frame_cache import shard_files
+from viss_r1.data.frame_cache import shard_files, shard_refs
 from viss_r1.data.records import annotation_key, load_annotation_source
 from viss_r1.evaluate.benchmarks import BENCHMARKS, BenchmarkSpec
 from viss_r1.evaluate.config import EvalRunConfig
@@ -96,6 +96,7 @@ def _benchmark(context: dg.AssetExecutionContext, spec: BenchmarkSpec, config: B
                                   num_shards=config.num_shards, code_version=asset_code_version(context),
                                   workers=config.workers, timeout_s=config.decode_timeout_s, log=context.log.info)
         building.summary.update(asdict(counts), sampling=config.sampling.model_dump())
+        building.parts.extend(shard_refs(store, building.folder))
         if counts.missing:
             context.log.warning(f"{spec.title}: {counts.missing} of {counts.records} records have no usable video "
                                 f"(counted as missing, never scored)")

@@ -14,7 +14,7 @@ from assets.configs import FrameCacheConfig, VideoCatalogConfig, VideoSourcesCon
 from assets.resources import ArtifactStoreResource, MlflowTracking
 from viss_r1.artifacts import ArtifactRef, artifact_media_root
 from viss_r1.code_versions import code_version
-from viss_r1.data.frame_cache import FAILURES_FILE, INDEX_FILE
+from viss_r1.data.frame_cache import FAILURES_FILE, INDEX_FILE, shard_refs
 from viss_r1.data.ingest import cache_frames, probe_files, write_frame_index
 from viss_r1.data.records import annotation_key, load_annotation_source
 from viss_r1.data.tables import catalog_media_digest, write_table
@@ -169,6 +169,7 @@ def frame_cache(
                               config.num_shards, version, config.workers, context.log.info,
                               timeout_s=config.decode_timeout_s)
         write_frame_index(building.folder, cached)
+        building.parts.extend(shard_refs(store, building.folder))
         building.summary.update(clips=len(cached.index), failures=len(cached.failures), shards=len(cached.shard_keys),
                                 shards_decoded=cached.shards_decoded, clips_decoded=cached.clips_decoded,
                                 frames_decoded=cached.frames_decoded, clips_per_second=cached.clips_per_second)

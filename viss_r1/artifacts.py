@@ -83,11 +83,52 @@ class ArtifactStore:
         return ArtifactRef(asset=asset, key=key, uri=self.uri(asset, key))
 
     def exists(self, asset: str, key: str) -> bool:
-        return self.fs.exists(f"{self._path(asset, key)}/{MANIFEST}")
+        """Whether the artifact is published and whole (``damage`` finds nothing). A damaged one is
+        logged and counts as missing: its stage builds it again in its place."""
+        damage = self.damage(asset, key)
+        if damage:
+            _log.warning("%s/%s is damaged (%s): it counts as missing and is built again", asset, key,
+                         describe_damage(damage))
+        return damage == []
+
+    def damage(self, asset: str, key: str) -> list[str] | None:
+        """None when the artifact is not published (no manifest); else what no longer matches its
+        manifest — a file missing or of another size than when it was published (a copy of the
+        store cut short, a temp cleaner), the manifest unreadable, or a part (an artifact it points
+        to: a frame cache's shards) missing or damaged. Empty: whole."""
+        path = self._path(asset, key)
+        if not self.fs.exists(f"{path}/{MANIFEST}"):
+            return None
+        if self.is_local:
+            damage = damage_of(Path(path))
+        else:
+            self.fs.invalidate_cache(path)
+            listed = {name[len(path) + 1:]: info["size"] for name, info in self.fs.find(path, detail=True).items()}
+            damage = _damage(self._read_manifest(path), listed)
+        if not damage:
+            parts = self._read_manifest(path).get("parts", [])
+            damage = [f"its part {part} is missing or damaged" for part in parts if not self.exists(*part.split("/", 1))]
+        return damage
+
+    def discard(self, asset: str, key: str) -> None:
+        """Take a damaged artifact out of the way of its rebuild: its manifest first (so nobody
+        trusts it), then, on a local root, its files; an object store's are overwritten."""
+        path = self._path(asset, key)
+        if self.is_local:
+            _clear(Path(path))
+        elif self.fs.exists(f"{path}/{MANIFEST}"):
+            self.fs.rm_file(f"{path}/{MANIFEST}")
 
     def manifest(self, asset: str, key: str) -> dict[str, Any]:
         with self.fs.open(f"{self._path(asset, key)}/{MANIFEST}", "r") as handle:
             return json.load(handle)
+
+    def _read_manifest(self, path: str) -> dict[str, Any] | None:
+        try:
+            with self.fs.open(f"{path}/{MANIFEST}", "r") as handle:
+                return json.load(handle)
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+            return None
 
     def media_folder(self, media_root: str) -> str:
         """The folder on this machine that a records' ``media_root`` names: an artifact's
@@ -105,7 +146,7 @@ class ArtifactStore:
         if self.is_local:
             return Path(self._path(ref.asset, ref.key))
         target = self.local_cache / ref.asset / ref.key
-        if not (target / MANIFEST).exists():
+        if not (target / MANIFEST).exists() or damage_of(target):   # a temp cleaner may have taken files
             staging = target.with_name(f".{ref.key}-{uuid.uuid4().hex[:8]}")
             self.fs.get(self._path(ref.asset, ref.key) + "/", str(staging), recursive=True)
             _replace_dir(staging, target)
@@ -113,11 +154,14 @@ class ArtifactStore:
 
     @contextmanager
     def writer(self, asset: str, key: str, summary: dict[str, Any],
-               on_existing: Callable[[dict[str, Any]], None] | None = None) -> Iterator[Path]:
+               on_existing: Callable[[dict[str, Any]], None] | None = None,
+               parts: list[ArtifactRef] | None = None) -> Iterator[Path]:
         """Yield an empty local staging folder; on success publish it with a manifest.
 
         ``summary`` is a dict the caller fills while writing (counts, timings); it is stored in
-        the manifest so a reused artifact reports the same figures as when it was built. If
+        the manifest so a reused artifact reports the same figures as when it was built.
+        ``parts``, filled the same way, names the artifacts this one points to (a frame cache's
+        shards): it exists only while they do, so a damaged part is built again. If
         another writer published the key first, its artifact is kept, ours is discarded and
         ``on_existing(their_manifest)`` is called (by default it is logged).
         """
@@ -134,13 +178,16 @@ class ArtifactStore:
                 "key": key,
                 "created_at": time.time(),
                 "files": sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file()),
+                "sizes": {str(p.relative_to(staging)): p.stat().st_size for p in sorted(staging.rglob("*"))
+                          if p.is_file()},
                 "summary": summary,
+                "parts": sorted({f"{part.asset}/{part.key}" for part in parts or []}),
             }
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
             if self.is_local:
                 published = _replace_dir(staging, Path(self._path(asset, key)))
             else:
-                published = self._upload(staging, self._path(asset, key))
+                published = self._upload(staging, asset, key)
             if not published:
                 theirs = self.manifest(asset, key)
                 (on_existing or _log_existing)(theirs)
@@ -148,17 +195,21 @@ class ArtifactStore:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
 
-    def _upload(self, staging: Path, destination: str) -> bool:
-        """Upload ``staging`` to ``destination``; False (nothing written) if it is complete there.
+    def _upload(self, staging: Path, asset: str, key: str) -> bool:
+        """Upload ``staging`` as ``asset``/``key``; False (nothing written) if it is complete there.
 
         Object stores have no atomic folder rename: data first, manifest last. The manifest is
         looked for before the data and again before the manifest itself, so a writer that
         finished first is never overwritten; a writer racing us to the same key writes the same
-        files (same key, same content by construction) and one manifest stands."""
+        files (same key, same content by construction) and one manifest stands. A damaged
+        artifact's manifest goes first, so nobody trusts its files while ours replace them."""
+        destination = self._path(asset, key)
         manifest = f"{destination}/{MANIFEST}"
         self.fs.invalidate_cache(destination)   # a listing cached before another writer finished
-        if self.fs.exists(manifest):
+        if self.exists(asset, key):
             return False
+        if self.fs.exists(manifest):
+            self.fs.rm_file(manifest)
         for path in sorted(staging.rglob("*")):
             if path.is_file() and path.name != MANIFEST:
                 self.fs.put_file(str(path), f"{destination}/{path.relative_to(staging).as_posix()}")
@@ -167,6 +218,51 @@ class ArtifactStore:
             return False
         self.fs.put_file(str(staging / MANIFEST), manifest)
         return True
+
+
+def _clear(target: Path) -> None:
+    """Remove an incomplete or damaged artifact folder: moved aside first, so no reader or writer
+    sees it half-deleted."""
+    debris = target.with_name(f".debris-{target.name}-{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(target, debris)
+    except FileNotFoundError:   # already gone (another writer cleared it first)
+        return
+    shutil.rmtree(debris, ignore_errors=True)
+
+
+def describe_damage(damage: list[str]) -> str:
+    return "; ".join(damage[:3]) + (f"; and {len(damage) - 3} more" if len(damage) > 3 else "")
+
+
+def damage_of(folder: Path) -> list[str]:
+    """What no longer matches in a published local artifact (empty when it is whole): the manifest
+    unreadable, a listed file missing or of another size than when it was published."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        manifest = None
+    listed = {}
+    for name in (manifest or {}).get("sizes", {}):
+        try:
+            listed[name] = (folder / name).stat().st_size
+        except OSError:
+            pass
+    return _damage(manifest, listed)
+
+
+def _damage(manifest: dict[str, Any] | None, sizes: Mapping[str, int]) -> list[str]:
+    """``manifest``'s recorded sizes against the ``sizes`` found; a manifest from before sizes were
+    recorded is taken as whole."""
+    if manifest is None:
+        return [f"{MANIFEST} unreadable"]
+    found = []
+    for name, size in manifest.get("sizes", {}).items():
+        if name not in sizes:
+            found.append(f"{name} missing")
+        elif sizes[name] != size:
+            found.append(f"{name} is {sizes[name]} bytes, {size} when published")
+    return found
 
 
 def place_tree(source: Path, destination: Path) -> None:
@@ -223,16 +319,10 @@ def _replace_dir(staging: Path, target: Path) -> bool:
     same content by construction (same key). A target without a manifest is debris of a crashed
     writer: it is moved aside before it is deleted, so no reader or writer sees it half-deleted."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    if (target / MANIFEST).exists():
+    if (target / MANIFEST).exists() and not damage_of(target):
         shutil.rmtree(staging, ignore_errors=True)
         return False
-    if target.exists():
-        debris = target.with_name(f".debris-{target.name}-{uuid.uuid4().hex[:8]}")
-        try:
-            os.rename(target, debris)
-            shutil.rmtree(debris, ignore_errors=True)
-        except FileNotFoundError:   # another writer cleared it first
-            pass
+    _clear(target)   # debris of a crashed writer, or a damaged artifact
     try:
         os.rename(staging, target)
     except OSError:

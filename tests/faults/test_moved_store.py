@@ -56,3 +56,31 @@ def test_media_named_by_an_artifact_resolve_in_the_store_that_holds_it(tmp_path)
     for unknown in (f"{ARTIFACT_MEDIA}synthetic_videos/k2", f"{ARTIFACT_MEDIA}synthetic_videos", ARTIFACT_MEDIA):
         with pytest.raises(FileNotFoundError, match="no such artifact in the store"):
             store.media_folder(unknown)
+
+
+def test_a_copy_of_the_state_cut_short_rebuilds_exactly_the_damaged_artifacts(
+        isolated_state, tmp_path, monkeypatch, launches, capfd):  # noqa: F811
+    """A copy (cp, rsync) interrupted part-way leaves manifests beside files cut short: those
+    artifacts looked complete and were reused until a stage crashed deep in reading them. Each file's
+    size is in its manifest now, so exactly the damaged ones are built again, under the same keys,
+    and nothing downstream of them is."""
+    first = keys(materialize(EVERY_STAGE))
+    trained = list(launches)
+    copy = tmp_path / "copy" / "state"
+    shutil.copytree(isolated_state, copy)
+    monkeypatch.setenv("VISS_R1_STATE_DIR", str(copy))
+    monkeypatch.setenv("DAGSTER_HOME", str(copy / "dagster_home"))
+    (weights,) = (copy / "artifacts" / "sft_model").glob("*/model/model.safetensors")
+    weights.write_bytes(weights.read_bytes()[:3])
+    shard = sorted((copy / "artifacts" / "frame_cache_shard").glob("*/*.parquet"))[0]
+    shard_bytes = shard.read_bytes()
+    shard.write_bytes(shard_bytes[: len(shard_bytes) // 2])
+
+    second = keys(materialize(EVERY_STAGE))
+    assert launches == trained + ["viss_r1.train.sft"]          # only the damaged model is trained again
+    assert second == {name: (key, name not in ("frame_cache", "sft_model")) for name, (key, _) in first.items()}
+    assert shard.read_bytes() == shard_bytes and weights.read_bytes() == b"weights"
+    step_log = capfd.readouterr().err                           # Dagster's console log
+    assert f"sft_model: artifact {first['sft_model'][0]} is damaged (model/model.safetensors is 3 bytes, 7 when " \
+           "published): building it again in its place" in step_log
+    assert f"frame_cache: artifact {first['frame_cache'][0]} is damaged (its part frame_cache_shard/" in step_log

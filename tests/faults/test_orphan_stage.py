@@ -54,7 +54,8 @@ def launcher(ready: str, pid_file: str, how: str) -> None:
     if how == "pipes, SIGTERM ignored":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)   # inherited through exec, as from a supervisor that ignores it
     stage = subprocess.Popen(stage_command(how, ready), env=env, cwd=REPO)
-    Path(pid_file).write_text(str(stage.pid))
+    Path(pid_file + ".tmp").write_text(str(stage.pid))
+    os.rename(pid_file + ".tmp", pid_file)   # whole when seen: the test may kill us right after
     time.sleep(600)
 
 

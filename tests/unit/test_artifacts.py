@@ -139,3 +139,50 @@ def test_a_disk_that_fills_during_the_copy_is_a_clear_enospc(tmp_path, monkeypat
     with pytest.raises(OSError, match=r"the disk filled while copying .*model.safetensors") as error:
         place_tree(source, tmp_path / "model")
     assert error.value.errno == errno.ENOSPC
+
+
+def published(store: ArtifactStore, writer: str = "first") -> None:
+    with store.writer("stage", "k1", {"writer": writer}) as folder:
+        (folder / "sub").mkdir()
+        (folder / "sub" / "weights.bin").write_bytes(b"w" * 100)
+        (folder / "result.json").write_text("{}")
+
+
+@pytest.mark.parametrize("damage", ["cut short", "deleted", "manifest cut short"])
+@pytest.mark.parametrize("root_kind", ["local", "memory"])
+def test_a_damaged_artifact_counts_as_missing_and_its_rebuild_replaces_it(tmp_path, root_kind, damage, caplog):
+    root = str(tmp_path / "store") if root_kind == "local" else f"memory://viss-r1-test-{tmp_path.name}-{damage[:3]}"
+    store = ArtifactStore(root, local_cache=str(tmp_path / "cache"))
+    published(store)
+    path = f"{store.root}/stage/k1"
+    if damage == "cut short":     # a copy or sync of the store interrupted in this file
+        store.fs.pipe_file(f"{path}/sub/weights.bin", b"w" * 40)
+    elif damage == "deleted":     # a temp cleaner, a hand
+        store.fs.rm_file(f"{path}/sub/weights.bin")
+    else:
+        store.fs.pipe_file(f"{path}/{MANIFEST}", store.fs.cat_file(f"{path}/{MANIFEST}")[:30])
+    assert not store.exists("stage", "k1")
+    expected = {"cut short": "sub/weights.bin is 40 bytes, 100 when published", "deleted": "sub/weights.bin missing",
+                "manifest cut short": f"{MANIFEST} unreadable"}[damage]
+    assert f"stage/k1 is damaged ({expected}): it counts as missing and is built again" in caplog.text
+
+    published(store, "the rebuild")                                # the stage builds it again in place
+    assert store.exists("stage", "k1") and store.manifest("stage", "k1")["summary"] == {"writer": "the rebuild"}
+    assert store.fs.cat_file(f"{path}/sub/weights.bin") == b"w" * 100
+
+
+def test_a_whole_artifact_from_before_sizes_were_recorded_still_counts(tmp_path):
+    store = ArtifactStore(str(tmp_path / "store"))
+    published(store)
+    manifest = tmp_path / "store" / "stage" / "k1" / MANIFEST
+    manifest.write_text(manifest.read_text().replace('"sizes"', '"sizes_unknown"'))
+    assert store.exists("stage", "k1")
+
+
+def test_a_download_cache_missing_a_file_is_downloaded_again(tmp_path):
+    store = ArtifactStore(f"memory://viss-r1-test-{tmp_path.name}", local_cache=str(tmp_path / "cache"))
+    published(store)
+    local = store.local_path(store.ref("stage", "k1"))
+    (local / "sub" / "weights.bin").unlink()                       # a temp cleaner took it
+    assert store.local_path(store.ref("stage", "k1")) == local
+    assert (local / "sub" / "weights.bin").read_bytes() == b"w" * 100

@@ -183,10 +183,15 @@ def cache_shard(store, key: str, results: Iterable[tuple[ClipToCache, dict | str
 
 def shard_files(store, frame_cache_folder: Path) -> list[Path]:
     """Local paths of the shard files a frame-cache artifact points to."""
+    return [store.local_path(ref) / SHARD_FILE for ref in shard_refs(store, frame_cache_folder)]
+
+
+def shard_refs(store, frame_cache_folder: Path) -> list:
+    """The shard artifacts a frame-cache artifact points to (its parts: ``ArtifactStore.writer``)."""
     import json
 
     shards = json.loads((Path(frame_cache_folder) / SHARDS_FILE).read_text())
-    return [store.local_path(store.ref(SHARD_ASSET, entry["key"])) / SHARD_FILE for entry in shards]
+    return [store.ref(SHARD_ASSET, entry["key"]) for entry in shards]
 
 
 def open_frame_cache(store, frame_cache_folder: Path) -> FrameCacheReader:
