@@ -107,7 +107,7 @@ class ArtifactStore:
             damage = _damage(self._read_manifest(path), listed)
         if not damage:
             parts = self._read_manifest(path).get("parts", [])
-            damage = [f"its part {part} is missing or damaged" for part in parts if not self.exists(*part.split("/", 1))]
+            damage = [f"its part {part} is missing or damaged" for part in parts if not self.exists(*part.rsplit("/", 1))]
         return damage
 
     def discard(self, asset: str, key: str) -> None:
