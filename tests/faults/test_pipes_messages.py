@@ -62,7 +62,8 @@ class LaunchRecorded(Exception):
     pass
 
 
-def test_the_local_launcher_reads_stage_messages_whole(monkeypatch):
+def local_launch(monkeypatch) -> dict:
+    """What the local StageLauncher hands dg.PipesSubprocessClient to start a stage with."""
     clients = []
 
     class Client:
@@ -75,4 +76,8 @@ def test_the_local_launcher_reads_stage_messages_whole(monkeypatch):
     monkeypatch.setattr(dg, "PipesSubprocessClient", Client)
     with pytest.raises(LaunchRecorded):
         StageLauncher().run(dg.build_asset_context(), "viss_r1.train.sft", "config.yaml")
-    assert isinstance(clients[0]["message_reader"], WholeLineMessageReader)
+    return clients[0]
+
+
+def test_the_local_launcher_reads_stage_messages_whole(monkeypatch):
+    assert isinstance(local_launch(monkeypatch)["message_reader"], WholeLineMessageReader)
