@@ -12,6 +12,7 @@ import pytest
 from asset_runs import materialize_assets, metadata
 
 from assets import checks, datasets, ingestion
+from viss_r1.artifacts import MANIFEST
 from viss_r1.data.frame_cache import ROWS_PER_ROW_GROUP
 from pipelines.definitions import resources
 
@@ -135,7 +136,7 @@ def test_a_source_mostly_quarantined_fails_its_check_and_stops_the_run(instance,
 
 def test_a_cached_clip_whose_frames_differ_from_the_rule_fails_the_frame_check(instance, isolated_state):
     """The cache's own index still claims the right count; decoding the clip again shows a frame
-    short and an index off its rule (a stale or damaged shard)."""
+    short and an index off its rule (a shard built wrong, by a decoder that has since changed)."""
     import pyarrow.parquet as pq
 
     first = materialize(synthetic_config(), instance)
@@ -144,6 +145,11 @@ def test_a_cached_clip_whose_frames_differ_from_the_rule_fails_the_frame_check(i
     table = pq.read_table(shard).to_pylist()
     table[0]["frames"], table[0]["frame_indices"] = table[0]["frames"][:-1], table[0]["frame_indices"][:-1]
     pq.write_table(pa_table(table, pq.read_schema(shard)), shard, row_group_size=ROWS_PER_ROW_GROUP)
+    # Published so: its manifest records this size (a file changed after publishing is damage,
+    # which the store itself finds and rebuilds: test_moved_store.py).
+    manifest = json.loads((shard.parent / MANIFEST).read_text())
+    manifest["sizes"][shard.name] = shard.stat().st_size
+    (shard.parent / MANIFEST).write_text(json.dumps(manifest))
 
     second = dg.materialize([*ASSETS, *CHECKS], resources=resources(), run_config=synthetic_config(),
                             instance=instance, raise_on_error=False)
