@@ -99,15 +99,16 @@ class ArtifactStore:
         path = self._path(asset, key)
         if not self.fs.exists(f"{path}/{MANIFEST}"):
             return None
+        manifest = self._read_manifest(path)
         if self.is_local:
-            damage = damage_of(Path(path))
+            sizes = _local_sizes(Path(path), manifest)
         else:
             self.fs.invalidate_cache(path)
-            listed = {name[len(path) + 1:]: info["size"] for name, info in self.fs.find(path, detail=True).items()}
-            damage = _damage(self._read_manifest(path), listed)
+            sizes = {name[len(path) + 1:]: info["size"] for name, info in self.fs.find(path, detail=True).items()}
+        damage = _damage(manifest, sizes)
         if not damage:
-            parts = self._read_manifest(path).get("parts", [])
-            damage = [f"its part {part} is missing or damaged" for part in parts if not self.exists(*part.rsplit("/", 1))]
+            damage = [f"its part {part} is missing or damaged" for part in manifest.get("parts", [])
+                      if not self.exists(*part.rsplit("/", 1))]
         return damage
 
     def discard(self, asset: str, key: str) -> None:
@@ -242,13 +243,18 @@ def damage_of(folder: Path) -> list[str]:
         manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         manifest = None
-    listed = {}
+    return _damage(manifest, _local_sizes(folder, manifest))
+
+
+def _local_sizes(folder: Path, manifest: dict[str, Any] | None) -> dict[str, int]:
+    """The sizes of the files ``manifest`` lists that are there (one stat each, no listing)."""
+    sizes = {}
     for name in (manifest or {}).get("sizes", {}):
         try:
-            listed[name] = (folder / name).stat().st_size
+            sizes[name] = (folder / name).stat().st_size
         except OSError:
             pass
-    return _damage(manifest, listed)
+    return sizes
 
 
 def _damage(manifest: dict[str, Any] | None, sizes: Mapping[str, int]) -> list[str]:
@@ -292,19 +298,19 @@ def place_tree(source: Path, destination: Path) -> None:
             if error.errno != errno.ENOSPC:
                 raise
             raise OSError(errno.ENOSPC, f"the disk filled while copying {file} to {destination} "
-                                        f"({_room(files[number:], destination)})") from error
+                                        f"({_room(files[number:], destination)[1]})") from error
 
 
-def _room(files: list[Path], folder: Path) -> str:
-    needed = sum(file.stat().st_size for file in files)
-    return f"{needed / 1e9:.2f} GB to copy, {shutil.disk_usage(folder).free / 1e9:.2f} GB free there"
+def _room(files: list[Path], folder: Path) -> tuple[int, str]:
+    """The bytes ``files`` need, and that figure beside the room ``folder``'s disk has, in words."""
+    needed, free = sum(file.stat().st_size for file in files), shutil.disk_usage(folder).free
+    return needed - free, f"{needed / 1e9:.2f} GB to copy, {free / 1e9:.2f} GB free there"
 
 
 def _require_room(files: list[Path], folder: Path) -> None:
-    needed = sum(file.stat().st_size for file in files)
-    if shutil.disk_usage(folder).free < needed:
-        raise OSError(errno.ENOSPC, f"no room to copy {len(files)} files into {folder}: "
-                                    f"{_room(files, folder)}")
+    short, words = _room(files, folder)
+    if short > 0:
+        raise OSError(errno.ENOSPC, f"no room to copy {len(files)} files into {folder}: {words}")
 
 
 def _log_existing(manifest: dict[str, Any]) -> None:
