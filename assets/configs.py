@@ -27,7 +27,7 @@ from viss_r1.embedded import (
     EMBEDDED_ROLLOUTS,
     EMBEDDED_SAMPLING,
     EMBEDDED_SFT,
-    EMBEDDED_THOUGHT_NAMES_TRANSFORM,
+    EMBEDDED_REHEARSAL_FRACTION, EMBEDDED_THOUGHT_NAMES_TRANSFORM,
     EMBEDDED_TINY_MODEL,
     EMBEDDED_WARMUP,
 )
@@ -266,6 +266,9 @@ class SFTModelConfig(dg.Config):
     # the transform's sentence first (viss_r1.pretext.narration); the release: off, its SSL-CoT reasoning
     # is written on the transformed clip already.
     thought_names_transform: bool = EMBEDDED_THOUGHT_NAMES_TRANSFORM
+    # Rows shown as the shared warm-up shows them, so a stage in another format keeps what the warm-up
+    # read (viss_r1.train.sft_data); the release: 0.
+    rehearsal_fraction: float = EMBEDDED_REHEARSAL_FRACTION
     training: OptimConfig = OptimConfig()
 
 
@@ -275,6 +278,7 @@ class WarmupOptimConfig(LibraryConfig, OptimSettings, defaults=EMBEDDED_WARMUP):
 
 
 class WarmupModelConfig(SFTModelConfig):
+    rehearsal_fraction: float = 0.0   # the warm-up is what later stages rehearse
     training: WarmupOptimConfig = WarmupOptimConfig()
 
 

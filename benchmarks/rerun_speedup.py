@@ -9,11 +9,16 @@ too (goals of the embedded default: ≤ 20 min for the whole chain, ≤ 6 GB): t
 the CLI process and every process it starts, sampled from /proc every 0.25 s (pages shared between
 processes count once per process, so the sum is an upper bound), and the largest single process.
 
-    .venv/bin/python benchmarks/rerun_speedup.py [--small]
+    .venv/bin/python benchmarks/rerun_speedup.py [--small] [--no-seed-change] [--keep DIR]
+
+``--keep DIR`` runs in DIR (new or empty) and leaves the state there, e.g. for
+``learning_check.py --state DIR/state``; ``--no-seed-change`` stops after the no-change rerun.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -24,7 +29,6 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _clips import small_flag  # noqa: E402
 from viss_r1.stages import FULL_VISS_R1  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -97,10 +101,25 @@ def in_job_times(dagster_home: Path) -> list[tuple[float, dict[str, float]]]:
     return times
 
 
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="a ~20-second version")
+    parser.add_argument("--no-seed-change", action="store_true", help="skip the third run (seed change)")
+    parser.add_argument("--keep", type=Path, help="run in this folder (new or empty) and leave the state there")
+    args = parser.parse_args()
+    if args.keep and args.keep.exists() and any(args.keep.iterdir()):
+        parser.error(f"--keep {args.keep}: the folder is not empty (a cold run needs a fresh state)")
+    return args
+
+
 def main() -> None:
-    small = small_flag(__doc__.splitlines()[0])
-    base = SMALL_CONFIG if small else {}
-    with tempfile.TemporaryDirectory(prefix="viss_r1_bench_") as tmp:
+    args = arguments()
+    base = SMALL_CONFIG if args.small else {}
+    plan = [("cold", base), ("rerun", base)] + ([] if args.no_seed_change else [("seed change", base | SEED_CONFIG)])
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    folder = contextlib.nullcontext(str(args.keep)) if args.keep else tempfile.TemporaryDirectory(prefix="viss_r1_bench_")
+    with folder as tmp:
         state = Path(tmp) / "state"
         dagster_home = state / "dagster_home"
         dagster_home.mkdir(parents=True)
@@ -110,19 +129,20 @@ def main() -> None:
             env.pop(name, None)
 
         runs, memory = {}, {}
-        for name, config in [("cold", base), ("rerun", base), ("seed change", base | SEED_CONFIG)]:
+        for name, config in plan:
             runs[name], *memory[name] = execute(env, config, Path(tmp), name.replace(" ", "_"))
             print(f"{name:12s} run done: {runs[name]:.1f} s wall", flush=True)
         in_job = in_job_times(dagster_home)
 
-    print(f"\nfull_viss_r1 on the {'small (24+6 clips)' if small else 'embedded default (240+60 clips)'} synthetic set:")
+    print(f"\nfull_viss_r1 on the {'small (24+6 clips)' if args.small else 'embedded default'} synthetic set:")
     print(f"  {'':12s} {'wall (CLI)':>11s} {'in-job':>8s}")
     for (name, wall), (job, _) in zip(runs.items(), in_job):
         print(f"  {name:12s} {wall:10.2f}s {job:7.2f}s")
     (cold, cold_job), (rerun, rerun_job) = (runs["cold"], in_job[0][0]), (runs["rerun"], in_job[1][0])
     for label, ratio in [("wall", rerun / cold), ("in-job", rerun_job / cold_job)]:
         print(f"  rerun/cold ({label}): {ratio:.3f}×  (goal ≤ {GOAL}×: {'met' if ratio <= GOAL else 'MISSED'})")
-    print(f"  seed change/cold: {runs['seed change'] / cold:.3f}× wall, {in_job[2][0] / cold_job:.3f}× in-job")
+    if "seed change" in runs:
+        print(f"  seed change/cold: {runs['seed change'] / cold:.3f}× wall, {in_job[2][0] / cold_job:.3f}× in-job")
     total, single = (value / 2**30 for value in memory["cold"])
     print(f"  cold run: {cold / 60:.1f} min wall, {cold_job / 60:.1f} min in-job (goal ≤ 20 min); peak RSS "
           f"{total:.2f} GB all processes together, {single:.2f} GB the largest one (goal ≤ 6 GB: "

@@ -106,3 +106,38 @@ def test_the_schedule_horizon_and_the_loss_setting_reach_the_trainer(tiny_sft, t
     assert rates[-1] == FAST["learning_rate"] * (0.5 * (1.0 + math.cos(math.pi * 0.1)))   # step 2 of 20, not 0
     # As the release: every token but padding (and image placeholders; these rows are videos) is labelled.
     assert len(labelled) == 2 and sum(labelled) == result["tokens_seen"]
+
+
+def test_a_rehearsal_fraction_trains_part_of_the_rows_in_the_warm_ups_format(tiny_sft, tmp_path):
+    """Through the stage's own run config: with ``rehearsal_fraction`` the SSL-CoT SFT's forward sees
+    rows asked in Video-R1's format (no transform question, no <transform> target) beside its own;
+    without it, only its own."""
+    from transformers import AutoProcessor
+
+    tokenizer = AutoProcessor.from_pretrained(tiny_sft.model_dir).tokenizer
+
+    def trained_texts(fraction: float, folder: Path) -> list[str]:
+        texts: list[str] = []
+
+        class RecordInputIds(TrainerCallback):
+            def on_train_begin(self, args, state, control, model=None, **kwargs):
+                model.register_forward_pre_hook(
+                    lambda module, args, kwargs: texts.extend(tokenizer.batch_decode(kwargs["input_ids"])),
+                    with_kwargs=True)
+
+        config = sft_config(tiny_sft, folder, max_steps=4, save_steps=100).model_copy(
+            update={"rehearsal_fraction": fraction})
+        run_sft(config, callbacks=[RecordInputIds()])
+        return texts
+
+    def asked_with_transform(text: str) -> bool:
+        return "Transform question" in text and "<transform>" in text
+
+    rehearsing = trained_texts(0.5, tmp_path / "rehearsal")
+    plain = trained_texts(0.0, tmp_path / "none")
+    assert len(rehearsing) == len(plain) == 16
+    assert all(asked_with_transform(text) for text in plain)
+    asked = [asked_with_transform(text) for text in rehearsing]
+    assert 0 < sum(asked) < len(asked), asked
+    assert all("Transform question" not in text and "<transform>" not in text
+               for text, transformed in zip(rehearsing, asked) if not transformed)

@@ -235,3 +235,46 @@ def test_a_row_whose_record_has_reasoning_for_its_view_is_trained_on_it(tiny_sft
     inner = other["process"].removeprefix("<think>").removesuffix("</think>").strip()
     prefaced = f"<think>{transform_sentence(spec_of(other))} {inner}</think>"
     assert trained[1] == sft_target(prefaced, other["solution"], other["transform_letter"]) + "<|im_end|>"
+
+
+def test_a_rehearsed_row_is_shown_exactly_as_the_warm_up_shows_it(tiny_sft):
+    """A rehearsed row of the SSL-CoT SFT is the warm-up's row — Video-R1's prompt, the original
+    clip, the record's own reasoning, no transform letter — token for token and pixel for pixel;
+    a row not drawn stays the SSL-CoT row. Rehearsal and empty clips are drawn independently."""
+    from viss_r1.train.sft_data import is_rehearsed, shows_empty_clip
+
+    fraction = 0.5
+    rehearsed = next(row for row in tiny_sft.rows if is_rehearsed(row["sample_id"], fraction))
+    kept = next(row for row in tiny_sft.rows if not is_rehearsed(row["sample_id"], fraction))
+    processor = AutoProcessor.from_pretrained(tiny_sft.model_dir)
+    reader = FrameCacheReader(tiny_sft.shard_files)
+    rows = [rehearsed, kept]
+    batch = VideoSFTCollator(processor, reader, "transform_answer", DEFAULT_SYSTEM_PROMPT, True,
+                             thought_names_transform=True, rehearsal_fraction=fraction)(rows)
+    warm_up = VideoSFTCollator(processor, reader, "r1", DEFAULT_SYSTEM_PROMPT, False)([rehearsed])
+    ssl_cot = VideoSFTCollator(processor, reader, "transform_answer", DEFAULT_SYSTEM_PROMPT, True,
+                               thought_names_transform=True)([kept])
+    for expected, row in ((warm_up, 0), (ssl_cot, 1)):
+        length = int(expected["attention_mask"][0].sum())
+        assert torch.equal(batch["input_ids"][row][:length], expected["input_ids"][0][:length])
+        assert torch.equal(batch["labels"][row][:length], expected["labels"][0][:length])
+    (t, h, w), _ = batch["video_grid_thw"].tolist()
+    assert torch.equal(batch["pixel_values_videos"][:t * h * w], warm_up["pixel_values_videos"])
+    assert torch.equal(batch["pixel_values_videos"][t * h * w:], ssl_cot["pixel_values_videos"])
+    assert not torch.equal(warm_up["pixel_values_videos"],   # the SSL-CoT view of that row is transformed
+                           VideoSFTCollator(processor, reader, "transform_answer", DEFAULT_SYSTEM_PROMPT,
+                                            True)([rehearsed])["pixel_values_videos"])
+    ids = [f"sample-{i}" for i in range(4000)]
+    drawn = [is_rehearsed(sample, 0.25) for sample in ids]
+    assert abs(sum(drawn) / len(ids) - 0.25) < 0.02 and not any(is_rehearsed(s, 0.0) for s in ids)
+    both = sum(d and shows_empty_clip(s, 0.5) for s, d in zip(ids, drawn))
+    assert abs(both / sum(drawn) - 0.5) < 0.05   # independent of the empty-clip draw
+
+
+def test_a_rehearsal_fraction_of_one_or_more_is_refused(tiny_sft):
+    import pytest
+
+    processor = AutoProcessor.from_pretrained(tiny_sft.model_dir)
+    with pytest.raises(ValueError, match="rehearsal_fraction"):
+        VideoSFTCollator(processor, FrameCacheReader(tiny_sft.shard_files), "transform_answer", DEFAULT_SYSTEM_PROMPT,
+                         True, rehearsal_fraction=1.0)

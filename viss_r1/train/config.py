@@ -120,6 +120,10 @@ class SFTRunConfig(StrictModel):
     # for the view, else the transform's sentence before the record's reasoning (viss_r1.pretext.narration);
     # off as the release, whose SSL-CoT reasoning is already written on the transformed clip.
     thought_names_transform: bool = False
+    # Rows shown as the shared warm-up shows them (the original clip, Video-R1's prompt, the record's
+    # reasoning; viss_r1.train.sft_data): 0 as the release; the embedded tiny model needs some
+    # (viss_r1.embedded.EMBEDDED_REHEARSAL_FRACTION).
+    rehearsal_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
     training: OptimSettings = Field(default_factory=OptimSettings)
     mlflow: MlflowTarget | None = None
 

@@ -58,7 +58,7 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
     from viss_r1.prompts import system_prompt_for
     from viss_r1.train.policy import load_policy
     from viss_r1.train.schedule import with_schedule_horizon
-    from viss_r1.train.sft_data import VideoSFTCollator, load_sft_rows
+    from viss_r1.train.sft_data import REHEARSAL_FORMAT, VideoSFTCollator, load_sft_rows
 
     started = time.perf_counter()
     output = Path(config.output_dir)
@@ -71,7 +71,8 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
     collator = VideoSFTCollator(processor, FrameCacheReader(config.frame_shards), stage.prompt_format,
                                 system_prompt_for(stage.prompt_format, config.wording, config.system_prompt),
                                 stage.transform_media, config.loss_on, config.wording, config.empty_clip_fraction,
-                                config.thought_names_transform)
+                                config.thought_names_transform, config.rehearsal_fraction,
+                                system_prompt_for(REHEARSAL_FORMAT, config.wording, config.system_prompt))
     reporter = StepReporter(config.mlflow, pipes)
     # The LR schedule spans training.schedule_horizon_* when set, not the stop point.
     trainer = with_schedule_horizon(SFTTrainer)(

@@ -13,6 +13,12 @@ empty clip instead — their clip's shape and timestamps, every frame the backgr
 thought that says so and the row's own answer, a guess from the question alone. A model built from
 scratch that never saw an uninformative clip stops writing the asked format on one, so the blind
 probe would read breakage as visual reliance; an instruction-tuned model has seen such inputs.
+
+``rehearsal_fraction`` of the rows (by sample id, independently of the empty clips) are shown as the
+start model was trained: the original clip, Video-R1's prompt and the record's own reasoning. A
+model built from scratch forgets what its warm-up read off the clip when a new format takes all of
+its next stage; rehearsing the warm-up's rows is the usual remedy, and an instruction-tuned model
+has no such warm-up to forget.
 """
 
 from __future__ import annotations
@@ -40,13 +46,27 @@ EMPTY_CLIP_THOUGHT = ("Every frame is the same plain colour: nothing is shown an
                       "so the clip cannot tell me the answer. I can only guess.")
 
 
-def shows_empty_clip(sample_id: str, fraction: float) -> bool:
-    """Whether the row ``sample_id`` is shown an empty clip: a fixed ``fraction`` of the ids, by
-    hash, so a row is the same kind in every epoch and every run."""
+# How a rehearsed row is asked: as the shared warm-up (viss_r1.stages.FORMAT_WARMUP) asks it.
+REHEARSAL_FORMAT = "r1"
+
+
+def _drawn(kind: str, sample_id: str, fraction: float) -> bool:
+    """Whether the row ``sample_id`` is among a fixed ``fraction`` of the ids, by hash: the same rows
+    every epoch and every run, and each ``kind`` drawn independently of the others."""
     if fraction <= 0.0:
         return False
-    draw = int.from_bytes(hashlib.sha256(f"empty_clip/{sample_id}".encode()).digest()[:8], "little") / 2**64
-    return draw < fraction
+    return int.from_bytes(hashlib.sha256(f"{kind}/{sample_id}".encode()).digest()[:8], "little") / 2**64 < fraction
+
+
+def shows_empty_clip(sample_id: str, fraction: float) -> bool:
+    """Whether the row ``sample_id`` is shown an empty clip."""
+    return _drawn("empty_clip", sample_id, fraction)
+
+
+def is_rehearsed(sample_id: str, fraction: float) -> bool:
+    """Whether the row ``sample_id`` is shown as the warm-up shows it (``REHEARSAL_FORMAT``, the
+    original clip, the record's reasoning)."""
+    return _drawn("rehearsal", sample_id, fraction)
 
 
 def load_sft_rows(samples: str, max_samples: int | None = None) -> list[dict[str, Any]]:
@@ -111,31 +131,41 @@ class VideoSFTCollator:
 
     def __init__(self, processor, frames: FrameCacheReader, prompt_format: str, system_prompt: str,
                  transform_media: bool, loss_on: str = "assistant", wording: PromptWording = OURS,
-                 empty_clip_fraction: float = 0.0, thought_names_transform: bool = False):
+                 empty_clip_fraction: float = 0.0, thought_names_transform: bool = False,
+                 rehearsal_fraction: float = 0.0, rehearsal_system_prompt: str | None = None):
         if loss_on not in SFT_LOSS_ON:
             raise ValueError(f"loss_on {loss_on!r} unknown; choose one of {list(SFT_LOSS_ON)}")
         if not 0.0 <= empty_clip_fraction < 1.0:
             raise ValueError(f"empty_clip_fraction {empty_clip_fraction}: need 0 ≤ fraction < 1")
+        if not 0.0 <= rehearsal_fraction < 1.0:
+            raise ValueError(f"rehearsal_fraction {rehearsal_fraction}: need 0 ≤ fraction < 1")
         self.processor, self.frames = processor, frames
         self.prompt_format, self.system_prompt, self.transform_media = prompt_format, system_prompt, transform_media
         self.loss_on, self.wording, self.empty_clip_fraction = loss_on, wording, empty_clip_fraction
         self.thought_names_transform = thought_names_transform and transform_media
+        self.rehearsal_fraction = rehearsal_fraction
+        self.rehearsal_system_prompt = system_prompt if rehearsal_system_prompt is None else rehearsal_system_prompt
 
     def request(self, row: Mapping[str, Any]) -> tuple[list[dict[str, Any]], MediaInput]:
         """The row's chat messages and clip: from the frame cache, transformed as the stage asks
         (a benchmark overrides this to hand frames from memory to the same batching)."""
         return row_request(row, self.frames, self.prompt_format, self.system_prompt, self.transform_media, self.wording)
 
+    def rehearsal_request(self, row: Mapping[str, Any]) -> tuple[list[dict[str, Any]], MediaInput]:
+        """The row as the warm-up asks it: Video-R1's prompt about the original clip."""
+        return row_request(row, self.frames, REHEARSAL_FORMAT, self.rehearsal_system_prompt, False, self.wording)
+
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         texts, media = [], []
         for row in rows:
-            messages, clip = self.request(row)
+            rehearsed = is_rehearsed(row["sample_id"], self.rehearsal_fraction)
+            messages, clip = self.rehearsal_request(row) if rehearsed else self.request(row)
             empty = shows_empty_clip(row["sample_id"], self.empty_clip_fraction) and clip.frames is not None
             if empty:   # same shape and timestamps, so the same prompt tokens: only the pixels go
                 clip = MediaInput(clip.data_type, uniform_frames(clip.frames), clip.video_metadata)
-            if self.thought_names_transform and not empty:
+            if self.thought_names_transform and not (empty or rehearsed):
                 row = {**row, "process": thought_for_row(row["process"], spec_of(row), views_of(row))}
-            messages.append(assistant_turn(row, self.prompt_format, empty))
+            messages.append(assistant_turn(row, REHEARSAL_FORMAT if rehearsed else self.prompt_format, empty))
             texts.append(self.processor.apply_chat_template(messages, tokenize=False))
             media.append(clip)
         batch = dict(model_inputs(self.processor, texts, media, padding_side="right"))
