@@ -36,6 +36,7 @@ from viss_r1.modeling.tiny import VISION_TOKENS
 from viss_r1.modeling.video_inputs import model_inputs
 from viss_r1.pretext.narration import thought_for_row, views_of
 from viss_r1.prompts import FORMAT_TAGS, OURS, PromptWording, sft_target
+from viss_r1.stages import FORMAT_WARMUP
 from viss_r1.train.config import SFT_LOSS_ON
 from viss_r1.video.media import MediaInput, uniform_frames
 
@@ -46,8 +47,8 @@ EMPTY_CLIP_THOUGHT = ("Every frame is the same plain colour: nothing is shown an
                       "so the clip cannot tell me the answer. I can only guess.")
 
 
-# How a rehearsed row is asked: as the shared warm-up (viss_r1.stages.FORMAT_WARMUP) asks it.
-REHEARSAL_FORMAT = "r1"
+# How a rehearsed row is asked: as the shared warm-up asks it.
+REHEARSAL_FORMAT = FORMAT_WARMUP.prompt_format
 
 
 def _drawn(kind: str, sample_id: str, fraction: float) -> bool:
@@ -153,7 +154,8 @@ class VideoSFTCollator:
 
     def rehearsal_request(self, row: Mapping[str, Any]) -> tuple[list[dict[str, Any]], MediaInput]:
         """The row as the warm-up asks it: Video-R1's prompt about the original clip."""
-        return row_request(row, self.frames, REHEARSAL_FORMAT, self.rehearsal_system_prompt, False, self.wording)
+        return row_request(row, self.frames, REHEARSAL_FORMAT, self.rehearsal_system_prompt,
+                           FORMAT_WARMUP.transform_media, self.wording)
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         texts, media = [], []
