@@ -11,12 +11,18 @@ ViSS-R1 RL, both Pretext-GRPO stages), reads its newest artifact in a state fold
   prompt the model was trained on, through the evaluation's own conditions
   (``viss_r1.evaluate.run.ask_rows``): clean accuracy, the shape-keeping blind and the no-video
   accuracy, visual reliance (clean − blind) and format compliance under each, multiple-choice
-  accuracy against chance;
+  accuracy against chance; per multiple-choice scene, how often the clean chain of thought names
+  the true option first, how often the records' own chains do (where they all do, the first option
+  named is the chain's reading; elsewhere it may be, say, where a motion starts), and how often the
+  answer's letter is that option;
 - pretext accuracy per video transform, each clip under every option of the transform (forward and
   reversed, every angle, every swap), against chance with a one-sided binomial p-value.
 
     .venv/bin/python benchmarks/learning_check.py [--assets sft_model viss_r1_model] [--state state]
         [--split validation] [--transforms arrow rotate]
+
+An asset may be named with its artifact key (``sft_model@7313df7f2f1594d9``) to probe that artifact
+instead of the newest.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from pathlib import Path
 
 import polars as pl
 
+from viss_r1.answers import extract_answer
+from viss_r1.evaluate.chains import option_named_first
 from viss_r1.artifacts import ArtifactStore
 from viss_r1.data.frame_cache import open_frame_cache
 from viss_r1.data.pretext_samples import PretextSettings, PretextUse, build_use_table, records_with_clips
@@ -89,8 +97,9 @@ def answers_from_video(held_out, generate, frames, prompt_format: str, decoding:
     spec = BENCHMARKS["synthetic"]
     by_options = [1 / len(json.loads(row["options"]) if isinstance(row["options"], str) else row["options"])
                   for row in held_out if row["problem_type"] == "multiple choice"]
-    scores, by_type = {}, {}   # by_type: per data source and problem type
+    scores, by_type, chains = {}, {}, {}   # by_type: per data source and problem type
     source_of = {sample_id(row): row.get("data_source") or "?" for row in held_out}
+    record_of = {sample_id(row): row for row in held_out}
     for condition in ANSWER_CONDITIONS:
         rows = condition_rows(condition, held_out, settings)
         asked = [row for batch in ask_rows(condition, rows, generate, frames, settings, spec, decoding.batch_size,
@@ -108,12 +117,30 @@ def answers_from_video(held_out, generate, frames, prompt_format: str, decoding:
         for row in asked:
             group = f"{source_of.get(row['sample_id'], '?')} ({row['problem_type']})"
             by_type.setdefault(group, {}).setdefault(condition.name, []).append(row["score"])
+            if condition.name == "clean" and row["problem_type"] == "multiple choice":
+                chains.setdefault(group, []).append(chain_and_answer(row, record_of[row["sample_id"]]))
         print(f"  {condition.name:9s} accuracy {accuracy:5.1f}%  format {formatted:5.1f}%{mc}")
     print(f"  visual reliance (clean − blind) {scores['clean'] - scores['blind']:+.1f}; "
           f"clean − no video {scores['clean'] - scores['no_video']:+.1f}")
     for group, per_condition in sorted(by_type.items()):   # per data source: a synthetic scene
         cells = ", ".join(f"{name} {100 * sum(s) / len(s):5.1f}%" for name, s in per_condition.items())
         print(f"    {group:44s} {len(per_condition['clean']):3d} clips: {cells}")
+        if group in chains:
+            named_truth, followed, own = (sum(flags) for flags in zip(*chains[group]))
+            print(f"      clean chains of thought name the true option first in {named_truth} of {len(chains[group])} "
+                  f"(the records' own chains: {own}); the answer's letter is the option named first in {followed}")
+
+
+def chain_and_answer(asked: dict, record: dict) -> tuple[bool, bool, bool]:
+    """For a multiple-choice answer: whether its chain of thought names the true option first,
+    whether its letter is the option the chain named first, and whether the record's own chain
+    names the true option first."""
+    options = json.loads(record["options"]) if isinstance(record["options"], str) else list(record["options"])
+    truth = extract_answer(record["solution"])
+    named = option_named_first(asked["prediction"], options)
+    own = option_named_first(f"<think>{record['process'].removeprefix('<think>').removesuffix('</think>')}</think>",
+                             options)
+    return named == truth, bool(named) and named == extract_answer(asked["prediction"]), own == truth
 
 
 def pretext_accuracy_per_transform(held_out, generate, frames, transforms, decoding: Decoding) -> None:
@@ -133,7 +160,8 @@ def pretext_accuracy_per_transform(held_out, generate, frames, transforms, decod
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--state", default="state")
-    parser.add_argument("--assets", nargs="+", default=trained_models(), help="model assets to probe (newest artifacts)")
+    parser.add_argument("--assets", nargs="+", default=trained_models(),
+                        help="model assets to probe: the newest artifact, or ASSET@KEY for that one")
     parser.add_argument("--split", default="eval", choices=("eval", "validation"))
     parser.add_argument("--transforms", nargs="*", default=["arrow", "rotate", "shuffle"],
                         help="pretext probes (none: skip them)")
@@ -147,8 +175,9 @@ def main() -> None:
     store = ArtifactStore(str(Path(args.state) / "artifacts"))
     folder = lambda asset, key: store.local_path(store.ref(asset, key))  # noqa: E731
     decoding = Decoding(max_new_tokens=args.max_new_tokens, do_sample=False, batch_size=16)
-    for asset in args.assets:
-        key = newest(store, asset)
+    for named in args.assets:
+        asset, _, key = named.partition("@")
+        key = key or newest(store, asset)
         trained = store.manifest(asset, key)["summary"]
         samples = input_keys(store, "pretext_samples", trained["inputs"]["pretext_samples"],
                              ("video_sources", "video_catalog", "frame_cache"))
