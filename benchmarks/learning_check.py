@@ -35,11 +35,11 @@ from pathlib import Path
 import polars as pl
 
 from viss_r1.answers import extract_answer
-from viss_r1.evaluate.chains import option_named_first
 from viss_r1.artifacts import ArtifactStore
 from viss_r1.data.frame_cache import open_frame_cache
 from viss_r1.data.pretext_samples import PretextSettings, PretextUse, build_use_table, records_with_clips
 from viss_r1.evaluate.benchmarks import BENCHMARKS
+from viss_r1.evaluate.chains import option_named_first, thought_of
 from viss_r1.evaluate.config import EvalSettings
 from viss_r1.evaluate.probes import TRANSFORMED, Condition, chance, condition_rows, every_option, sample_id
 from viss_r1.evaluate.run import ask_rows, in_process
@@ -137,9 +137,8 @@ def chain_and_answer(asked: dict, record: dict) -> tuple[bool, bool, bool]:
     names the true option first."""
     options = json.loads(record["options"]) if isinstance(record["options"], str) else list(record["options"])
     truth = extract_answer(record["solution"])
-    named = option_named_first(asked["prediction"], options)
-    own = option_named_first(f"<think>{record['process'].removeprefix('<think>').removesuffix('</think>')}</think>",
-                             options)
+    named = option_named_first(thought_of(asked["prediction"]), options)
+    own = option_named_first(thought_of(record["process"]), options)
     return named == truth, bool(named) and named == extract_answer(asked["prediction"]), own == truth
 
 
