@@ -95,8 +95,7 @@ def answers_from_video(held_out, generate, frames, prompt_format: str, decoding:
     """Clean, blind and no-video accuracy and format, visual reliance, multiple choice vs chance."""
     settings = EvalSettings(decoding=decoding, prompt_format=prompt_format)
     spec = BENCHMARKS["synthetic"]
-    by_options = [1 / len(json.loads(row["options"]) if isinstance(row["options"], str) else row["options"])
-                  for row in held_out if row["problem_type"] == "multiple choice"]
+    by_options = [1 / len(options_of(row)) for row in held_out if row["problem_type"] == "multiple choice"]
     scores, by_type, chains = {}, {}, {}   # by_type: per data source and problem type
     source_of = {sample_id(row): row.get("data_source") or "?" for row in held_out}
     record_of = {sample_id(row): row for row in held_out}
@@ -131,11 +130,16 @@ def answers_from_video(held_out, generate, frames, prompt_format: str, decoding:
                   f"(the records' own chains: {own}); the answer's letter is the option named first in {followed}")
 
 
+def options_of(record: dict) -> list[str]:
+    """A record's multiple-choice options, whether its table keeps them as a list or as JSON."""
+    return json.loads(record["options"]) if isinstance(record["options"], str) else list(record["options"])
+
+
 def chain_and_answer(asked: dict, record: dict) -> tuple[bool, bool, bool]:
     """For a multiple-choice answer: whether its chain of thought names the true option first,
     whether its letter is the option the chain named first, and whether the record's own chain
     names the true option first."""
-    options = json.loads(record["options"]) if isinstance(record["options"], str) else list(record["options"])
+    options = options_of(record)
     truth = extract_answer(record["solution"])
     named = option_named_first(thought_of(asked["prediction"]), options)
     own = option_named_first(thought_of(record["process"]), options)
