@@ -105,3 +105,26 @@ def test_pretraining_lowers_the_loss_and_moves_only_the_tower(tmp_path):
     moved = {name for name in before if not torch.equal(before[name], after[name])}
     assert moved and all("visual" in name for name in moved)
     assert any("merger" in name for name in moved) and any("blocks" in name for name in moved)
+
+
+def test_processed_clips_give_the_batch_the_processor_gives_and_process_each_clip_once():
+    from viss_r1.modeling.tiny import build_processor, train_tokenizer
+    from viss_r1.modeling.vision_pretraining import ProcessedClips
+
+    spec = TinyModelSpec()
+    processor = build_processor(train_tokenizer(["the red square moves to the left"] * 20, spec.vocab_size), spec)
+    clips = pretraining_clips(5, seed=0, side=112)
+    calls = []
+    real = processor.video_processor.__call__
+
+    class Counting:   # the processor's video processor, counting the videos it is given
+        def __call__(self, videos, **kwargs):
+            calls.append(len(videos))
+            return real(videos=videos, **kwargs)
+
+    whole = processor.video_processor(videos=[clips[3], clips[1], clips[3]], return_tensors="pt", do_sample_frames=False)
+    cached = ProcessedClips(SimpleNamespace(video_processor=Counting()), clips)
+    pixels, grid = cached.batch([3, 1, 3])
+    assert torch.equal(pixels, whole["pixel_values_videos"]) and torch.equal(grid, whole["video_grid_thw"])
+    cached.batch([1, 4])
+    assert calls == [1, 1, 1]   # clips 3, 1, then 4: each processed on its first draw only
