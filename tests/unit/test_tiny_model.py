@@ -40,3 +40,28 @@ def test_random_model_never_generates_vision_placeholders(tiny_sft):
     out = model.generate(**ids, max_new_tokens=40, do_sample=True, temperature=1.5, min_new_tokens=40)
     vision = set(processor.tokenizer.convert_tokens_to_ids(list(VISION_TOKENS)))
     assert not vision & set(out[0, ids.input_ids.shape[1]:].tolist())
+
+
+def test_format_tags_become_whole_tokens_that_survive_saving(tmp_path):
+    from viss_r1.modeling.tiny import TinyModelSpec, build_processor, format_tag_tokens, train_tokenizer
+
+    completion = "<think>The red square moves to the right.</think>\n<transform>B</transform>\n<answer>A</answer>"
+    corpus = [completion] * 50 + ["Which way does it move? Options:\nA. left\nB. right"] * 50
+    tags = format_tag_tokens()
+    assert set(tags) == {"<think>", "</think>", "<transform>", "</transform>", "<answer>", "</answer>"}
+
+    plain = train_tokenizer(corpus, 400)
+    assert len(plain.tokenize("</transform>")) > 1  # Qwen's split regex cuts a tag apart
+
+    whole = train_tokenizer(corpus, 400, tags)
+    processor = build_processor(whole, TinyModelSpec())
+    processor.save_pretrained(tmp_path)
+    loaded = AutoProcessor.from_pretrained(tmp_path).tokenizer
+    for tokenizer in (whole, loaded):
+        ids = tokenizer(completion).input_ids
+        assert [tokenizer.convert_ids_to_tokens(i) for i in ids if tokenizer.convert_ids_to_tokens(i) in tags] == [
+            "<think>", "</think>", "<transform>", "</transform>", "<answer>", "</answer>"]
+        # ordinary tokens, so decoding for the rewards keeps them
+        assert tokenizer.decode(ids, skip_special_tokens=True) == completion
+    # the BPE learnt its merges on the text between tags: no merge spends vocabulary on a tag's pieces
+    assert not [token for token in whole.get_vocab() if token not in tags and ("think" in token and "<" in token)]

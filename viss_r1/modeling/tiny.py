@@ -8,8 +8,9 @@ The weights are random; the model is small enough to train on two CPU cores.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -76,6 +77,11 @@ class TinyModelSpec(BaseModel):
     # What each token learns to redraw (viss_r1.modeling.vision_pretraining): its region's departure
     # from the clip's background and its motion, or the plain picture.
     vision_pretraining_target: PretrainingTarget = "foreground_and_motion"
+    # Each output-format tag (<think>, </transform>, …: viss_r1.prompts.FORMAT_TAGS) one token of its
+    # own. Qwen's split regex cuts "</transform>" into "</", "transform", ">", so which tag comes next
+    # hangs on a token two back; a model of a few million parameters then slips (README, "What the
+    # tiny model learns"). A real Qwen2.5-VL learnt its tags from far more text.
+    format_tags_as_tokens: bool = False
 
     @property
     def mrope_section(self) -> list[int]:
@@ -86,8 +92,17 @@ class TinyModelSpec(BaseModel):
         return [temporal, height, half - temporal - height]
 
 
-def train_tokenizer(corpus: Iterable[str], vocab_size: int):
-    """Byte-level BPE with Qwen2's normaliser and split regex, wrapped as ``Qwen2Tokenizer``."""
+def format_tag_tokens() -> list[str]:
+    """Every opening and closing tag the output formats use, in a fixed order."""
+    from viss_r1.prompts import FORMAT_TAGS
+
+    names = sorted({tag for tags in FORMAT_TAGS.values() for tag in tags})
+    return [token for name in names for token in (f"<{name}>", f"</{name}>")]
+
+
+def train_tokenizer(corpus: Iterable[str], vocab_size: int, whole_tokens: Sequence[str] = ()):
+    """Byte-level BPE with Qwen2's normaliser and split regex, wrapped as ``Qwen2Tokenizer``;
+    ``whole_tokens`` are added as ordinary (not special) tokens: decoding keeps them."""
     import json
 
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
@@ -104,6 +119,9 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int):
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), min_frequency=2,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    if whole_tokens:  # learn merges on the text between them, as it will be encoded
+        between = re.compile("|".join(re.escape(token) for token in whole_tokens))
+        corpus = (piece for text in corpus for piece in between.split(text) if piece)
     bpe.train_from_iterator(corpus, trainer)
     model = json.loads(bpe.to_str())["model"]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
@@ -111,6 +129,7 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int):
         vocab=model["vocab"], merges=merges, eos_token="<|im_end|>", pad_token="<|endoftext|>",
         unk_token=None, extra_special_tokens={})
     tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS[1:])})
+    tokenizer.add_tokens(list(whole_tokens))
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
 
@@ -164,7 +183,8 @@ def build_model(tokenizer, spec: TinyModelSpec):
 def build_tiny_model(out_dir: Path, corpus: Iterable[str], spec: TinyModelSpec = TinyModelSpec()) -> dict:
     """Train the tokenizer, assemble processor and model, and save all three with
     ``save_pretrained`` into ``out_dir`` (then loadable with ``from_pretrained``)."""
-    tokenizer = train_tokenizer(corpus, spec.vocab_size)
+    tokenizer = train_tokenizer(corpus, spec.vocab_size,
+                                format_tag_tokens() if spec.format_tags_as_tokens else ())
     processor = build_processor(tokenizer, spec)
     model = build_model(tokenizer, spec)
     summary = {"parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(tokenizer)}
