@@ -20,6 +20,10 @@ EMBEDDED_SAMPLING = FrameSampling(fps=4.0, min_frames=4, max_frames=16, min_pixe
 # warm-up then tells which shape moves far more often, and the SFT and ViSS-R1 models answer multiple
 # choice at 2.05× chance on average against 1.82× (validation split, seeds 0 and 2: README, "The vision
 # tower pretrained twice as long").
+# Its format tags stay split by Qwen's regex ("</", "transform", ">"): as whole tokens
+# (TinyModelSpec.format_tags_as_tokens) the ViSS-R1 arm keeps the format and reads the clip better on
+# validation, but the warm-up model then opens the pretext question's answer with <answer>, and the
+# Pretext-GRPO arm's first stage gets no reward spread (README, "The format tags as whole tokens").
 EMBEDDED_TINY_MODEL = TinyModelSpec(vision_pretraining_steps=600)
 
 # SSL-CoT SFT of the tiny model on two CPU cores, after the shared warm-up: a random-init model
