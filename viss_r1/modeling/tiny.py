@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from viss_r1.modeling.vision_pretraining import PretrainingTarget
+from viss_r1.prompts import FORMAT_TAGS
 
 # Qwen's special tokens, at the first ids as in the real vocabulary's added tokens.
 SPECIAL_TOKENS = (
@@ -94,8 +95,6 @@ class TinyModelSpec(BaseModel):
 
 def format_tag_tokens() -> list[str]:
     """Every opening and closing tag the output formats use, in a fixed order."""
-    from viss_r1.prompts import FORMAT_TAGS
-
     names = sorted({tag for tags in FORMAT_TAGS.values() for tag in tags})
     return [token for name in names for token in (f"<{name}>", f"</{name}>")]
 
