@@ -21,9 +21,11 @@ EMBEDDED_SAMPLING = FrameSampling(fps=4.0, min_frames=4, max_frames=16, min_pixe
 # choice at 2.05× chance on average against 1.82× (validation split, seeds 0 and 2: README, "The vision
 # tower pretrained twice as long").
 # Its format tags stay split by Qwen's regex ("</", "transform", ">"): as whole tokens
-# (TinyModelSpec.format_tags_as_tokens) the ViSS-R1 arm keeps the format and reads the clip better on
+# (TinyModelSpec.format_tags_as_tokens: "all") the ViSS-R1 arm keeps the format and reads the clip better on
 # validation, but the warm-up model then opens the pretext question's answer with <answer>, and the
 # Pretext-GRPO arm's first stage gets no reward spread (README, "The format tags as whole tokens").
+# "closing" passes on validation for every arm and is the next default to measure in the main job
+# (README, "Only the closing tags whole").
 EMBEDDED_TINY_MODEL = TinyModelSpec(vision_pretraining_steps=600)
 
 # SSL-CoT SFT of the tiny model on two CPU cores, after the shared warm-up: a random-init model

@@ -47,8 +47,10 @@ def test_format_tags_become_whole_tokens_that_survive_saving(tmp_path):
 
     completion = "<think>The red square moves to the right.</think>\n<transform>B</transform>\n<answer>A</answer>"
     corpus = [completion] * 50 + ["Which way does it move? Options:\nA. left\nB. right"] * 50
-    tags = format_tag_tokens()
+    tags = format_tag_tokens("all")
     assert set(tags) == {"<think>", "</think>", "<transform>", "</transform>", "<answer>", "</answer>"}
+    assert format_tag_tokens("closing") == ["</answer>", "</think>", "</transform>"]
+    assert format_tag_tokens("none") == []
 
     plain = train_tokenizer(corpus, 400)
     assert len(plain.tokenize("</transform>")) > 1  # Qwen's split regex cuts a tag apart

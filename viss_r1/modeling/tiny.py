@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Literal, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -78,11 +78,12 @@ class TinyModelSpec(BaseModel):
     # What each token learns to redraw (viss_r1.modeling.vision_pretraining): its region's departure
     # from the clip's background and its motion, or the plain picture.
     vision_pretraining_target: PretrainingTarget = "foreground_and_motion"
-    # Each output-format tag (<think>, </transform>, …: viss_r1.prompts.FORMAT_TAGS) one token of its
-    # own. Qwen's split regex cuts "</transform>" into "</", "transform", ">", so which tag comes next
-    # hangs on a token two back; a model of a few million parameters then slips (README, "What the
-    # tiny model learns"). A real Qwen2.5-VL learnt its tags from far more text.
-    format_tags_as_tokens: bool = False
+    # Which output-format tags (viss_r1.prompts.FORMAT_TAGS) are tokens of their own: "none" (Qwen's split
+    # regex cuts "</transform>" into "</", "transform", ">", so which tag comes next hangs on a token two
+    # back, and a model of a million weights slips), "closing" (</think>, </transform>, </answer>) or
+    # "all" (README, "What the tiny model learns": "all" makes the warm-up open an unseen prompt's
+    # answer with <answer>). A real Qwen2.5-VL learnt its tags from far more text.
+    format_tags_as_tokens: Literal["none", "closing", "all"] = "none"
 
     @property
     def mrope_section(self) -> list[int]:
@@ -93,10 +94,12 @@ class TinyModelSpec(BaseModel):
         return [temporal, height, half - temporal - height]
 
 
-def format_tag_tokens() -> list[str]:
-    """Every opening and closing tag the output formats use, in a fixed order."""
+def format_tag_tokens(which: str = "all") -> list[str]:
+    """The output formats' tags, in a fixed order: ``all`` opening and closing, ``closing`` only, or
+    ``none``."""
     names = sorted({tag for tags in FORMAT_TAGS.values() for tag in tags})
-    return [token for name in names for token in (f"<{name}>", f"</{name}>")]
+    tags = {"none": (), "closing": ("</{}>",), "all": ("<{}>", "</{}>")}[which]
+    return [tag.format(name) for name in names for tag in tags]
 
 
 def train_tokenizer(corpus: Iterable[str], vocab_size: int, whole_tokens: Sequence[str] = ()):
@@ -183,7 +186,7 @@ def build_tiny_model(out_dir: Path, corpus: Iterable[str], spec: TinyModelSpec =
     """Train the tokenizer, assemble processor and model, and save all three with
     ``save_pretrained`` into ``out_dir`` (then loadable with ``from_pretrained``)."""
     tokenizer = train_tokenizer(corpus, spec.vocab_size,
-                                format_tag_tokens() if spec.format_tags_as_tokens else ())
+                                format_tag_tokens(spec.format_tags_as_tokens))
     processor = build_processor(tokenizer, spec)
     model = build_model(tokenizer, spec)
     summary = {"parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(tokenizer)}
