@@ -50,6 +50,10 @@ CHAT_TEMPLATE = (
 )
 
 
+# Which output-format tags become tokens of their own (TinyModelSpec.format_tags_as_tokens).
+WholeFormatTags = Literal["none", "closing", "all"]
+
+
 class TinyModelSpec(BaseModel):
     """Sizes of the tiny model. The defaults (≈3M parameters) train at a few steps per second
     on two CPU cores and can still learn the synthetic tasks."""
@@ -83,7 +87,7 @@ class TinyModelSpec(BaseModel):
     # back, and a model of a million weights slips), "closing" (</think>, </transform>, </answer>) or
     # "all" (README, "What the tiny model learns": "all" makes the warm-up open an unseen prompt's
     # answer with <answer>). A real Qwen2.5-VL learnt its tags from far more text.
-    format_tags_as_tokens: Literal["none", "closing", "all"] = "none"
+    format_tags_as_tokens: WholeFormatTags = "none"
 
     @property
     def mrope_section(self) -> list[int]:
@@ -94,7 +98,7 @@ class TinyModelSpec(BaseModel):
         return [temporal, height, half - temporal - height]
 
 
-def format_tag_tokens(which: str = "all") -> list[str]:
+def format_tag_tokens(which: WholeFormatTags = "all") -> list[str]:
     """The output formats' tags, in a fixed order: ``all`` opening and closing, ``closing`` only, or
     ``none``."""
     names = sorted({tag for tags in FORMAT_TAGS.values() for tag in tags})
