@@ -21,9 +21,10 @@ EMBEDDED_SAMPLING = FrameSampling(fps=4.0, min_frames=4, max_frames=16, min_pixe
 # choice at 2.05× chance on average against 1.82× (validation split, seeds 0 and 2: README, "The vision
 # tower pretrained twice as long").
 # Its closing format tags (</answer>, </think>, </transform>) are whole tokens; Qwen's regex would
-# split them ("</", "answer", ">"). On the validation split (seeds 0 and 2) the SFT and ViSS-R1 models
-# then answer multiple choice at 2.43× chance with clean − blind +31.6 (split tags: 2.05×, +21.4), and
-# Pretext-GRPO's stage I keeps its reward spread (README, "Only the closing tags whole"). All six tags
+# split them ("</", "answer", ">"). Chosen on 120 validation clips (seeds 0 and 2), where the SFT and
+# ViSS-R1 models answered multiple choice at 2.43× chance with clean − blind +31.6 (split tags: 2.05×,
+# +21.4) and Pretext-GRPO's stage I kept its reward spread; on the 120-clip eval split the same models
+# read 1.79× / +12.0 and 1.71× / +7.5 (README, "Only the closing tags whole"). All six tags
 # whole ("all") break that arm: the warm-up then opens the pretext answer with <answer> and stage I
 # gets no reward spread (README, "The format tags as whole tokens").
 EMBEDDED_TINY_MODEL = TinyModelSpec(vision_pretraining_steps=600, format_tags_as_tokens="closing")
