@@ -98,7 +98,7 @@ class TinyModelSpec(BaseModel):
         return [temporal, height, half - temporal - height]
 
 
-def format_tag_tokens(which: WholeFormatTags = "all") -> list[str]:
+def format_tag_tokens(which: WholeFormatTags) -> list[str]:
     """The output formats' tags, in a fixed order: ``all`` opening and closing, ``closing`` only, or
     ``none``."""
     names = sorted({tag for tags in FORMAT_TAGS.values() for tag in tags})
