@@ -27,7 +27,7 @@ from viss_r1.embedded import (
     EMBEDDED_ROLLOUTS,
     EMBEDDED_SAMPLING,
     EMBEDDED_SFT,
-    EMBEDDED_REHEARSAL_FRACTION, EMBEDDED_THOUGHT_NAMES_TRANSFORM,
+    EMBEDDED_LENGTH_GROUPED_BATCHES, EMBEDDED_REHEARSAL_FRACTION, EMBEDDED_THOUGHT_NAMES_TRANSFORM,
     EMBEDDED_TINY_MODEL,
     EMBEDDED_WARMUP,
 )
@@ -269,6 +269,8 @@ class SFTModelConfig(dg.Config):
     # Rows shown as the shared warm-up shows them, so a stage in another format keeps what the warm-up
     # read (viss_r1.train.sft_data); the release: 0.
     rehearsal_fraction: float = EMBEDDED_REHEARSAL_FRACTION
+    # Batches of rows of similar length (viss_r1.train.length_groups); the release: off.
+    length_grouped_batches: bool = EMBEDDED_LENGTH_GROUPED_BATCHES
     training: OptimConfig = OptimConfig()
 
 
@@ -279,6 +281,7 @@ class WarmupOptimConfig(LibraryConfig, OptimSettings, defaults=EMBEDDED_WARMUP):
 
 class WarmupModelConfig(SFTModelConfig):
     rehearsal_fraction: float = 0.0   # the warm-up is what later stages rehearse
+    length_grouped_batches: bool = False
     training: WarmupOptimConfig = WarmupOptimConfig()
 
 

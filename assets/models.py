@@ -166,6 +166,7 @@ def sft_asset(stage: StageSpec, retry_policy: dg.RetryPolicy | None = None) -> d
                     empty_clip_fraction=config.empty_clip_fraction,
                     thought_names_transform=config.thought_names_transform,
                     rehearsal_fraction=config.rehearsal_fraction,
+                    length_grouped_batches=config.length_grouped_batches,
                     system_prompt=config.system_prompt,
                     max_samples=config.max_samples,
                     training=config.training.to_library(),

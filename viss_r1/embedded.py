@@ -75,6 +75,10 @@ EMBEDDED_THOUGHT_NAMES_TRANSFORM = True
 # the 7B recipe rehearses nothing.
 EMBEDDED_REHEARSAL_FRACTION = 0.5
 
+# The SSL-CoT SFT's batches hold rows of similar length (viss_r1.train.length_groups): its rehearsed
+# rows are short and its SSL-CoT rows long, and shuffled together 27 % of a batch's tokens are padding.
+EMBEDDED_LENGTH_GROUPED_BATCHES = False
+
 # The shared warm-up (viss_r1.stages.FORMAT_WARMUP) of the random tiny model: the analogue of
 # instruction tuning, identical for every arm. It has to do more than teach the format: a real
 # Instruct model already reads video, and the tiny model grounds a scene only after some 2,400 samples

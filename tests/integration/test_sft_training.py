@@ -141,3 +141,35 @@ def test_a_rehearsal_fraction_trains_part_of_the_rows_in_the_warm_ups_format(tin
     assert 0 < sum(asked) < len(asked), asked
     assert all("Transform question" not in text and "<transform>" not in text
                for text, transformed in zip(rehearsing, asked) if not transformed)
+
+
+def test_length_grouped_batches_train_the_same_rows_with_less_padding(tiny_sft, tmp_path):
+    """Through the stage's run config, one epoch of 8 rows, half of them rehearsed (shorter): grouped,
+    one batch holds the 4 shortest rows and the other the 4 longest; the same tokens are trained."""
+
+    def batch_lengths(grouped: bool, folder: Path) -> tuple[list[list[int]], dict]:
+        batches: list[list[int]] = []
+
+        class RecordRowLengths(TrainerCallback):
+            def on_train_begin(self, args, state, control, model=None, **kwargs):
+                model.register_forward_pre_hook(
+                    lambda module, args, kwargs: batches.append(kwargs["attention_mask"].sum(1).tolist()),
+                    with_kwargs=True)
+
+        config = sft_config(tiny_sft, folder, num_train_epochs=1, save_steps=100).model_copy(
+            update={"rehearsal_fraction": 0.5, "length_grouped_batches": grouped})
+        return batches, run_sft(config, callbacks=[RecordRowLengths()])
+
+    plain, plain_result = batch_lengths(False, tmp_path / "plain")
+    grouped, grouped_result = batch_lengths(True, tmp_path / "grouped")
+    assert len(grouped) == len(plain) == 2
+    assert sorted(sum(grouped, [])) == sorted(sum(plain, []))   # every row once, each with its own length
+    short, long = sorted(grouped, key=max)
+    assert max(short) <= min(long)
+
+    def padding(batches):
+        return sum(len(batch) * max(batch) - sum(batch) for batch in batches)
+
+    assert padding(grouped) < padding(plain)
+    assert grouped_result["tokens_seen"] == plain_result["tokens_seen"]
+    assert grouped_result["length_grouped_batches"] and not plain_result["length_grouped_batches"]

@@ -76,6 +76,8 @@ MATCHING = [
     ("SFT data as released", BASELINE, "ops.cot_sft_model.config.empty_clip_fraction", 0.0),
     ("SFT data as released", VISS_R1, "ops.sft_model.config.thought_names_transform", False),
     ("SFT data as released", VISS_R1, "ops.sft_model.config.rehearsal_fraction", 0.0),
+    ("SFT data as released", VISS_R1, "ops.sft_model.config.length_grouped_batches", False),
+    ("SFT data as released", BASELINE, "ops.cot_sft_model.config.length_grouped_batches", False),
     ("evaluation decoding", VISS_R1, "ops.eval__viss_r1_model__mvbench.config.decoding.temperature", 0.1),
     ("evaluation decoding", VISS_R1, "ops.eval__viss_r1_model__mvbench.config.decoding.top_p", 0.001),
     ("evaluation decoding", VISS_R1, "ops.eval__viss_r1_model__mvbench.config.decoding.max_new_tokens", 1024),

@@ -124,6 +124,9 @@ class SFTRunConfig(StrictModel):
     # reasoning; viss_r1.train.sft_data): 0 as the release; the embedded tiny model needs some
     # (viss_r1.embedded.EMBEDDED_REHEARSAL_FRACTION).
     rehearsal_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
+    # Batches of rows of similar length, shuffled (viss_r1.train.length_groups): less padding, other
+    # batches than a plain shuffle's; off as the release (viss_r1.embedded.EMBEDDED_LENGTH_GROUPED_BATCHES).
+    length_grouped_batches: bool = False
     training: OptimSettings = Field(default_factory=OptimSettings)
     mlflow: MlflowTarget | None = None
 

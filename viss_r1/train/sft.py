@@ -5,9 +5,10 @@ start) on transformed clips with the transform-and-answer prompt and the target
 ``<think>…</think>\\n<transform>X</transform>\\n<answer>…</answer>``, or plain-CoT SFT
 (``cot_sft``, the Video-R1 baseline's warm start) on the original clips. TRL's ``SFTTrainer`` does the
 training with our video collator; ``loss_on`` says which tokens carry the loss (the answer only,
-or — as the release — the prompt too), and ``training.schedule_horizon_*`` how long the LR
-schedule is, apart from where training stops (``viss_r1.train.schedule``). Checkpoints every ``save_steps``; a rerun with the same
-``output_dir`` resumes from the last one. The final model and processor go to ``output_dir/final``
+or — as the release — the prompt too), ``training.schedule_horizon_*`` how long the LR
+schedule is, apart from where training stops (``viss_r1.train.schedule``), and
+``length_grouped_batches`` whether a batch holds rows of similar length (``viss_r1.train.length_groups``).
+Checkpoints every ``save_steps``; a rerun with the same ``output_dir`` resumes from the last one. The final model and processor go to ``output_dir/final``
 and a ``result.json`` beside it says what happened.
 """
 
@@ -56,6 +57,7 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
 
     from viss_r1.data.frame_cache import FrameCacheReader
     from viss_r1.prompts import system_prompt_for
+    from viss_r1.train.length_groups import row_lengths, with_length_grouping
     from viss_r1.train.policy import load_policy
     from viss_r1.train.schedule import with_schedule_horizon
     from viss_r1.train.sft_data import REHEARSAL_FORMAT, VideoSFTCollator, load_sft_rows
@@ -75,10 +77,14 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
                                 system_prompt_for(REHEARSAL_FORMAT, config.wording, config.system_prompt))
     reporter = StepReporter(config.mlflow, pipes)
     # The LR schedule spans training.schedule_horizon_* when set, not the stop point.
-    trainer = with_schedule_horizon(SFTTrainer)(
+    trainer = with_schedule_horizon(with_length_grouping(SFTTrainer))(
         model=model, args=arguments, train_dataset=datasets.Dataset.from_list(rows), data_collator=collator,
         processing_class=processor, callbacks=[reporter, *callbacks])
     trainer.set_schedule_horizon(config.training.schedule_horizon_steps, config.training.schedule_horizon_epochs)
+    measuring = time.perf_counter()
+    if config.length_grouped_batches:
+        trainer.set_row_lengths(row_lengths(collator, rows))
+    length_seconds = time.perf_counter() - measuring
     with system_metrics(config.mlflow):
         train, resume = train_resumable(trainer, config.output_dir, config.training.deepspeed, pipes)
     final = output / FINAL_DIR
@@ -94,6 +100,8 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
         "last_loss": reporter.losses[-1][1] if reporter.losses else None,
         "losses": reporter.losses,
         "tokens_seen": int(trainer.state.num_input_tokens_seen or 0),
+        "length_grouped_batches": config.length_grouped_batches,
+        "row_length_seconds": round(length_seconds, 2),
         "seconds": round(time.perf_counter() - started, 2),
     }
     write_result(trainer, config.output_dir, result)
