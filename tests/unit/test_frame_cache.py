@@ -113,3 +113,45 @@ def test_a_shard_whose_clips_all_fail_is_an_empty_shard_with_its_failures(tmp_pa
     assert len(FrameCacheReader([tmp_path / SHARD_FILE])) == 0
     (failure,) = pq.read_table(tmp_path / FAILURES_FILE).to_pylist()
     assert failure["reason"].startswith("decode failed: ")
+
+
+@pytest.fixture
+def three_clips(tmp_path):
+    clips = []
+    for i in range(3):
+        write_mp4(tmp_path / f"{i}.mp4", num_frames=24, fps=8, size=(64, 48), seed=i)
+        clips.append(ClipToCache(f"{i}" * 24, f"{i}.mp4", str(tmp_path), "video"))
+    (tmp_path / "shard").mkdir()
+    build_shard(clips, SAMPLING, FrameEncoding(format="png"), tmp_path / "shard")
+    return tmp_path / "shard" / SHARD_FILE
+
+
+def test_a_reader_keeps_the_last_clips_it_decoded_within_its_byte_budget(three_clips):
+    clip_bytes = 12 * 56 * 56 * 3
+    reader = FrameCacheReader([three_clips], keep_bytes=int(2.5 * clip_bytes))   # room for two clips
+    reads = []
+    read = reader._read
+    reader._read = lambda fingerprint: reads.append(fingerprint) or read(fingerprint)
+    a, b, c = ("0" * 24, "1" * 24, "2" * 24)
+    first = reader.load(a)
+    reader.load(b)
+    assert reader.load(a) is first and reads == [a, b]   # kept: no second read
+    reader.load(c)                                       # over budget: b, the least recently used, goes
+    assert reader.load(a) is first and reads == [a, b, c]
+    reader.load(b)
+    assert reads == [a, b, c, b]
+    with pytest.raises(ValueError, match="read-only"):
+        first.frames[0, 0, 0, 0] = 1                     # kept frames cannot be changed under later loads
+    plain = FrameCacheReader([three_clips])
+    assert np.array_equal(plain.load(a).frames, first.frames)
+    row = {"fingerprint": a, "data_type": "video", "transform_media": "video", "transform_name": "arrow",
+           "transform_param": 1}
+    loaded = load_pretext_clip(row, reader)
+    assert np.array_equal(loaded.frames, load_pretext_clip(row, plain).frames) and loaded.frames.flags.writeable
+
+
+def test_a_reader_without_a_budget_keeps_nothing_and_a_negative_one_is_refused(three_clips):
+    reader = FrameCacheReader([three_clips])
+    assert reader.load("0" * 24) is not reader.load("0" * 24) and reader.load("0" * 24).frames.flags.writeable
+    with pytest.raises(ValueError, match="keep_bytes -1"):
+        FrameCacheReader([three_clips], keep_bytes=-1)

@@ -74,12 +74,13 @@ def test_bad_sizes_are_refused():
         length_grouped_order([1, 2], batch_size=0, generator=torch.Generator())
 
 
-def test_row_lengths_count_the_unpadded_tokens_of_each_row_alone():
+def test_row_lengths_count_the_unpadded_tokens_of_each_row_however_the_rows_are_batched():
     def collate(rows):
         width = max(len(row["tokens"]) for row in rows)
         return {"attention_mask": torch.tensor([[1] * len(r["tokens"]) + [0] * (width - len(r["tokens"])) for r in rows])}
 
-    assert row_lengths(collate, [{"tokens": [5] * n} for n in (3, 9, 1)]) == [3, 9, 1]
+    rows = [{"tokens": [5] * n} for n in (3, 9, 1, 4, 4)]
+    assert row_lengths(collate, rows, batch_size=2) == row_lengths(collate, rows, batch_size=64) == [3, 9, 1, 4, 4]
 
 
 class Scale(torch.nn.Module):

@@ -10,6 +10,7 @@ encoded and decoded by ``viss_r1.video.encoding``.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -131,9 +132,19 @@ class CachedClip:
 
 
 class FrameCacheReader:
-    """Random access to cached clips by fingerprint across the shard files."""
+    """Random access to cached clips by fingerprint across the shard files.
 
-    def __init__(self, shard_files: Iterable[Path]):
+    ``keep_bytes`` > 0 keeps the most recently loaded clips decoded, up to that many bytes of frames,
+    so a clip read again (the next epoch, another row of the same clip) skips the row-group read
+    and the image decoding. Kept frames are read-only: a caller that changed them in place would
+    change every later load."""
+
+    def __init__(self, shard_files: Iterable[Path], keep_bytes: int = 0):
+        if keep_bytes < 0:
+            raise ValueError(f"keep_bytes {keep_bytes}: need 0 (keep none) or more")
+        self.keep_bytes = keep_bytes
+        self._kept: OrderedDict[str, CachedClip] = OrderedDict()
+        self._kept_bytes = 0
         self._files: list[pq.ParquetFile] = []
         self._where: dict[str, tuple[int, int, int]] = {}
         for file_number, path in enumerate(shard_files):
@@ -153,6 +164,21 @@ class FrameCacheReader:
         return list(self._where)
 
     def load(self, fingerprint: str) -> CachedClip:
+        kept = self._kept.get(fingerprint)
+        if kept is not None:
+            self._kept.move_to_end(fingerprint)
+            return kept
+        clip = self._read(fingerprint)
+        if 0 < clip.frames.nbytes <= self.keep_bytes:
+            clip.frames.flags.writeable = False
+            self._kept[fingerprint] = clip
+            self._kept_bytes += clip.frames.nbytes
+            while self._kept_bytes > self.keep_bytes:
+                _, oldest = self._kept.popitem(last=False)
+                self._kept_bytes -= oldest.frames.nbytes
+        return clip
+
+    def _read(self, fingerprint: str) -> CachedClip:
         try:
             file_number, group, row = self._where[fingerprint]
         except KeyError:

@@ -127,6 +127,9 @@ class SFTRunConfig(StrictModel):
     # Batches of rows of similar length, shuffled (viss_r1.train.length_groups): less padding, other
     # batches than a plain shuffle's; off as the release (viss_r1.embedded.EMBEDDED_LENGTH_GROUPED_BATCHES).
     length_grouped_batches: bool = False
+    # Decoded clips kept in memory for their next read (the next epoch, another row of the same clip):
+    # megabytes of frames (viss_r1.data.frame_cache.FrameCacheReader); 0 keeps none.
+    decoded_clip_memory_mb: int = Field(default=512, ge=0)
     training: OptimSettings = Field(default_factory=OptimSettings)
     mlflow: MlflowTarget | None = None
 

@@ -70,7 +70,8 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
     model, processor = load_policy(config.model, config.training, config.model_revision)
     rows = load_sft_rows(config.samples, config.max_samples)
     stage = config.stage
-    collator = VideoSFTCollator(processor, FrameCacheReader(config.frame_shards), stage.prompt_format,
+    frames = FrameCacheReader(config.frame_shards, keep_bytes=config.decoded_clip_memory_mb * 2**20)
+    collator = VideoSFTCollator(processor, frames, stage.prompt_format,
                                 system_prompt_for(stage.prompt_format, config.wording, config.system_prompt),
                                 stage.transform_media, config.loss_on, config.wording, config.empty_clip_fraction,
                                 config.thought_names_transform, config.rehearsal_fraction,
