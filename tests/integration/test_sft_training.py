@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from transformers import TrainerCallback
 
 from assets.launcher import StageLauncher
@@ -173,3 +174,23 @@ def test_length_grouped_batches_train_the_same_rows_with_less_padding(tiny_sft, 
     assert padding(grouped) < padding(plain)
     assert grouped_result["tokens_seen"] == plain_result["tokens_seen"]
     assert grouped_result["length_grouped_batches"] and not plain_result["length_grouped_batches"]
+
+
+def test_float32_weights_with_bf16_train_float32_weights_under_bf16_autocast(tiny_sft, tmp_path):
+    """``bf16`` with ``float32_weights``: every weight stays float32 while the forward's matrix
+    products come out in bf16; without ``float32_weights`` the weights themselves are bf16."""
+    seen: dict[str, set] = {"weights": set(), "products": set()}
+
+    class RecordDtypes(TrainerCallback):
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            seen["weights"] |= {p.dtype for p in model.parameters()}
+            linear = next(m for m in model.model.language_model.modules() if isinstance(m, torch.nn.Linear))
+            linear.register_forward_hook(lambda module, inputs, output: seen["products"].add(output.dtype))
+
+    result = run_sft(sft_config(tiny_sft, tmp_path / "mixed", max_steps=2, save_steps=100, bf16=True,
+                                float32_weights=True), callbacks=[RecordDtypes()])
+    assert result["global_step"] == 2
+    assert seen == {"weights": {torch.float32}, "products": {torch.bfloat16}}
+    seen.update(weights=set(), products=set())
+    run_sft(sft_config(tiny_sft, tmp_path / "bf16", max_steps=2, save_steps=100, bf16=True), callbacks=[RecordDtypes()])
+    assert seen == {"weights": {torch.bfloat16}, "products": {torch.bfloat16}}

@@ -40,6 +40,11 @@ class OptimSettings(StrictModel):
     per_device_train_batch_size: int = 1
     gradient_accumulation_steps: int = 2     # 8 GPUs × 1 × 2 = effective batch 16
     bf16: bool = True
+    # With bf16: the weights (and so the optimizer's updates) stay float32 and the forward computes in
+    # bf16 under autocast, mixed precision. Off, the weights themselves are bf16, as the release loads
+    # them (its DeepSpeed keeps float32 master copies; a plain optimizer on bf16 weights drops every
+    # update below bf16's resolution).
+    float32_weights: bool = False
     activation_checkpointing: bool = True    # a.k.a. gradient checkpointing
     freeze_vision_tower: bool = False        # train only the language model (and its embeddings)
     # With the tower frozen, still train its merger: the projector from vision features into the
@@ -68,7 +73,8 @@ class OptimSettings(StrictModel):
     def trainer_fields(self, *exclude: str) -> dict[str, Any]:
         """The fields that are transformers ``TrainingArguments`` as they are named there (the
         horizon is ours: the trainer's ``create_scheduler`` reads it, ``viss_r1.train.schedule``)."""
-        return self.model_dump(exclude={"deepspeed", "freeze_vision_tower", "train_vision_merger", "schedule_horizon_steps",
+        return self.model_dump(exclude={"deepspeed", "freeze_vision_tower", "train_vision_merger", "float32_weights",
+                                         "schedule_horizon_steps",
                                          "schedule_horizon_epochs", *exclude})
 
 

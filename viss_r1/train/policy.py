@@ -9,7 +9,8 @@ from viss_r1.train.config import OptimSettings
 
 def load_policy(model: str, training: OptimSettings, revision: str | None = None) -> tuple[Any, Any]:
     """``(model, processor)`` from a local folder or hub id (at ``revision``, the one the cache key
-    pinned), in bf16 when ``training.bf16``; ``trust_remote_code`` stays off.
+    pinned), in bf16 when ``training.bf16`` (float32 with ``training.float32_weights``: the trainer's
+    bf16 autocast computes in bf16); ``trust_remote_code`` stays off.
 
     ``training.freeze_vision_tower`` keeps the vision encoder and its merger out of the optimiser.
     A random-init tower (the embedded tiny model) trained through the language-model loss learns
@@ -21,7 +22,7 @@ def load_policy(model: str, training: OptimSettings, revision: str | None = None
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     processor = AutoProcessor.from_pretrained(model, revision=revision, trust_remote_code=False)
-    dtype = torch.bfloat16 if training.bf16 else torch.float32
+    dtype = torch.bfloat16 if training.bf16 and not training.float32_weights else torch.float32
     policy = AutoModelForImageTextToText.from_pretrained(model, revision=revision, dtype=dtype,
                                                          trust_remote_code=False)
     if training.freeze_vision_tower:
