@@ -126,20 +126,25 @@ def three_clips(tmp_path):
     return tmp_path / "shard" / SHARD_FILE
 
 
-def test_a_reader_keeps_the_last_clips_it_decoded_within_its_byte_budget(three_clips):
+def test_a_reader_keeps_the_last_clips_it_decoded_within_its_byte_budget(three_clips, monkeypatch):
     clip_bytes = 12 * 56 * 56 * 3
     reader = FrameCacheReader([three_clips], keep_bytes=int(2.5 * clip_bytes))   # room for two clips
     reads = []
-    read = reader._read
-    reader._read = lambda fingerprint: reads.append(fingerprint) or read(fingerprint)
+    decode = frame_cache.decode_frames
+
+    def counted(frames):
+        reads.append(1)
+        return decode(frames)
+
+    monkeypatch.setattr(frame_cache, "decode_frames", counted)
     a, b, c = ("0" * 24, "1" * 24, "2" * 24)
     first = reader.load(a)
     reader.load(b)
-    assert reader.load(a) is first and reads == [a, b]   # kept: no second read
+    assert reader.load(a) is first and len(reads) == 2   # kept: no second decoding
     reader.load(c)                                       # over budget: b, the least recently used, goes
-    assert reader.load(a) is first and reads == [a, b, c]
+    assert reader.load(a) is first and len(reads) == 3
     reader.load(b)
-    assert reads == [a, b, c, b]
+    assert len(reads) == 4
     with pytest.raises(ValueError, match="read-only"):
         first.frames[0, 0, 0, 0] = 1                     # kept frames cannot be changed under later loads
     plain = FrameCacheReader([three_clips])

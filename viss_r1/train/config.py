@@ -72,10 +72,10 @@ class OptimSettings(StrictModel):
 
     def trainer_fields(self, *exclude: str) -> dict[str, Any]:
         """The fields that are transformers ``TrainingArguments`` as they are named there (the
-        horizon is ours: the trainer's ``create_scheduler`` reads it, ``viss_r1.train.schedule``)."""
+        horizon is ours: the trainer's ``create_scheduler`` reads it, ``viss_r1.train.schedule``;
+        ``float32_weights`` is the dtype ``viss_r1.train.policy`` loads the weights in)."""
         return self.model_dump(exclude={"deepspeed", "freeze_vision_tower", "train_vision_merger", "float32_weights",
-                                         "schedule_horizon_steps",
-                                         "schedule_horizon_epochs", *exclude})
+                                         "schedule_horizon_steps", "schedule_horizon_epochs", *exclude})
 
 
 # What the SFT loss is computed on:

@@ -7,8 +7,9 @@ start) on transformed clips with the transform-and-answer prompt and the target
 training with our video collator; ``loss_on`` says which tokens carry the loss (the answer only,
 or — as the release — the prompt too), ``training.schedule_horizon_*`` how long the LR
 schedule is, apart from where training stops (``viss_r1.train.schedule``), and
-``length_grouped_batches`` whether a batch holds rows of similar length (``viss_r1.train.length_groups``).
-Checkpoints every ``save_steps``; a rerun with the same ``output_dir`` resumes from the last one. The final model and processor go to ``output_dir/final``
+``length_grouped_batches`` whether a batch holds rows of similar length
+(``viss_r1.train.length_groups``). Checkpoints every ``save_steps``; a rerun with the same
+``output_dir`` resumes from the last one. The final model and processor go to ``output_dir/final``
 and a ``result.json`` beside it says what happened.
 """
 
@@ -82,10 +83,11 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
         model=model, args=arguments, train_dataset=datasets.Dataset.from_list(rows), data_collator=collator,
         processing_class=processor, callbacks=[reporter, *callbacks])
     trainer.set_schedule_horizon(config.training.schedule_horizon_steps, config.training.schedule_horizon_epochs)
-    measuring = time.perf_counter()
+    length_seconds = 0.0
     if config.length_grouped_batches:
+        measuring = time.perf_counter()
         trainer.set_row_lengths(row_lengths(collator, rows))
-    length_seconds = time.perf_counter() - measuring
+        length_seconds = time.perf_counter() - measuring
     with system_metrics(config.mlflow):
         train, resume = train_resumable(trainer, config.output_dir, config.training.deepspeed, pipes)
     final = output / FINAL_DIR
