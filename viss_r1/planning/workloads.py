@@ -60,7 +60,7 @@ def training_workload(stage: StageSpec, sampling: FrameSampling, training: Optim
                   prompts_per_gpu=training.per_device_train_batch_size, zero=zero,
                   activation_checkpointing=training.activation_checkpointing,
                   frozen_parameters=frozen_parameters(training, model),
-                  dtype_bytes=2 if training.bf16 and not training.float32_weights else 4)
+                  dtype_bytes=2 if training.bf16_weights else 4)
     if stage.trainer == "sft":
         return Workload(kind="sft", new_tokens=assumptions.sft_target_tokens, loss_on_prompt=loss_on_prompt, **common)
     if grpo is None:

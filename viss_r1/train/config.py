@@ -70,6 +70,11 @@ class OptimSettings(StrictModel):
                              f"({self.schedule_horizon_epochs}) are both set: give the LR schedule's horizon one way")
         return self
 
+    @property
+    def bf16_weights(self) -> bool:
+        """Whether the weights themselves are bf16 (``bf16`` without ``float32_weights``)."""
+        return self.bf16 and not self.float32_weights
+
     def trainer_fields(self, *exclude: str) -> dict[str, Any]:
         """The fields that are transformers ``TrainingArguments`` as they are named there (the
         horizon is ours: the trainer's ``create_scheduler`` reads it, ``viss_r1.train.schedule``;

@@ -22,7 +22,7 @@ def load_policy(model: str, training: OptimSettings, revision: str | None = None
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     processor = AutoProcessor.from_pretrained(model, revision=revision, trust_remote_code=False)
-    dtype = torch.bfloat16 if training.bf16 and not training.float32_weights else torch.float32
+    dtype = torch.bfloat16 if training.bf16_weights else torch.float32
     policy = AutoModelForImageTextToText.from_pretrained(model, revision=revision, dtype=dtype,
                                                          trust_remote_code=False)
     if training.freeze_vision_tower:
