@@ -27,7 +27,7 @@ from viss_r1.embedded import (
     EMBEDDED_ROLLOUTS,
     EMBEDDED_SAMPLING,
     EMBEDDED_SFT,
-    EMBEDDED_LENGTH_GROUPED_BATCHES, EMBEDDED_REHEARSAL_FRACTION, EMBEDDED_THOUGHT_NAMES_TRANSFORM,
+    EMBEDDED_LENGTH_GROUPED_BATCHES, EMBEDDED_LM_HEAD_LOSS, EMBEDDED_REHEARSAL_FRACTION, EMBEDDED_THOUGHT_NAMES_TRANSFORM,
     EMBEDDED_TINY_MODEL,
     EMBEDDED_WARMUP,
 )
@@ -38,7 +38,7 @@ from viss_r1.modeling.vllm_server import VLLMServer
 from viss_r1.prompts import PromptWordingName
 from viss_r1.rewards import RewardSettings
 from viss_r1.synthetic import SyntheticConfig
-from viss_r1.train.config import CotAnnotationRunConfig, GRPOSettings, OptimSettings, SFTLossOn
+from viss_r1.train.config import CotAnnotationRunConfig, GRPOSettings, LmHeadLoss, OptimSettings, SFTLossOn
 from viss_r1.video.encoding import FrameEncoding
 from viss_r1.video.probe import ALL_CPUS
 from viss_r1.video.sampling import FrameSampling
@@ -271,6 +271,8 @@ class SFTModelConfig(dg.Config):
     rehearsal_fraction: float = EMBEDDED_REHEARSAL_FRACTION
     # Batches of rows of similar length (viss_r1.train.length_groups); the release: off.
     length_grouped_batches: bool = EMBEDDED_LENGTH_GROUPED_BATCHES
+    # The next-token loss from TRL's fused LM head or from the full logits (viss_r1.train.config.LmHeadLoss).
+    lm_head_loss: LmHeadLoss = EMBEDDED_LM_HEAD_LOSS
     training: OptimConfig = OptimConfig()
 
 

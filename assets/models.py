@@ -167,6 +167,7 @@ def sft_asset(stage: StageSpec, retry_policy: dg.RetryPolicy | None = None) -> d
                     thought_names_transform=config.thought_names_transform,
                     rehearsal_fraction=config.rehearsal_fraction,
                     length_grouped_batches=config.length_grouped_batches,
+                    lm_head_loss=config.lm_head_loss,
                     system_prompt=config.system_prompt,
                     max_samples=config.max_samples,
                     training=config.training.to_library(),

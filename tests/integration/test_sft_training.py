@@ -194,3 +194,30 @@ def test_float32_weights_with_bf16_train_float32_weights_under_bf16_autocast(tin
     seen.update(weights=set(), products=set())
     run_sft(sft_config(tiny_sft, tmp_path / "bf16", max_steps=2, save_steps=100, bf16=True), callbacks=[RecordDtypes()])
     assert seen == {"weights": {torch.bfloat16}, "products": {torch.bfloat16}}
+
+
+def test_the_loss_from_logits_trains_as_the_fused_lm_head_does(tiny_sft, tmp_path):
+    """The same six steps with TRL's fused LM head and with the loss from the full logits: the
+    same loss at every step (to rounding), and the same metrics logged."""
+    logged: dict[str, list[dict]] = {}
+
+    def run(lm_head_loss: str) -> dict:
+        history = logged.setdefault(lm_head_loss, [])
+
+        class RecordLogs(TrainerCallback):
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                if logs and "loss" in logs:
+                    history.append(dict(logs))
+
+        config = sft_config(tiny_sft, tmp_path / lm_head_loss, max_steps=6, save_steps=100).model_copy(
+            update={"lm_head_loss": lm_head_loss})
+        return run_sft(config, callbacks=[RecordLogs()])
+
+    fused, logits = run("fused"), run("logits")
+    assert fused["lm_head_loss"] == "fused" and logits["lm_head_loss"] == "logits"
+    assert [step for step, _ in logits["losses"]] == [step for step, _ in fused["losses"]] == list(range(1, 7))
+    for (_, a), (_, b) in zip(fused["losses"], logits["losses"]):
+        assert b == pytest.approx(a, rel=1e-4)
+    for name in ("entropy", "mean_token_accuracy", "num_tokens"):
+        assert [log[name] for log in logged["logits"]] == pytest.approx([log[name] for log in logged["fused"]], rel=1e-3)
+    assert logits["tokens_seen"] == fused["tokens_seen"]

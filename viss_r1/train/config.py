@@ -95,6 +95,12 @@ class OptimSettings(StrictModel):
 SFTLossOn = Literal["assistant", "all_but_padding_and_vision", "all_but_padding_and_image_pad"]
 SFT_LOSS_ON: tuple[str, ...] = get_args(SFTLossOn)
 
+# How the SFT's next-token loss is computed; the same loss either way, rounded differently:
+# - "fused": TRL's chunked LM-head kernel, which never builds the (tokens × vocabulary) logits;
+# - "logits": the full logits, then cross entropy, as transformers' own loss and the release
+#   (viss_r1.train.logits_loss): faster where the vocabulary is small (the tiny model's 1,215).
+LmHeadLoss = Literal["fused", "logits"]
+
 
 # What a training run leaves in its output_dir (viss_r1.train.runner writes it; the training
 # assets read it without importing the trainer's dependencies): checkpoints while it runs, then the
@@ -138,6 +144,9 @@ class SFTRunConfig(StrictModel):
     # Batches of rows of similar length, shuffled (viss_r1.train.length_groups): less padding, other
     # batches than a plain shuffle's; off as the release (viss_r1.embedded.EMBEDDED_LENGTH_GROUPED_BATCHES).
     length_grouped_batches: bool = False
+    # How the next-token loss is computed (LmHeadLoss above); "fused" as TRL, which the memory
+    # planner assumes (viss_r1.planning.memory).
+    lm_head_loss: LmHeadLoss = "fused"
     # Decoded clips kept in memory for their next read (the next epoch, another row of the same clip):
     # megabytes of frames (viss_r1.data.frame_cache.FrameCacheReader); 0 keeps none.
     decoded_clip_memory_mb: int = Field(default=512, ge=0)

@@ -8,7 +8,8 @@ training with our video collator; ``loss_on`` says which tokens carry the loss (
 or — as the release — the prompt too), ``training.schedule_horizon_*`` how long the LR
 schedule is, apart from where training stops (``viss_r1.train.schedule``), and
 ``length_grouped_batches`` whether a batch holds rows of similar length
-(``viss_r1.train.length_groups``). Checkpoints every ``save_steps``; a rerun with the same
+(``viss_r1.train.length_groups``), ``lm_head_loss`` whether the loss comes from TRL's fused LM
+head or from the full logits (``viss_r1.train.logits_loss``). Checkpoints every ``save_steps``; a rerun with the same
 ``output_dir`` resumes from the last one. The final model and processor go to ``output_dir/final``
 and a ``result.json`` beside it says what happened.
 """
@@ -59,6 +60,7 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
     from viss_r1.data.frame_cache import FrameCacheReader
     from viss_r1.prompts import system_prompt_for
     from viss_r1.train.length_groups import row_lengths, with_length_grouping
+    from viss_r1.train.logits_loss import with_logits_loss
     from viss_r1.train.policy import load_policy
     from viss_r1.train.schedule import with_schedule_horizon
     from viss_r1.train.sft_data import REHEARSAL_FORMAT, VideoSFTCollator, load_sft_rows
@@ -79,7 +81,8 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
                                 system_prompt_for(REHEARSAL_FORMAT, config.wording, config.system_prompt))
     reporter = StepReporter(config.mlflow, pipes)
     # The LR schedule spans training.schedule_horizon_* when set, not the stop point.
-    trainer = with_schedule_horizon(with_length_grouping(SFTTrainer))(
+    trainer_class = with_logits_loss(SFTTrainer) if config.lm_head_loss == "logits" else SFTTrainer
+    trainer = with_schedule_horizon(with_length_grouping(trainer_class))(
         model=model, args=arguments, train_dataset=datasets.Dataset.from_list(rows), data_collator=collator,
         processing_class=processor, callbacks=[reporter, *callbacks])
     trainer.set_schedule_horizon(config.training.schedule_horizon_steps, config.training.schedule_horizon_epochs)
@@ -104,6 +107,7 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
         "losses": reporter.losses,
         "tokens_seen": int(trainer.state.num_input_tokens_seen or 0),
         "length_grouped_batches": config.length_grouped_batches,
+        "lm_head_loss": config.lm_head_loss,
         "row_length_seconds": round(length_seconds, 2),
         "seconds": round(time.perf_counter() - started, 2),
     }
