@@ -93,12 +93,14 @@ def stage_workloads(run_config: dict, model: PlannedModel, assumptions: Assumpti
         if stage.trainer == "sft":
             settings = SFT_CONFIGS.get(stage.name, SFTModelConfig)(**config(stage.model))
             grpo, loss_on_prompt = None, settings.loss_on != "assistant"
+            logits_loss = settings.lm_head_loss == "logits"
         else:
             settings = GRPOModelConfig(**config(stage.model))
-            grpo, loss_on_prompt = settings.rollouts.to_library(), False
+            grpo, loss_on_prompt, logits_loss = settings.rollouts.to_library(), False, False
         training = settings.training.to_library()
         zero = ZeroSettings.from_json(_deepspeed_json(training.deepspeed)) if training.deepspeed else ZeroSettings(stage=0)
-        workloads.append(training_workload(stage, sampling, training, zero, model, assumptions, grpo, loss_on_prompt))
+        workloads.append(training_workload(stage, sampling, training, zero, model, assumptions, grpo, loss_on_prompt,
+                                           logits_loss))
     return workloads
 
 

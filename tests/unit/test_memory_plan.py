@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from viss_r1.planning.memory import (
     GIB,
@@ -166,6 +167,35 @@ def test_peak_estimates_against_the_tiny_models_measured_memory():
     assert 0.95 * measured["with_checkpointing"] <= with_ <= 1.40 * measured["with_checkpointing"], (with_, measured)
     # checkpointing is what the recipes rely on: here it keeps less than a third
     assert measured["with_checkpointing"] < measured["without_checkpointing"] / 3
+
+
+@pytest.mark.parametrize("dtype, bytes_", [(torch.float32, 4), (torch.bfloat16, 2)])
+def test_the_loss_from_logits_saves_what_the_plan_counts(dtype, bytes_):
+    """``lm_head_loss: logits``: autograd keeps the logits' fp32 log-softmax (beside the head's input,
+    which the fused head keeps too); the plan counts it in place of the fused head's rows."""
+    from viss_r1.train.logits_loss import next_token_loss
+
+    model = tiny_model("float32")
+    dims = ModelShape.from_config(model.config)
+    rows, tokens = 2, 300
+    head = torch.nn.Linear(dims.hidden, dims.vocab, bias=False, dtype=dtype)
+    hidden = torch.randn(rows, tokens, dims.hidden, dtype=dtype, requires_grad=True)
+    labels = torch.randint(0, dims.vocab, (rows, tokens))
+    saved: dict[int, int] = {}
+
+    def pack(tensor):
+        if tensor.untyped_storage().data_ptr() != head.weight.untyped_storage().data_ptr():
+            saved[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        next_token_loss(head(hidden), labels)[0].backward()
+    measured = sum(saved.values()) - hidden.untyped_storage().nbytes()
+    shape = ForwardShape(sequences=rows, tokens=tokens, patches=0, loss_tokens=tokens, padded=False)
+    fused = activation_bytes(dims, shape, bytes_)
+    logits = activation_bytes(dims, shape.model_copy(update={"logits_loss": True}), bytes_)
+    fused_rows = rows * tokens * (bytes_ * dims.hidden + 8 + 2 * 4)
+    assert logits.outside - fused.outside + fused_rows == pytest.approx(measured, rel=0.02)
 
 
 def test_the_fused_lm_heads_tile_is_trls():

@@ -27,7 +27,10 @@ gradients: the MLP's (≈ 2·b·i + 2·b·h per token) and the LM head's (below)
 
 The log-probabilities come from TRL's fused LM head (``add_fused_lm_head``, both trainers use it):
 the (tokens × vocab) logits are never materialised, a 4096 × 32768 tile is; its backward holds
-the head's weight gradient in fp32 and the hidden-state gradient in fp32.
+the head's weight gradient in fp32 and the hidden-state gradient in fp32. An SFT stage with
+``lm_head_loss: logits`` (viss_r1.train.logits_loss) builds every row's logits instead: their
+fp32 log-softmax is kept for backward, whose working set holds its gradient and its input's in fp32
+and the logits' gradient in the model's dtype.
 """
 
 from __future__ import annotations
@@ -143,6 +146,7 @@ class ForwardShape(BaseModel):
     patches: int                # vision-tower patches per row (0: text only)
     loss_tokens: int            # tokens per row whose log-probability the loss reads (the fused head's rows)
     padded: bool = True         # rows of unequal length: sdpa gets a boolean (rows × 1 × T × T) mask
+    logits_loss: bool = False   # the loss from the full logits instead of the fused head (SFT's lm_head_loss)
 
     @property
     def all_tokens(self) -> int:
@@ -225,11 +229,17 @@ def activation_bytes(dims: ModelShape, shape: ForwardShape, b: int = 2) -> Activ
         tokens * (INT64 + BOOL                                  # token ids (embedding), the vision-token mask
                   + 2 * b * dims.head_dim                       # RoPE cos and sin
                   + FP32 * h + FP32 + b * h)                    # the final norm
-        + loss_tokens * (b * h + INT64 + 2 * FP32)              # the fused head: its rows' hidden states, targets, log-sum-exp
+        + (tokens * dims.vocab * FP32                           # the logits' fp32 log-softmax
+           if shape.logits_loss else
+           loss_tokens * (b * h + INT64 + 2 * FP32))            # the fused head: its rows' hidden states, targets, log-sum-exp
         + (shape.sequences * shape.tokens ** 2 * BOOL if shape.padded and shape.sequences > 1 else 0))  # sdpa mask
-    head_backward = (dims.vocab * h * (FP32 + b)                # weight gradient in fp32, then cast
-                     + loss_tokens * h * FP32                   # hidden-state gradient in fp32
-                     + min(loss_tokens, HEAD_TILE_TOKENS) * HEAD_TILE_VOCAB * b)   # its tile, allocated whole
+    if shape.logits_loss:
+        head_backward = (dims.vocab * h * (FP32 + b)            # weight gradient in fp32, then cast
+                         + tokens * dims.vocab * (2 * FP32 + b))   # the log-softmax's gradients, the logits' cast
+    else:
+        head_backward = (dims.vocab * h * (FP32 + b)            # weight gradient in fp32, then cast
+                         + loss_tokens * h * FP32               # hidden-state gradient in fp32
+                         + min(loss_tokens, HEAD_TILE_TOKENS) * HEAD_TILE_VOCAB * b)   # its tile, allocated whole
     return ActivationBytes(
         lm_layer=lm_layer, vision_block=vision_block,
         lm_layers=dims.layers * lm_layer, vision_blocks=dims.vision_depth * vision_block,

@@ -103,6 +103,7 @@ class Workload(BaseModel):
     prompts_per_gpu: int                # SFT/GRPO: per_device_train_batch_size; evaluation: decoding.batch_size
     generations: int = 1                # GRPO: G rollouts per prompt
     loss_on_prompt: bool = False        # SFT's loss on every token, prompt included (the release's)
+    logits_loss: bool = False           # SFT's loss from the full logits (lm_head_loss: logits), not the fused head
     zero: ZeroSettings = ZeroSettings(stage=0)
     activation_checkpointing: bool = True
     reference_model: bool = False       # GRPO with β ≠ 0: TRL keeps a frozen copy of the policy
@@ -152,7 +153,7 @@ def forward_shape(workload: Workload, model: PlannedModel) -> ForwardShape:
     tokens = prompt + workload.new_tokens
     loss = tokens if workload.loss_on_prompt else workload.new_tokens
     return ForwardShape(sequences=workload.sequences, tokens=tokens, patches=workload.media.patches(model),
-                        loss_tokens=loss, padded=workload.sequences > 1)
+                        loss_tokens=loss, padded=workload.sequences > 1, logits_loss=workload.logits_loss)
 
 
 def training_activations(workload: Workload, model: PlannedModel) -> ActivationBytes:

@@ -53,8 +53,10 @@ def frozen_parameters(training: OptimSettings, model: PlannedModel) -> int:
 
 def training_workload(stage: StageSpec, sampling: FrameSampling, training: OptimSettings, zero: ZeroSettings,
                       model: PlannedModel, assumptions: Assumptions = Assumptions(),
-                      grpo: GRPOSettings | None = None, loss_on_prompt: bool = False) -> Workload:
-    """An SFT stage (``grpo`` None) or a GRPO stage as one training GPU carries it."""
+                      grpo: GRPOSettings | None = None, loss_on_prompt: bool = False,
+                      logits_loss: bool = False) -> Workload:
+    """An SFT stage (``grpo`` None) or a GRPO stage as one training GPU carries it; ``logits_loss``:
+    the SFT's loss from the full logits (``lm_head_loss: logits``)."""
     common = dict(stage=stage.name, media=stage_media(sampling, stage.data_types),
                   prompt_text_tokens=assumptions.prompt_text_tokens,
                   prompts_per_gpu=training.per_device_train_batch_size, zero=zero,
@@ -62,7 +64,8 @@ def training_workload(stage: StageSpec, sampling: FrameSampling, training: Optim
                   frozen_parameters=frozen_parameters(training, model),
                   dtype_bytes=2 if training.bf16_weights else 4)
     if stage.trainer == "sft":
-        return Workload(kind="sft", new_tokens=assumptions.sft_target_tokens, loss_on_prompt=loss_on_prompt, **common)
+        return Workload(kind="sft", new_tokens=assumptions.sft_target_tokens, loss_on_prompt=loss_on_prompt,
+                        logits_loss=logits_loss, **common)
     if grpo is None:
         raise ValueError(f"stage {stage.name!r} is a GRPO stage: give its rollout settings (GRPOSettings)")
     # TRL keeps a reference model whenever β ≠ 0, also where the KL stays out of the loss (ViSS-R1 logs it).
