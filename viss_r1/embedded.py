@@ -85,8 +85,9 @@ EMBEDDED_LENGTH_GROUPED_BATCHES = False
 # The SFT stages' loss from the full logits (viss_r1.train.logits_loss), not TRL's fused LM-head
 # kernel: the same loss, and on the tiny model's 1,215-token vocabulary a step is 1.2x faster
 # without the kernel's tiling (warm-up steps 0.146 s against 0.179, SSL-CoT steps 0.51 against 0.60,
-# two cores; README, "Performance"). The 7B recipe keeps the fused head: a 150k vocabulary's logits
-# would take gigabytes.
+# two cores). Other rounding, so the models were checked again on validation, seeds 0 and 2: they
+# move as another seed moves them, the mean stays (README, "What the tiny model learns", "The SFT
+# loss from the logits"). The 7B recipe keeps the fused head: a 150k vocabulary's logits take gigabytes.
 EMBEDDED_LM_HEAD_LOSS = "logits"
 
 # The shared warm-up (viss_r1.stages.FORMAT_WARMUP) of the random tiny model: the analogue of
