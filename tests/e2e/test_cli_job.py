@@ -4,7 +4,7 @@ run's config, which the job must accept as it is.
 
 The first run is the session fixture ``embedded_job``, shared with the browser test; this test
 checks what it built. What the embedded default learns is a benchmark's business
-(``benchmarks/learning_check.py``, README "Performance"): its run takes ≈25 min."""
+(``benchmarks/learning_check.py``, README "Performance"): its run takes ≈24 min."""
 
 from __future__ import annotations
 
