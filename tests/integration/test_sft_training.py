@@ -49,8 +49,10 @@ def test_video_reaches_the_loss_forward_and_the_loss_falls(tiny_sft, tmp_path, c
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_from_its_last_checkpoint(tiny_sft, tmp_path, kill_after_checkpoint):
-    config = write_config(sft_config(tiny_sft, tmp_path, max_steps=12, save_steps=3), tmp_path / "sft.yaml")
+@pytest.mark.parametrize("lm_head_loss", ["fused", "logits"])   # the 7B configs', the embedded default's
+def test_a_killed_run_resumes_from_its_last_checkpoint(tiny_sft, tmp_path, kill_after_checkpoint, lm_head_loss):
+    config = sft_config(tiny_sft, tmp_path, max_steps=12, save_steps=3).model_copy(update={"lm_head_loss": lm_head_loss})
+    config = write_config(config, tmp_path / "sft.yaml")
     command = [sys.executable, "-m", "viss_r1.train.sft", "--config", str(config)]
     checkpoints = tmp_path / "checkpoints"
     killed_at = kill_after_checkpoint(command, tmp_path, step=6, timeout=240)
