@@ -233,13 +233,11 @@ def activation_bytes(dims: ModelShape, shape: ForwardShape, b: int = 2) -> Activ
            if shape.logits_loss else
            loss_tokens * (b * h + INT64 + 2 * FP32))            # the fused head: its rows' hidden states, targets, log-sum-exp
         + (shape.sequences * shape.tokens ** 2 * BOOL if shape.padded and shape.sequences > 1 else 0))  # sdpa mask
-    if shape.logits_loss:
-        head_backward = (dims.vocab * h * (FP32 + b)            # weight gradient in fp32, then cast
-                         + tokens * dims.vocab * (2 * FP32 + b))   # the log-softmax's gradients, the logits' cast
-    else:
-        head_backward = (dims.vocab * h * (FP32 + b)            # weight gradient in fp32, then cast
-                         + loss_tokens * h * FP32               # hidden-state gradient in fp32
-                         + min(loss_tokens, HEAD_TILE_TOKENS) * HEAD_TILE_VOCAB * b)   # its tile, allocated whole
+    head_backward = dims.vocab * h * (FP32 + b) + (            # weight gradient in fp32, then cast
+        tokens * dims.vocab * (2 * FP32 + b)                    # the log-softmax's gradients, the logits' cast
+        if shape.logits_loss else
+        loss_tokens * h * FP32                                  # hidden-state gradient in fp32
+        + min(loss_tokens, HEAD_TILE_TOKENS) * HEAD_TILE_VOCAB * b)   # the fused head's tile, allocated whole
     return ActivationBytes(
         lm_layer=lm_layer, vision_block=vision_block,
         lm_layers=dims.layers * lm_layer, vision_blocks=dims.vision_depth * vision_block,
