@@ -15,7 +15,6 @@ from .embedded_job import REPO, EmbeddedJob, run_job
 from pipelines.console import LOG_LEVEL_ENV
 from pipelines.definitions import defs
 from pipelines.smoke import smoke_run_config
-from scripts.configure_env import instance_template
 
 JOB = "full_viss_r1"
 
@@ -26,7 +25,7 @@ def embedded_job(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedJob:
     state = tmp_path_factory.mktemp("embedded_job") / "state"
     home = state / "dagster_home"
     home.mkdir(parents=True)
-    shutil.copy(instance_template(), home / "dagster.yaml")   # what make setup gives this machine
+    shutil.copy(REPO / "infra" / "dagster.yaml", home / "dagster.yaml")
     env = {k: v for k, v in os.environ.items()
            if k not in ("MLFLOW_TRACKING_URI", "VISS_R1_ARTIFACT_ROOT")}
     # The module comes from the environment's defaults (make setup), as for a user typing it, and

@@ -1,8 +1,7 @@
 """A two-asset job on the arms' executor (pipelines/executor.py), for tests/faults/test_side_by_side.py
 to run with the Dagster CLI. Each asset claims the ``gpu`` pool as a training does, starts a
 stage-like process as the stage launcher would (Pipes marker, launcher pid: it dies with its step
-process), marks itself running, waits up to ``$SIDE_BY_SIDE_WAIT_S`` seconds for the other to be
-running too, records whether it was, and holds the slot ``$SIDE_BY_SIDE_HOLD_S`` seconds more."""
+process), records when it held the slot, and holds it ``$SIDE_BY_SIDE_HOLD_S`` seconds."""
 
 import os
 import subprocess
@@ -28,33 +27,26 @@ def written(path: Path, text: str) -> None:
     os.replace(path.with_suffix(".tmp"), path)   # whole when seen: the test may kill us right after
 
 
-def hold(name: str, other: str) -> None:
-    folder = Path(os.environ["SIDE_BY_SIDE_DIR"])
-    wait_s, hold_s = float(os.environ["SIDE_BY_SIDE_WAIT_S"]), float(os.environ["SIDE_BY_SIDE_HOLD_S"])
+def hold(name: str) -> None:
+    folder, hold_s = Path(os.environ["SIDE_BY_SIDE_DIR"]), float(os.environ["SIDE_BY_SIDE_HOLD_S"])
+    started = time.time()
     env = {**os.environ, DAGSTER_PIPES_CONTEXT_ENV_VAR: "unread", **launcher_env()}
     stage = subprocess.Popen([sys.executable, "-c", STAGE, str(folder / f"{name}.stage")], env=env, cwd=REPO)
     written(folder / f"{name}.step", str(os.getpid()))
-    running = folder / f"{name}.running"
-    running.write_text("")
-    deadline = time.monotonic() + wait_s
-    while not (folder / f"{other}.running").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    together = (folder / f"{other}.running").exists()
     time.sleep(hold_s)
-    running.unlink()
     stage.terminate()
     stage.wait()
-    written(folder / f"{name}.together", str(together))
+    written(folder / f"{name}.held", f"{started} {time.time()}")
 
 
 @dg.asset(pool="gpu")
 def left(stage_launcher: StageLauncher) -> None:
-    hold("left", "right")
+    hold("left")
 
 
 @dg.asset(pool="gpu")
 def right(stage_launcher: StageLauncher) -> None:
-    hold("right", "left")
+    hold("right")
 
 
 defs = dg.Definitions(
