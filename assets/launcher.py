@@ -21,15 +21,13 @@ from pydantic import PrivateAttr
 
 from assets import pipes_messages
 from assets.resources import state_dir
-from assets.run_liveness import RunLiveness, die_with_run_worker, run_worker_elsewhere
+from assets.run_liveness import RunLiveness
 
-from viss_r1.cpu_share import CPU_SHARE_ENV
 from viss_r1.pinned_versions import PinnedVersionError, require_version
 from viss_r1.process import launcher_env
 
 LAUNCH_MODULES = {"accelerate": "accelerate.commands.launch", "torchrun": "torch.distributed.run"}
 EXEC_WITH_LAUNCHER = "viss_r1.exec_with_launcher"   # runs a launcher tool so that it dies with Dagster
-CPU_SHARE_LOCKS = Path("locks") / "cpu"   # under the state folder
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # What a pod needs to find the shared state, the artifact store and the MLflow server. The
 # run config already names the MLflow run; these let the process open the same stores.
@@ -136,10 +134,6 @@ class StageLauncher(dg.ConfigurableResource):
         # Runs when the run starts, before any step claims a pool slot (every pool step needs this resource).
         if context.instance is None or context.run_id is None:   # built outside a run (a test, a script)
             return
-        run_worker = run_worker_elsewhere(Path(state_dir()), context.run_id)
-        if run_worker is not None:   # a step process of a side-by-side run (pipelines/executor.py)
-            die_with_run_worker(run_worker)
-            return
         self._liveness = RunLiveness(context.instance, context.run_id, Path(state_dir()), context.log.warning,
                                      self.pool_check_interval_s)
         self._liveness.start()
@@ -178,9 +172,7 @@ class StageLauncher(dg.ConfigurableResource):
 
         command = self.command(module, config_file)
         context.log.debug(f"launching: {' '.join(command)}")   # a failure says it again, with how to rerun it
-        # Stages on this machine's CPU share its cores (viss_r1/cpu_share.py; a GPU stage ignores it).
-        share = {CPU_SHARE_ENV: str(Path(state_dir()) / CPU_SHARE_LOCKS)}
-        client = dg.PipesSubprocessClient(env={**PROCESS_ENV, **share, **self.env, **launcher_env()},
+        client = dg.PipesSubprocessClient(env={**PROCESS_ENV, **self.env, **launcher_env()},
                                           message_reader=pipes_messages.WholeLineMessageReader())
         try:
             invocation = client.run(context=context, command=self.dying_with_dagster(command))

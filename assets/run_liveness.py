@@ -17,9 +17,6 @@ waits for a slot that such a run holds, the warning says how to free it by hand.
 
 from __future__ import annotations
 
-import os
-import select
-import signal
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -31,12 +28,6 @@ RUN_LOCKS = Path("locks") / "runs"
 
 def run_lock_path(state: Path, run_id: str) -> Path:
     return Path(state) / RUN_LOCKS / f"{run_id}.lock"
-
-
-def run_worker_file(state: Path, run_id: str) -> Path:
-    """Written by a run whose steps run in processes of their own (pipelines/executor.py): the run
-    worker's pid, beside the lock it holds for the whole run."""
-    return Path(state) / RUN_LOCKS / f"{run_id}.worker"
 
 
 def is_dead(state: Path, run_id: str) -> bool | None:
@@ -84,7 +75,6 @@ def free_dead_runs(instance: Any, own_run_id: str, state: Path, warn: Callable[[
             instance.report_run_failed(run, f"its process died (killed or crashed) in {steps}; "
                                             f"run {own_run_id} freed its pool slots")
         run_lock_path(state, run_id).unlink(missing_ok=True)
-        run_worker_file(state, run_id).unlink(missing_ok=True)
         warn(f"run {run_id} died in {steps} without freeing its pool slot: freed it and marked the run failed "
              "(rerun the job to resume from its last checkpoint)")
         freed.append(run_id)
@@ -94,12 +84,8 @@ def free_dead_runs(instance: Any, own_run_id: str, state: Path, warn: Callable[[
 class RunLiveness:
     """This run's lock file, and the sweep for dead runs: at start and every ``interval_s``."""
 
-    def __init__(self, instance: Any, run_id: str, state: Path, warn: Callable[[str], None], interval_s: float = 15.0,
-                 steps_elsewhere: bool = False):
-        """``steps_elsewhere``: the run's steps run in processes of their own, which must not take
-        the lock again (``run_worker_elsewhere``)."""
+    def __init__(self, instance: Any, run_id: str, state: Path, warn: Callable[[str], None], interval_s: float = 15.0):
         self.instance, self.run_id, self.state, self.warn, self.interval_s = instance, run_id, Path(state), warn, interval_s
-        self.steps_elsewhere = steps_elsewhere
         self._lock = FileLock(str(run_lock_path(self.state, run_id)), thread_local=False)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -108,8 +94,6 @@ class RunLiveness:
     def start(self) -> None:
         run_lock_path(self.state, self.run_id).parent.mkdir(parents=True, exist_ok=True)
         self._lock.acquire(timeout=0)   # a second process of one run would be a bug: fail loudly
-        if self.steps_elsewhere:
-            run_worker_file(self.state, self.run_id).write_text(str(os.getpid()))
         self.check()
         if self.interval_s > 0:
             self._thread = threading.Thread(target=self._watch, name="viss-r1-run-liveness", daemon=True)
@@ -119,7 +103,6 @@ class RunLiveness:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        run_worker_file(self.state, self.run_id).unlink(missing_ok=True)
         self._lock.release()
         run_lock_path(self.state, self.run_id).unlink(missing_ok=True)
 
@@ -152,32 +135,3 @@ class RunLiveness:
                           "it starts when that step ends" +
                           ("; that run was not started from this state folder, so if it is dead, free its slot "
                            "in the Dagster UI (Deployment → Concurrency)" if unjudged else ""))
-
-
-def run_worker_elsewhere(state: Path, run_id: str) -> int | None:
-    """The pid of ``run_id``'s run worker when this process is one of its step processes (the run
-    worker holds the run's lock), else None."""
-    try:
-        pid = int(run_worker_file(state, run_id).read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    return pid if pid != os.getpid() else None
-
-
-def die_with_run_worker(run_worker: int) -> None:
-    """In a step process: SIGKILL this process the moment ``run_worker`` ends (a thread blocked on
-    its pidfd), so its stage ends with it (``viss_r1.process.die_with_launcher``) and its build lock
-    is dropped. Nothing is lost that could be kept: with the run worker gone, no one would read
-    this step's events. The step's parent, the fork server, cannot serve as the signal: it lives
-    as long as any process it started does."""
-    try:
-        watched = os.pidfd_open(run_worker)
-    except ProcessLookupError:   # already gone
-        os.kill(os.getpid(), signal.SIGKILL)
-        return
-
-    def watch() -> None:
-        select.select([watched], [], [])   # readable when the process ends
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    threading.Thread(target=watch, name="viss-r1-run-worker-watch", daemon=True).start()

@@ -7,10 +7,7 @@ the code location), which dominates a small job; the in-job time (RUN_START → 
 the run's event log) excludes it. Goal: rerun/cold ≤ 0.15×. The cold run's footprint is printed
 too (goals of the embedded default: ≤ 20 min for the whole chain, ≤ 6 GB): the peak of the summed resident memory of
 the CLI process and every process it starts, sampled from /proc every 0.25 s (pages shared between
-processes count once per process, so the sum is an upper bound), the peak of their summed
-proportional memory (PSS: a shared page split among the processes sharing it, so the sum is the
-memory the run holds; the step processes of a side-by-side run share most of their pages with the
-fork server they come from), and the largest single process.
+processes count once per process, so the sum is an upper bound), and the largest single process.
 
     .venv/bin/python benchmarks/rerun_speedup.py [--small] [--no-seed-change] [--keep DIR]
 
@@ -31,8 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from scripts.configure_env import instance_template  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parent))
 from viss_r1.stages import FULL_VISS_R1  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,19 +40,8 @@ SEED_CONFIG = {"pretext_samples": {"config": {"seed": 1}}}
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
-def proportional_bytes(pid: int) -> int:
-    """The PSS of ``pid`` (/proc/<pid>/smaps_rollup), 0 if it ended or cannot be read."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, IndexError, ValueError):
-        pass
-    return 0
-
-
-def tree_rss(root: int) -> list[tuple[int, int]]:
-    """(resident bytes, proportional bytes) of ``root`` and each of its descendants, from /proc."""
+def tree_rss(root: int) -> list[int]:
+    """Resident bytes of ``root`` and each of its descendants, read from /proc."""
     parents, rss = {}, {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -73,12 +58,11 @@ def tree_rss(root: int) -> list[tuple[int, int]]:
         children = {pid for pid, parent in parents.items() if parent in family} - family
         family |= children
         grew = bool(children)
-    return [(rss[pid], proportional_bytes(pid)) for pid in family if pid in rss]
+    return [rss[pid] for pid in family if pid in rss]
 
 
-def execute(env: dict, config: dict, folder: Path, name: str) -> tuple[float, int, int, int]:
-    """(wall seconds, peak summed RSS of the process tree, peak RSS of one process, peak summed PSS
-    of the process tree) of one CLI run."""
+def execute(env: dict, config: dict, folder: Path, name: str) -> tuple[float, int, int]:
+    """(wall seconds, peak summed RSS of the process tree, peak RSS of one process) of one CLI run."""
     command = [str(REPO / ".venv" / "bin" / "dagster"), "job", "execute", "-m", "pipelines", "-j", FULL_VISS_R1.name]
     if config:
         config_file = folder / f"{name}.yaml"
@@ -86,20 +70,18 @@ def execute(env: dict, config: dict, folder: Path, name: str) -> tuple[float, in
         command += ["-c", str(config_file)]
     started = time.perf_counter()
     log = folder / f"{name}.log"
-    peak_total = peak_single = peak_proportional = 0
+    peak_total = peak_single = 0
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
         while process.poll() is None:
             sizes = tree_rss(process.pid)
-            resident = [r for r, _ in sizes]
-            peak_total, peak_single = max(peak_total, sum(resident)), max([peak_single, *resident])
-            peak_proportional = max(peak_proportional, sum(p for _, p in sizes))
+            peak_total, peak_single = max(peak_total, sum(sizes)), max([peak_single, *sizes])
             time.sleep(0.25)
     wall = time.perf_counter() - started
     output = log.read_text()
     if process.returncode != 0 or "RUN_SUCCESS" not in output:
         sys.exit(f"{name} run failed (exit {process.returncode}):\n{output[-4000:]}")
-    return wall, peak_total, peak_single, peak_proportional
+    return wall, peak_total, peak_single
 
 
 def in_job_times(dagster_home: Path) -> list[tuple[float, dict[str, float]]]:
@@ -141,7 +123,7 @@ def main() -> None:
         state = Path(tmp) / "state"
         dagster_home = state / "dagster_home"
         dagster_home.mkdir(parents=True)
-        shutil.copy(instance_template(), dagster_home / "dagster.yaml")   # what `make setup` gives this machine
+        shutil.copy(REPO / "infra" / "dagster.yaml", dagster_home / "dagster.yaml")
         env = {**os.environ, "VISS_R1_STATE_DIR": str(state), "DAGSTER_HOME": str(dagster_home)}
         for name in ("MLFLOW_TRACKING_URI", "VISS_R1_ARTIFACT_ROOT"):
             env.pop(name, None)
@@ -161,11 +143,10 @@ def main() -> None:
         print(f"  rerun/cold ({label}): {ratio:.3f}×  (goal ≤ {GOAL}×: {'met' if ratio <= GOAL else 'MISSED'})")
     if "seed change" in runs:
         print(f"  seed change/cold: {runs['seed change'] / cold:.3f}× wall, {in_job[2][0] / cold_job:.3f}× in-job")
-    total, single, proportional = (value / 2**30 for value in memory["cold"])
+    total, single = (value / 2**30 for value in memory["cold"])
     print(f"  cold run: {cold / 60:.1f} min wall, {cold_job / 60:.1f} min in-job (goal ≤ 20 min); peak RSS "
-          f"{total:.2f} GB all processes together, {single:.2f} GB the largest one; peak PSS "
-          f"{proportional:.2f} GB all processes together (goal ≤ 6 GB: RSS {'met' if total <= 6 else 'MISSED'}, "
-          f"PSS {'met' if proportional <= 6 else 'MISSED'})")
+          f"{total:.2f} GB all processes together, {single:.2f} GB the largest one (goal ≤ 6 GB: "
+          f"{'met' if total <= 6 else 'MISSED'})")
     print("\n  per step, STEP_START → STEP_SUCCESS (s):")
     steps = list(in_job[0][1])
     width = max(map(len, steps))

@@ -1,9 +1,7 @@
 """Jobs are asset selections: one per arm (``viss_r1.stages.ARMS``: its stages, then its models
 scored on every benchmark and the leaderboard), the main job over the paper's two methods
-(``viss_r1.stages.FULL_VISS_R1``), plus ingestion, re-annotation and evaluating any checkpoint.
-The arms' jobs run their steps side by side (``pipelines/executor.py``: after the warm-up, the
-arms' stages and evaluations overlap wherever the instance's ``gpu`` pool allows); the others in
-one process, where steps follow each other anyway."""
+(``viss_r1.stages.FULL_VISS_R1``), plus ingestion, re-annotation and evaluating any checkpoint. Steps run in one process by default: each Dagster step process would pay the imports
+again (≈2.5 s a step), and the heavy work already runs in worker processes it starts itself."""
 
 from __future__ import annotations
 
@@ -11,7 +9,6 @@ import dagster as dg
 
 from assets.evaluation import benchmark_asset_name, eval_asset_key
 from pipelines.console import CONSOLE_RUN_CONFIG
-from pipelines.executor import side_by_side_executor
 from viss_r1.evaluate.benchmarks import BENCHMARKS
 from viss_r1.stages import BASE_MODEL, CHECKPOINT, Arm, ArmsJob, arm_jobs
 
@@ -31,7 +28,7 @@ def arm_job(job: ArmsJob) -> dg.UnresolvedAssetJobDefinition:
     """The data plane, the base model, the arms' stages in order, their models scored."""
     trained = dg.AssetSelection.assets(BASE_MODEL, *(stage.model for stage in job.stages))
     return dg.define_asset_job(job.name, selection=DATA_PLANE | trained | evaluation_of(*job.scored),
-                               executor_def=side_by_side_executor, description=job.description,
+                               executor_def=dg.in_process_executor, description=job.description,
                                config=CONSOLE_RUN_CONFIG)
 
 

@@ -4,8 +4,6 @@
 Writes a ``.pth`` file into the venv's site-packages: Python runs its ``import`` line at start-up
 and sets, only where the user has not, the Dagster CLI's module (``-m pipelines``), a persistent
 ``DAGSTER_HOME`` (so CLI runs show up in ``dagster dev`` and staleness works) and the state folder.
-Gives that Dagster home its instance file, unless it has one: ``infra/dagster.yaml`` (one training at
-a time) where torch sees a GPU, ``infra/dagster-cpu.yaml`` (two side by side) where it does not.
 """
 
 from __future__ import annotations
@@ -16,16 +14,6 @@ import sysconfig
 from pathlib import Path
 
 PTH_NAME = "viss_r1_defaults.pth"
-INFRA = Path(__file__).resolve().parent.parent / "infra"
-
-
-def instance_template(gpu: bool | None = None) -> Path:
-    """The instance file for this machine (``gpu`` None: whether torch sees a CUDA device)."""
-    if gpu is None:
-        import torch
-
-        gpu = torch.cuda.is_available()
-    return INFRA / ("dagster.yaml" if gpu else "dagster-cpu.yaml")
 
 
 def main() -> None:
@@ -37,9 +25,7 @@ def main() -> None:
     dagster_home.mkdir(parents=True, exist_ok=True)
     instance = dagster_home / "dagster.yaml"
     if not instance.exists():
-        template = instance_template()
-        shutil.copy(template, instance)
-        print(f"wrote {instance} (from {template.relative_to(INFRA.parent)})")
+        shutil.copy(Path(__file__).resolve().parent.parent / "infra" / "dagster.yaml", instance)
     defaults = {
         "DAGSTER_CLI_JOB_EXECUTE_MODULE_NAME": "pipelines",
         "DAGSTER_HOME": str(dagster_home),

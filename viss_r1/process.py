@@ -6,9 +6,8 @@ Pipes or by hand. Each reads its typed run config from ``--config FILE`` (YAML o
 by the asset or by a user — the same objects, so both mean exactly the same thing), runs, and,
 when Dagster launched it, reports its result as the asset's materialization metadata.
 
-The bottom of the library: it imports no other ``viss_r1`` module but ``viss_r1.cpu_share`` (which
-imports none), ``dagster_pipes`` is its only Dagster import, and it never imports torch unless the
-launcher asks the stage to share the CPU (every stage process pays for what this module loads)."""
+The bottom of the library: it imports no other ``viss_r1`` module, ``dagster_pipes`` is its only
+Dagster import, and it never imports torch (every stage process pays for what this module loads)."""
 
 from __future__ import annotations
 
@@ -138,9 +137,7 @@ def command_line(description: str, config_type: type[Config],
     args, _ = parser.parse_known_args(argv)  # Pipes may append its own arguments
     config = load_config(args.config, config_type)
     die_with_launcher()
-    from viss_r1.cpu_share import cpu_share_from_env   # torch only when the launcher asks for a share
-
-    with cpu_share_from_env(), pipes_session() as pipes:
+    with pipes_session() as pipes:
         result = run(config, pipes)
         if pipes is not None:
             pipes.report_asset_materialization(metadata={

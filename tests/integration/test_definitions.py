@@ -62,11 +62,10 @@ def test_asset_graph_snapshot():
 def test_jobs_and_checks():
     for name, models in JOB_MODELS.items():  # one job per arm; re-annotation is its own, optional job
         job = defs.resolve_job_def(name)
-        assert job.executor_def.name == "side_by_side"   # the arms' stages overlap where the pool allows
+        assert job.executor_def.name == "in_process"
         assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} \
             == DATA_PLANE | models | evaluation_of(*JOB_SCORED[name])
     evaluate = defs.resolve_job_def("evaluate")
-    assert evaluate.executor_def.name == "in_process"
     assert {key.to_user_string() for key in evaluate.asset_layer.executable_asset_keys} \
         == {"video_sources", "checkpoint"} | evaluation_of("checkpoint")
     checks = {key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys}

@@ -531,17 +531,3 @@ def test_dockerignore_keeps_the_repository_out_of_local_state():
     for path in ("pyproject.toml", "README.md", "workspace.yaml", "pipelines/__init__.py", "viss_r1/__init__.py",
                  "infra/k8s/dagster.yaml", "infra/accelerate/8gpu_zero2.yaml", "infra/deepspeed/zero2.json"):
         assert not dockerignored(path, patterns), path   # the install and the run configs need them
-
-
-@pytest.mark.parametrize("gpu, limit", [(True, 1), (False, 2)])
-def test_setup_gives_a_machine_the_local_instance_for_its_device(gpu, limit):
-    """One training per GPU; two stages side by side on CPU cores (pipelines/executor.py). The two
-    local files differ in that limit alone, and Dagster accepts both."""
-    from scripts.configure_env import instance_template
-
-    path = instance_template(gpu)
-    assert path.parent == INFRA and read(path)["concurrency"]["pools"]["default_limit"] == limit
-    configured_classes(path)
-    cpu, gpu_file = read(INFRA / "dagster-cpu.yaml"), read(INFRA / "dagster.yaml")
-    cpu["concurrency"]["pools"]["default_limit"] = 1
-    assert cpu == gpu_file

@@ -80,9 +80,7 @@ def test_under_pipes_the_result_is_reported_without_its_curve_and_unset_values(t
 
 
 def test_it_is_the_bottom_of_the_library_and_loads_neither_torch_nor_dagster():
-    # cpu_share (which imports no library module and torch only when a stage joins a share) aside.
-    assert stage_modules("viss_r1.process") == ["viss_r1", "viss_r1.cpu_share", "viss_r1.process"]
-    assert stage_modules("viss_r1.cpu_share") == ["viss_r1", "viss_r1.cpu_share"]
+    assert stage_modules("viss_r1.process") == ["viss_r1", "viss_r1.process"]
     loaded = subprocess.run(
         [sys.executable, "-c", "import json, sys, viss_r1.process as p\n"
                                "with p.pipes_session(): pass\n"

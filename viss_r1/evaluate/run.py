@@ -28,7 +28,6 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import polars as pl
 
 from viss_r1.answers import extract_answer, extract_transform
-from viss_r1.cpu_share import rebalance
 from viss_r1.data.frame_cache import FrameCacheReader
 from viss_r1.evaluate.benchmarks import BENCHMARKS, BenchmarkSpec
 from viss_r1.evaluate.config import EvalRunConfig, EvalSettings
@@ -169,7 +168,6 @@ def ask_rows(condition: Condition, rows: Sequence[Mapping[str, Any]], generate: 
     system_prompt = settings.system_prompt or DEFAULT_SYSTEM_PROMPT
     for start in range(0, len(rows), batch_size):
         batch = list(rows[start:start + batch_size])
-        rebalance()   # a stage beside this one started or ended: take this process's share of the cores
         yield ask(condition, batch, generate, frames, settings, system_prompt, spec, log)
 
 

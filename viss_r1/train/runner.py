@@ -15,7 +15,6 @@ from typing import Any
 
 from transformers import PrinterCallback, TrainerCallback
 
-from viss_r1.cpu_share import rebalance
 from viss_r1.process import is_main_process
 from viss_r1.train.config import CHECKPOINT_DIR, FINAL_DIR, RESULT_FILE
 
@@ -33,14 +32,6 @@ class StepClock(TrainerCallback):
         now = time.perf_counter()
         self.seconds.append(now - self._last)
         self._last = now
-
-
-class CpuShareRebalance(TrainerCallback):
-    """Before every step, this process's share of the cores among the stages running beside it
-    (``viss_r1.cpu_share``; nothing outside one)."""
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        rebalance()
 
 
 def step_costs(trainer) -> dict[str, float | None]:
@@ -70,7 +61,6 @@ def train_resumable(trainer, output_dir: str, deepspeed: str | None, pipes: Any 
     if pipes is not None and resume:
         pipes.log.info(f"resuming from {resume}")
     trainer.add_callback(StepClock())
-    trainer.add_callback(CpuShareRebalance())
     # With disable_tqdm the Trainer prints every log entry as a Python dict; the StepReporter
     # already puts them in MLflow (and the Dagster event log) and writes the progress line.
     trainer.remove_callback(PrinterCallback)
