@@ -55,7 +55,7 @@ def proportional_bytes(pid: int) -> int:
     return 0
 
 
-def tree_rss(root: int, proportional: bool = True) -> list[tuple[int, int]]:
+def tree_memory(root: int, proportional: bool = True) -> list[tuple[int, int]]:
     """(resident bytes, proportional bytes or 0 when not ``proportional``) of ``root`` and each of
     its descendants, from /proc."""
     parents, rss = {}, {}
@@ -92,9 +92,9 @@ def execute(env: dict, config: dict, folder: Path, name: str) -> tuple[float, in
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
         samples = 0
         while process.poll() is None:
-            # PSS walks each process's page tables: every 8th sample (2 s), so that the watching
+            # PSS walks each process's page tables: every PSS_EVERY-th sample (2 s), so that the watching
             # takes 2-3 % of a core, not the 15 % it takes every 0.25 s.
-            sizes = tree_rss(process.pid, proportional=samples % PSS_EVERY == 0)
+            sizes = tree_memory(process.pid, proportional=samples % PSS_EVERY == 0)
             resident = [r for r, _ in sizes]
             peak_total, peak_single = max(peak_total, sum(resident)), max([peak_single, *resident])
             peak_proportional = max(peak_proportional, sum(p for _, p in sizes))
