@@ -41,10 +41,14 @@ EMBEDDED_TINY_MODEL = TinyModelSpec(vision_pretraining_steps=600, format_tags_as
 # Its vision tower (pretrained, EMBEDDED_TINY_MODEL) stays frozen: a random tower trained through the
 # language-model loss collapses to a constant output and no answer can depend on the pixels
 # (see viss_r1.train.policy).
+# Frozen, its output for a clip is the same every time the clip comes round (the next epoch, another
+# row of the clip, the 8 rollouts of a GRPO prompt): up to 512 MB of them are kept
+# (viss_r1.modeling.vision_cache; a clip's 128 tokens take 64 kB), the same bits as computing them.
 EMBEDDED_SFT = OptimSettings(
     num_train_epochs=2, learning_rate=1e-3, lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.01,
     max_grad_norm=1.0, per_device_train_batch_size=8, gradient_accumulation_steps=1, bf16=False,
-    activation_checkpointing=False, freeze_vision_tower=True, save_steps=50, save_total_limit=2, logging_steps=5, seed=0,
+    activation_checkpointing=False, freeze_vision_tower=True, frozen_vision_cache_mb=512, save_steps=50, save_total_limit=2,
+    logging_steps=5, seed=0,
 )
 
 # One SFT row in ten (every SFT stage: warm-up, SSL-CoT, plain CoT) is shown an empty clip — every
@@ -108,8 +112,8 @@ EMBEDDED_WARMUP = EMBEDDED_SFT.model_copy(
 EMBEDDED_GRPO = OptimSettings(
     max_steps=30, learning_rate=2e-5, lr_scheduler_type="constant", warmup_steps=0.0, weight_decay=0.01,
     max_grad_norm=5.0, per_device_train_batch_size=2, gradient_accumulation_steps=1, bf16=False,
-    activation_checkpointing=False, freeze_vision_tower=True, save_steps=10, save_total_limit=2,
-    logging_steps=1, seed=0,
+    activation_checkpointing=False, freeze_vision_tower=True, frozen_vision_cache_mb=512, save_steps=10,
+    save_total_limit=2, logging_steps=1, seed=0,
 )
 EMBEDDED_ROLLOUTS = GRPOSettings(max_completion_length=160, rollout_table_steps=10)
 

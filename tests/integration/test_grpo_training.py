@@ -219,3 +219,22 @@ def test_a_killed_grpo_run_resumes_from_its_last_checkpoint(tiny_sft, tmp_path, 
     assert [step for step, _ in result["rewards"]] == list(range(killed_at + 1, 7))  # only the missing steps ran
     # the trainer's log history comes back with the checkpoint: the zero-spread curve has every step
     assert [step for step, _ in result[ZERO_SPREAD_RESULT]] == list(range(1, 7))
+
+
+def test_a_frozen_towers_cached_outputs_train_the_same_policy_to_the_bit(tiny_sft, tmp_path):
+    """Rollouts, their log-probs and the loss read a prompt's clip G times a step: with the frozen
+    tower's outputs kept, each clip is computed once, and the policy trains to the same bits."""
+    from safetensors.torch import load_file
+
+    weights, results = {}, {}
+    for cache_mb in (0, 64):
+        folder = tmp_path / f"cache_{cache_mb}"
+        results[cache_mb] = run_grpo(grpo_config(tiny_sft, folder, max_steps=2, save_steps=100,
+                                                 freeze_vision_tower=True, frozen_vision_cache_mb=cache_mb))
+        weights[cache_mb] = load_file(folder / "final" / "model.safetensors")
+    assert results[0]["vision_cache"] is None
+    cache = results[64]["vision_cache"]
+    assert cache["misses"] == 4, cache                   # 2 steps × 2 prompts, each clip computed once
+    assert cache["hits"] >= 2 * cache["misses"], cache   # its other rollout, the loss forward, …
+    assert [r for _, r in results[64]["rewards"]] == [r for _, r in results[0]["rewards"]]
+    assert all(torch.equal(weights[0][name], weights[64][name]) for name in weights[0])

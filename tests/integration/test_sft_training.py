@@ -223,3 +223,23 @@ def test_the_loss_from_logits_trains_as_the_fused_lm_head_does(tiny_sft, tmp_pat
     for name in ("entropy", "mean_token_accuracy", "num_tokens"):
         assert [log[name] for log in logged["logits"]] == pytest.approx([log[name] for log in logged["fused"]], rel=1e-3)
     assert logits["tokens_seen"] == fused["tokens_seen"]
+
+
+def test_a_frozen_towers_cached_outputs_train_the_same_weights_to_the_bit(tiny_sft, tmp_path):
+    """Two epochs with the tower frozen, with and without its per-clip outputs kept: the second
+    epoch reads every clip from the cache, and the final weights are the same, bit for bit."""
+    from safetensors.torch import load_file
+
+    weights, results = {}, {}
+    for cache_mb in (0, 64):
+        folder = tmp_path / f"cache_{cache_mb}"
+        results[cache_mb] = run_sft(sft_config(tiny_sft, folder, num_train_epochs=2, per_device_train_batch_size=2,
+                                               save_steps=100, freeze_vision_tower=True,
+                                               frozen_vision_cache_mb=cache_mb))
+        weights[cache_mb] = load_file(folder / "final" / "model.safetensors")
+    assert results[0]["vision_cache"] is None
+    clips = len(tiny_sft.rows)        # 8 rows, each a clip of its own under its own transform
+    assert results[64]["vision_cache"]["misses"] == clips and results[64]["vision_cache"]["hits"] == clips
+    assert results[64]["global_step"] == results[0]["global_step"] == 8
+    assert weights[0].keys() == weights[64].keys()
+    assert all(torch.equal(weights[0][name], weights[64][name]) for name in weights[0])

@@ -50,6 +50,10 @@ class OptimSettings(StrictModel):
     # With the tower frozen, still train its merger: the projector from vision features into the
     # language model, the part LLaVA-style recipes train first (viss_r1.train.policy).
     train_vision_merger: bool = False
+    # Megabytes of a frozen tower's per-clip outputs kept for the clip's next reading (another epoch,
+    # another row or rollout of the clip: viss_r1.modeling.vision_cache); 0 keeps none, and nothing is
+    # kept while the tower or its merger trains. A cached clip reads what computing it again gives.
+    frozen_vision_cache_mb: int = Field(default=0, ge=0)
     deepspeed: str | None = None             # a ZeRO JSON from infra/deepspeed/
     save_steps: int = 100
     save_total_limit: int = 2
@@ -78,9 +82,11 @@ class OptimSettings(StrictModel):
     def trainer_fields(self, *exclude: str) -> dict[str, Any]:
         """The fields that are transformers ``TrainingArguments`` as they are named there (the
         horizon is ours: the trainer's ``create_scheduler`` reads it, ``viss_r1.train.schedule``;
-        ``float32_weights`` is the dtype ``viss_r1.train.policy`` loads the weights in)."""
-        return self.model_dump(exclude={"deepspeed", "freeze_vision_tower", "train_vision_merger", "float32_weights",
-                                         "schedule_horizon_steps", "schedule_horizon_epochs", *exclude})
+        ``float32_weights`` is the dtype ``viss_r1.train.policy`` loads the weights in, and the vision
+        cache is set up there too)."""
+        return self.model_dump(exclude={"deepspeed", "freeze_vision_tower", "train_vision_merger",
+                                        "frozen_vision_cache_mb", "float32_weights", "schedule_horizon_steps",
+                                        "schedule_horizon_epochs", *exclude})
 
 
 # What the SFT loss is computed on:

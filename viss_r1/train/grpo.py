@@ -137,6 +137,8 @@ def server_rollouts(config: GRPORunConfig, tokenizer):
 
 def run_grpo(config: GRPORunConfig, pipes: Any | None = None, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """Train, save ``final/`` and ``result.json``; ``callbacks`` are extra ``TrainerCallback``s."""
+    from viss_r1.modeling.vision_cache import vision_cache_summary
+
     started = time.perf_counter()
     trainer, reporter, rows = build_trainer(config, pipes, callbacks)
     with system_metrics(config.mlflow):
@@ -156,6 +158,7 @@ def run_grpo(config: GRPORunConfig, pipes: Any | None = None, callbacks: Sequenc
         "first_reward": reporter.rewards[0][1] if reporter.rewards else None,
         "last_reward": reporter.rewards[-1][1] if reporter.rewards else None,
         "kl_in_loss": config.kl_in_loss,
+        "vision_cache": vision_cache_summary(trainer.model),
         "seconds": round(time.perf_counter() - started, 2),
     }
     write_result(trainer, config.output_dir, result)

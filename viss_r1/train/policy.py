@@ -17,7 +17,9 @@ def load_policy(model: str, training: OptimSettings, revision: str | None = None
     to emit a near-constant vector — varying video features only add noise to text that can be
     memorised — after which no answer can depend on the pixels; kept frozen, its random
     features stay informative. ``training.train_vision_merger`` then still trains the merger, the
-    projector that turns those features into the language model's inputs."""
+    projector that turns those features into the language model's inputs. With the whole tower frozen,
+    ``training.frozen_vision_cache_mb`` keeps its per-clip outputs for the next reading
+    (``viss_r1.modeling.vision_cache``)."""
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -32,6 +34,10 @@ def load_policy(model: str, training: OptimSettings, revision: str | None = None
         vision.requires_grad_(False)
         if training.train_vision_merger:
             vision.merger.requires_grad_(True)
+        elif training.frozen_vision_cache_mb:
+            from viss_r1.modeling.vision_cache import cache_frozen_vision
+
+            cache_frozen_vision(vision, training.frozen_vision_cache_mb * 2**20)
     return policy, processor
 
 

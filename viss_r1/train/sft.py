@@ -58,6 +58,7 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
     from trl import SFTTrainer
 
     from viss_r1.data.frame_cache import FrameCacheReader
+    from viss_r1.modeling.vision_cache import vision_cache_summary
     from viss_r1.prompts import system_prompt_for
     from viss_r1.train.length_groups import row_lengths, with_length_grouping
     from viss_r1.train.logits_loss import with_logits_loss
@@ -109,6 +110,7 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
         "length_grouped_batches": config.length_grouped_batches,
         "lm_head_loss": config.lm_head_loss,
         "row_length_seconds": round(length_seconds, 2),
+        "vision_cache": vision_cache_summary(model),
         "seconds": round(time.perf_counter() - started, 2),
     }
     write_result(trainer, config.output_dir, result)
