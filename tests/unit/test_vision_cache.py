@@ -52,7 +52,7 @@ def test_cached_clips_give_the_logits_and_gradients_of_computed_ones(tiny_sft, p
         assert grads[0].keys() == grads[1].keys() and grads[0]
         assert all(torch.equal(grads[0][name], grads[1][name]) for name in grads[0])
     assert (stats.hits, stats.misses) == (2, 4)
-    assert vision_cache_summary(cached)["kept_clips"] == 4 and vision_cache_summary(plain) is None
+    assert vision_cache_summary(cached)["vision_cache_kept_clips"] == 4 and vision_cache_summary(plain) == {}
 
 
 def test_a_clip_repeated_within_a_batch_is_computed_once(tiny_sft, processor):
@@ -99,9 +99,10 @@ def test_a_loaded_policy_caches_only_a_tower_frozen_whole(tiny_sft):
 
     frozen = OptimSettings(freeze_vision_tower=True, frozen_vision_cache_mb=8, bf16=False)
     assert vision_cache_summary(load_policy(str(tiny_sft.model_dir), frozen)[0]) == {
-        "hits": 0, "misses": 0, "bypassed": 0, "kept_bytes": 0, "kept_clips": 0}
+        "vision_cache_hits": 0, "vision_cache_misses": 0, "vision_cache_bypassed": 0, "vision_cache_kept_bytes": 0,
+        "vision_cache_kept_clips": 0}
     for training in (frozen.model_copy(update={"train_vision_merger": True}),
                      frozen.model_copy(update={"freeze_vision_tower": False}),
                      frozen.model_copy(update={"frozen_vision_cache_mb": 0})):
-        assert vision_cache_summary(load_policy(str(tiny_sft.model_dir), training)[0]) is None
+        assert vision_cache_summary(load_policy(str(tiny_sft.model_dir), training)[0]) == {}
     assert "frozen_vision_cache_mb" not in frozen.trainer_fields()

@@ -85,7 +85,10 @@ def cache_frozen_vision(vision: torch.nn.Module, max_bytes: int) -> VisionCacheS
     return stats
 
 
-def vision_cache_summary(model: torch.nn.Module) -> dict[str, int] | None:
-    """The counters of ``model``'s vision cache, or None when it has none."""
+def vision_cache_summary(model: torch.nn.Module) -> dict[str, int]:
+    """The counters of ``model``'s vision cache as flat result fields (``vision_cache_hits``, …: a
+    stage's result becomes its asset's metadata, which takes no nested dicts); {} without a cache."""
     stats = getattr(getattr(getattr(model, "model", None), "visual", None), "cache_stats", None)
-    return stats.summary() if isinstance(stats, VisionCacheStats) else None
+    if not isinstance(stats, VisionCacheStats):
+        return {}
+    return {f"vision_cache_{name}": value for name, value in stats.summary().items()}

@@ -158,7 +158,7 @@ def run_grpo(config: GRPORunConfig, pipes: Any | None = None, callbacks: Sequenc
         "first_reward": reporter.rewards[0][1] if reporter.rewards else None,
         "last_reward": reporter.rewards[-1][1] if reporter.rewards else None,
         "kl_in_loss": config.kl_in_loss,
-        "vision_cache": vision_cache_summary(trainer.model),
+        **vision_cache_summary(trainer.model),
         "seconds": round(time.perf_counter() - started, 2),
     }
     write_result(trainer, config.output_dir, result)

@@ -110,7 +110,7 @@ def run_sft(config: SFTRunConfig, pipes: Any | None = None, callbacks: Sequence[
         "length_grouped_batches": config.length_grouped_batches,
         "lm_head_loss": config.lm_head_loss,
         "row_length_seconds": round(length_seconds, 2),
-        "vision_cache": vision_cache_summary(model),
+        **vision_cache_summary(model),
         "seconds": round(time.perf_counter() - started, 2),
     }
     write_result(trainer, config.output_dir, result)
