@@ -243,3 +243,20 @@ def test_a_frozen_towers_cached_outputs_train_the_same_weights_to_the_bit(tiny_s
     assert results[64]["global_step"] == results[0]["global_step"] == 8
     assert weights[0].keys() == weights[64].keys()
     assert all(torch.equal(weights[0][name], weights[64][name]) for name in weights[0])
+
+
+@pytest.mark.slow
+def test_a_killed_run_with_the_vision_cache_resumes_and_rebuilds_it(tiny_sft, tmp_path, kill_after_checkpoint):
+    """The kept outputs live in the process: killed at an epoch's end, the rerun resumes from the
+    checkpoint with an empty cache, computes each clip once again and reads it from the cache after."""
+    config = write_config(sft_config(tiny_sft, tmp_path, num_train_epochs=3, per_device_train_batch_size=2,
+                                     save_steps=4, freeze_vision_tower=True, frozen_vision_cache_mb=64),
+                          tmp_path / "sft.yaml")
+    command = [sys.executable, "-m", "viss_r1.train.sft", "--config", str(config)]
+    killed_at = kill_after_checkpoint(command, tmp_path, step=4, timeout=240)   # 4 steps of 2 rows: one epoch
+    assert killed_at in (4, 8)
+    subprocess.run(command, check=True, capture_output=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["resumed_from"].endswith(f"checkpoint-{killed_at}") and result["global_step"] == 12
+    clips, rows_left = len(tiny_sft.rows), 2 * (12 - killed_at)
+    assert (result["vision_cache_misses"], result["vision_cache_hits"]) == (clips, rows_left - clips)
