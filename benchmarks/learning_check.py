@@ -67,8 +67,18 @@ def input_keys(store: ArtifactStore, asset: str, key: str, names: tuple[str, ...
 
 
 def binomial_p_above(successes: int, trials: int, chance: float) -> float:
-    """P(X ≥ successes) for X ~ Binomial(trials, chance): how surprising the score is by luck."""
-    return sum(math.comb(trials, k) * chance**k * (1 - chance) ** (trials - k) for k in range(successes, trials + 1))
+    """P(X ≥ successes) for X ~ Binomial(trials, chance): how surprising the score is by luck.
+    Each term in log space: ``math.comb`` of a thousand-odd trials is beyond a float."""
+    if successes <= 0:
+        return 1.0
+    if chance <= 0.0 or chance >= 1.0:
+        return float(chance >= 1.0 or successes <= 0)
+
+    def log_term(k: int) -> float:
+        return (math.lgamma(trials + 1) - math.lgamma(k + 1) - math.lgamma(trials - k + 1)
+                + k * math.log(chance) + (trials - k) * math.log1p(-chance))
+
+    return min(1.0, sum(math.exp(log_term(k)) for k in range(successes, trials + 1)))
 
 
 ANSWER_CONDITIONS = (Condition("clean", "clean"), Condition("blind", "blind"), Condition("no_video", "no_video"))
