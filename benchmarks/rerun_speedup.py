@@ -74,12 +74,28 @@ def tree_memory(root: int, proportional: bool = True) -> list[tuple[int, int]]:
         children = {pid for pid, parent in parents.items() if parent in family} - family
         family |= children
         grew = bool(children)
-    return [(rss[pid], proportional_bytes(pid) if proportional else 0) for pid in family if pid in rss]
+    return [(rss[pid], proportional_bytes(pid) if proportional else 0, pid) for pid in family if pid in rss]
 
 
-def execute(env: dict, config: dict, folder: Path, name: str) -> tuple[float, int, int, int]:
+def process_label(pid: int) -> str:
+    """What a process of the run is, from its command line: the module it runs (``-m``) and, for a
+    Dagster step process, the step; '?' once it has ended."""
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return "?"
+    if not words[0]:
+        return "?"   # ended, not yet reaped
+    module = words[words.index("-m") + 1] if "-m" in words[:-1] else Path(words[0]).name
+    if "--config" in words[:-1]:   # a stage process: state/work/<asset>/<key>/<stage config>
+        return f"{module} ({Path(words[words.index('--config') + 1]).parent.parent.name})"
+    return module
+
+
+def execute(env: dict, config: dict, folder: Path, name: str) -> tuple[float, int, int, int, list[tuple[str, int]]]:
     """(wall seconds, peak summed RSS of the process tree, peak RSS of one process, peak summed PSS
-    of the process tree) of one CLI run."""
+    of the process tree, the processes alive at the RSS peak: (what, RSS bytes), largest first) of
+    one CLI run."""
     command = [str(REPO / ".venv" / "bin" / "dagster"), "job", "execute", "-m", "pipelines", "-j", FULL_VISS_R1.name]
     if config:
         config_file = folder / f"{name}.yaml"
@@ -88,6 +104,7 @@ def execute(env: dict, config: dict, folder: Path, name: str) -> tuple[float, in
     started = time.perf_counter()
     log = folder / f"{name}.log"
     peak_total = peak_single = peak_proportional = 0
+    at_peak: list[tuple[str, int]] = []
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
         samples = 0
@@ -95,16 +112,18 @@ def execute(env: dict, config: dict, folder: Path, name: str) -> tuple[float, in
             # PSS walks each process's page tables: every PSS_EVERY-th sample (2 s), so that the watching
             # takes 2-3 % of a core, not the 15 % it takes every 0.25 s.
             sizes = tree_memory(process.pid, proportional=samples % PSS_EVERY == 0)
-            resident = [r for r, _ in sizes]
+            resident = [r for r, _, _ in sizes]
+            if sum(resident) > peak_total:
+                at_peak = sorted(((process_label(pid), r) for r, _, pid in sizes), key=lambda item: -item[1])
             peak_total, peak_single = max(peak_total, sum(resident)), max([peak_single, *resident])
-            peak_proportional = max(peak_proportional, sum(p for _, p in sizes))
+            peak_proportional = max(peak_proportional, sum(p for _, p, _ in sizes))
             samples += 1
             time.sleep(0.25)
     wall = time.perf_counter() - started
     output = log.read_text()
     if process.returncode != 0 or "RUN_SUCCESS" not in output:
         sys.exit(f"{name} run failed (exit {process.returncode}):\n{output[-4000:]}")
-    return wall, peak_total, peak_single, peak_proportional
+    return wall, peak_total, peak_single, peak_proportional, at_peak
 
 
 def in_job_times(dagster_home: Path) -> list[tuple[float, dict[str, float]]]:
@@ -126,7 +145,8 @@ def in_job_times(dagster_home: Path) -> list[tuple[float, dict[str, float]]]:
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", action="store_true", help="a ~20-second version")
+    parser.add_argument("--small", action="store_true",
+                        help="24 training + 6 eval clips (each stage still trains its default steps: not quick)")
     parser.add_argument("--no-seed-change", action="store_true", help="skip the third run (seed change)")
     parser.add_argument("--keep", type=Path, help="run in this folder (new or empty) and leave the state there")
     args = parser.parse_args()
@@ -151,9 +171,9 @@ def main() -> None:
         for name in ("MLFLOW_TRACKING_URI", "VISS_R1_ARTIFACT_ROOT"):
             env.pop(name, None)
 
-        runs, memory = {}, {}
+        runs, memory, at_peak = {}, {}, {}
         for name, config in plan:
-            runs[name], *memory[name] = execute(env, config, Path(tmp), name.replace(" ", "_"))
+            runs[name], *memory[name], at_peak[name] = execute(env, config, Path(tmp), name.replace(" ", "_"))
             print(f"{name:12s} run done: {runs[name]:.1f} s wall", flush=True)
         in_job = in_job_times(dagster_home)
 
@@ -171,6 +191,8 @@ def main() -> None:
           f"{total:.2f} GB all processes together, {single:.2f} GB the largest one; peak PSS "
           f"{proportional:.2f} GB all processes together (goal ≤ 6 GB: RSS {'met' if total <= 6 else 'MISSED'}, "
           f"PSS {'met' if proportional <= 6 else 'MISSED'})")
+    # Which processes make the peak: where to look for memory to save.
+    print("  at the cold run's RSS peak: " + ", ".join(f"{what} {size / 2**30:.2f} GB" for what, size in at_peak["cold"]))
     print("\n  per step, STEP_START → STEP_SUCCESS (s):")
     steps = list(in_job[0][1])
     width = max(map(len, steps))
