@@ -72,7 +72,7 @@ def binomial_p_above(successes: int, trials: int, chance: float) -> float:
     if successes <= 0:
         return 1.0
     if chance <= 0.0 or chance >= 1.0:
-        return float(chance >= 1.0 or successes <= 0)
+        return float(chance >= 1.0)
 
     def log_term(k: int) -> float:
         return (math.lgamma(trials + 1) - math.lgamma(k + 1) - math.lgamma(trials - k + 1)

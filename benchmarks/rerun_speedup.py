@@ -55,9 +55,9 @@ def proportional_bytes(pid: int) -> int:
     return 0
 
 
-def tree_memory(root: int, proportional: bool = True) -> list[tuple[int, int]]:
-    """(resident bytes, proportional bytes or 0 when not ``proportional``) of ``root`` and each of
-    its descendants, from /proc."""
+def tree_memory(root: int, proportional: bool = True) -> list[tuple[int, int, int]]:
+    """(resident bytes, proportional bytes or 0 when not ``proportional``, pid) of ``root`` and each
+    of its descendants, from /proc."""
     parents, rss = {}, {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -78,8 +78,8 @@ def tree_memory(root: int, proportional: bool = True) -> list[tuple[int, int]]:
 
 
 def process_label(pid: int) -> str:
-    """What a process of the run is, from its command line: the module it runs (``-m``) and, for a
-    Dagster step process, the step; '?' once it has ended."""
+    """What a process of the run is, from its command line: the module it runs (``-m``, else the
+    program), and for a stage process (``--config``) the asset it builds; '?' once it has ended."""
     try:
         words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
