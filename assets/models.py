@@ -21,6 +21,7 @@ from assets.resources import ArtifactStoreResource, MlflowTracking
 from viss_r1.artifacts import ArtifactRef, place_tree
 from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files
+from viss_r1.data.isolation import ProcessLost, run_in_own_process
 from viss_r1.data.pretext_samples import TABLES
 from viss_r1.modeling import checkpoint_identity
 from viss_r1.process import write_config
@@ -77,8 +78,15 @@ def base_model(
 
         folder = artifact_store.local_path(pretext_samples)
         rows = [row for name in TABLES for row in pl.read_parquet(folder / f"{name}.parquet").to_dicts()]
-        building.summary.update(build_tiny_model(building.folder / MODEL_DIR, tokenizer_corpus(rows),
-                                                 config.tiny.to_library()))
+        # In a process of its own: the vision pretraining peaks near 3 GB, which this (Dagster's)
+        # process would otherwise hold for the rest of the run.
+        try:
+            summary = run_in_own_process(build_tiny_model, building.folder / MODEL_DIR,
+                                         list(tokenizer_corpus(rows)), config.tiny.to_library())
+        except ProcessLost as lost:
+            raise dg.Failure(f"building the tiny model failed: {lost}; nothing was published, a rerun "
+                             "builds it again") from None
+        building.summary.update(summary)
         building.summary["corpus_rows"] = len(rows)
 
     built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
