@@ -21,6 +21,7 @@ from viss_r1.data.pretext_samples import (
     preset_transforms,
 )
 from viss_r1.embedded import (
+    EMBEDDED_DECODED_CLIP_MEMORY_MB,
     EMBEDDED_EMPTY_CLIP_FRACTION,
     EMBEDDED_EVAL_DECODING,
     EMBEDDED_GRPO,
@@ -273,6 +274,9 @@ class SFTModelConfig(dg.Config):
     length_grouped_batches: bool = EMBEDDED_LENGTH_GROUPED_BATCHES
     # The next-token loss from TRL's fused LM head or from the full logits (viss_r1.train.config.LmHeadLoss).
     lm_head_loss: LmHeadLoss = EMBEDDED_LM_HEAD_LOSS
+    # Megabytes of decoded clips kept for their next read (viss_r1.train.config.SFTRunConfig); changes
+    # no result, so it is not part of the cache key.
+    decoded_clip_memory_mb: int = EMBEDDED_DECODED_CLIP_MEMORY_MB
     training: OptimConfig = OptimConfig()
 
 

@@ -125,6 +125,9 @@ SFT_CODE = code_version("viss_r1.train.sft",
                         packages=("torch", "transformers", "trl", "accelerate", "deepspeed", "tokenizers"))
 
 
+# SFT settings that change no result (a store of decoded clips): left out of the cache key.
+RESULT_NEUTRAL_SFT_SETTINGS = {"decoded_clip_memory_mb"}
+
 # The run config of an SFT stage whose embedded defaults are its own (the others: SFTModelConfig).
 SFT_CONFIGS: dict[str, type[SFTModelConfig]] = {FORMAT_WARMUP.name: WarmupModelConfig}
 
@@ -178,6 +181,7 @@ def sft_asset(stage: StageSpec, retry_policy: dg.RetryPolicy | None = None) -> d
                     lm_head_loss=config.lm_head_loss,
                     system_prompt=config.system_prompt,
                     max_samples=config.max_samples,
+                    decoded_clip_memory_mb=config.decoded_clip_memory_mb,
                     training=config.training.to_library(),
                     mlflow=mlflow_tracking.target(building.run),
                 )
@@ -187,7 +191,8 @@ def sft_asset(stage: StageSpec, retry_policy: dg.RetryPolicy | None = None) -> d
                                                      "last_loss", "tokens_seen", "seconds"))
 
         built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
-                               config={**config.model_dump(), "stage": stage.model_dump(mode="json")}, inputs=inputs,
+                               config={**config.model_dump(exclude=RESULT_NEUTRAL_SFT_SETTINGS),
+                                       "stage": stage.model_dump(mode="json")}, inputs=inputs,
                                build=build)
         result = json.loads((built.folder / "result.json").read_text())
         return output(built, {

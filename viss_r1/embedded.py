@@ -94,6 +94,12 @@ EMBEDDED_LENGTH_GROUPED_BATCHES = False
 # loss from the logits"). The 7B recipe keeps the fused head: a 150k vocabulary's logits take gigabytes.
 EMBEDDED_LM_HEAD_LOSS = "logits"
 
+# Decoded clips the SFT stages keep for their next read (viss_r1.data.frame_cache.FrameCacheReader):
+# the embedded train split's 1,570 clips take ≈600 kB each decoded, ≈0.95 GB in all, so every read
+# after a clip's first skips the JPEG decode (at 512 MB about half the warm-up's reads decoded again).
+# A store changes no result: what it keeps is what decoding again gives.
+EMBEDDED_DECODED_CLIP_MEMORY_MB = 1024
+
 # The shared warm-up (viss_r1.stages.FORMAT_WARMUP) of the random tiny model: the analogue of
 # instruction tuning, identical for every arm. It has to do more than teach the format: a real
 # Instruct model already reads video, and the tiny model grounds a scene only after some 2,400 samples
