@@ -95,9 +95,11 @@ EMBEDDED_LENGTH_GROUPED_BATCHES = False
 EMBEDDED_LM_HEAD_LOSS = "logits"
 
 # Decoded clips the SFT stages keep for their next read (viss_r1.data.frame_cache.FrameCacheReader):
-# the embedded train split's 1,570 clips take ≈600 kB each decoded, ≈0.95 GB in all, so every read
-# after a clip's first skips the JPEG decode (at 512 MB about half the warm-up's reads decoded again).
-# A store changes no result: what it keeps is what decoding again gives.
+# the embedded train split's 1,280 clips take 602 kB each decoded (16 frames of 112×112), 0.77 GB in
+# all, so every read after a clip's first skips the Parquet read and the JPEG decode (at 512 MB a third
+# of the clips did not fit, and reads in shuffled order decoded evicted clips again: the warm-up took
+# 363 s, 326 s with every clip kept; README "Performance", (d14)). A store changes no result: what it
+# keeps is what decoding again gives.
 EMBEDDED_DECODED_CLIP_MEMORY_MB = 1024
 
 # The shared warm-up (viss_r1.stages.FORMAT_WARMUP) of the random tiny model: the analogue of
