@@ -20,7 +20,7 @@ import polars as pl
 from filelock import FileLock, Timeout
 
 from assets.resources import ArtifactStoreResource, MlflowTracking, state_dir
-from viss_r1.artifacts import ArtifactRef, cache_key, describe_damage
+from viss_r1.artifacts import ArtifactRef, ArtifactStore, cache_key, describe_damage
 
 
 @dataclass
@@ -57,6 +57,31 @@ class Built:
 
 
 BUILT_BY_RUN = "mlflow_run_id"   # in a manifest's summary: the MLflow run that built the artifact
+
+
+def harmed_input_message(artifacts: ArtifactStore, ref: ArtifactRef, damage: list[str] | None = None) -> str:
+    """Why a step cannot read an input artifact a run once published, and what to do about it."""
+    state = f"is damaged ({describe_damage(damage)})" if damage else "is not in the store"
+    return (f"artifact {ref.asset}/{ref.key} {state} at {artifacts.root_url}: deleted, cut short or the store "
+            f"changed since it was published. Materialize {ref.asset} again (it is rebuilt under the same key), "
+            "then rerun this step")
+
+
+def input_summary(artifacts: ArtifactStore, ref: ArtifactRef) -> dict[str, Any]:
+    """The published summary of an input artifact; one that is gone fails the step, saying what to do."""
+    try:
+        return artifacts.manifest(ref.asset, ref.key)["summary"]
+    except FileNotFoundError:
+        raise dg.Failure(harmed_input_message(artifacts, ref)) from None
+
+
+def require_inputs(artifacts: ArtifactStore, inputs: Mapping[str, ArtifactRef]) -> None:
+    """Fail the step, saying what to do, when an input artifact is gone or damaged: a build would
+    otherwise fail deep in its first read, or read what is left of it."""
+    for ref in inputs.values():
+        damage = artifacts.damage(ref.asset, ref.key)
+        if damage != []:
+            raise dg.Failure(harmed_input_message(artifacts, ref, damage))
 
 
 def build_or_reuse(
@@ -110,6 +135,7 @@ def build_or_reuse(
                 if run is not None:
                     run.link_built(summary.get(BUILT_BY_RUN))
             else:
+                require_inputs(artifacts, inputs)
                 context.log.info(f"{asset}: building artifact {key}")
                 summary: dict[str, Any] = {"inputs": key_inputs}   # lineage: the input keys it was built from
                 if run is not None:

@@ -16,7 +16,7 @@ from typing import Optional
 import dagster as dg
 import polars as pl
 
-from assets.caching import Building, asset_code_version, build_or_reuse, table_preview, output
+from assets.caching import Building, asset_code_version, build_or_reuse, input_summary, output, table_preview
 from assets.configs import BenchmarkConfig, EvaluationConfig
 from assets.models import model_location, model_revision
 from assets.launcher import StageLauncher
@@ -160,7 +160,7 @@ def evaluation_asset(model: str, spec: BenchmarkSpec, prompt_format: str = "r1",
             return _not_configured(f"{benchmark_asset_name(spec)} has no eval file configured")
         store = artifact_store.store()
         bench_folder = artifact_store.local_path(benchmark)
-        sampling = store.manifest(benchmark.asset, benchmark.key)["summary"]["sampling"]
+        sampling = input_summary(store, benchmark)["sampling"]
         settings = config.to_library()
         if settings.prompt_format is None:
             settings = settings.model_copy(update={"prompt_format": prompt_format})

@@ -14,14 +14,14 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.caching import Building, asset_code_version, build_or_reuse, output
+from assets.caching import Building, asset_code_version, build_or_reuse, input_summary, output
 from assets.configs import BaseModelConfig, CheckpointConfig, SFTModelConfig, WarmupModelConfig
 from assets.launcher import StageLauncher
 from assets.resources import ArtifactStoreResource, MlflowTracking
 from viss_r1.artifacts import ArtifactRef, place_tree
 from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files
-from viss_r1.data.isolation import ProcessLost, run_in_own_process
+from viss_r1.own_process import ProcessLost, run_in_own_process
 from viss_r1.data.pretext_samples import TABLES
 from viss_r1.modeling import checkpoint_identity
 from viss_r1.process import write_config
@@ -35,7 +35,7 @@ MODEL_DIR = "model"
 def model_location(artifact_store: ArtifactStoreResource, ref: ArtifactRef) -> str:
     """What ``from_pretrained`` should load for a model artifact: its own folder, or the
     checkpoint it references (a hub id or a local folder outside the store)."""
-    summary = artifact_store.store().manifest(ref.asset, ref.key)["summary"]
+    summary = input_summary(artifact_store.store(), ref)
     if summary.get("reference"):
         return summary["reference"]
     return str(artifact_store.local_path(ref) / MODEL_DIR)
@@ -43,7 +43,7 @@ def model_location(artifact_store: ArtifactStoreResource, ref: ArtifactRef) -> s
 
 def model_revision(artifact_store: ArtifactStoreResource, ref: ArtifactRef) -> str | None:
     """The hub revision a model artifact references (None: a folder, local or in the store)."""
-    return artifact_store.store().manifest(ref.asset, ref.key)["summary"].get("revision")
+    return input_summary(artifact_store.store(), ref).get("revision")
 
 
 def checkpoint_digest(model: str, revision: str | None) -> str:
@@ -151,7 +151,7 @@ def sft_asset(stage: StageSpec, retry_policy: dg.RetryPolicy | None = None) -> d
         stage_launcher: StageLauncher,
     ) -> dg.Output[ArtifactRef]:
         inputs = {stage.start: start_model, "pretext_samples": pretext_samples, "frame_cache": frame_cache}
-        start = artifact_store.store().manifest(start_model.asset, start_model.key)["summary"] \
+        start = input_summary(artifact_store.store(), start_model) \
             if stage.only_from_scratch else {}
         if start.get("reference"):   # a checkpoint, not a model built here
             context.log.info(f"{stage.name}: the start model is the checkpoint {start['reference']}, which already "

@@ -1,4 +1,4 @@
-"""A call run in a process of its own (``viss_r1.data.isolation.run_in_own_process``: the tiny
+"""A call run in a process of its own (``viss_r1.own_process.run_in_own_process``: the tiny
 model's build) gives back its result, its exception, or — when the process dies — a clear error."""
 
 import os
@@ -12,7 +12,7 @@ from integration.test_model_assets import run_config as model_run_config
 
 import viss_r1.modeling.tiny
 from pipelines.definitions import resources
-from viss_r1.data.isolation import ProcessLost, run_in_own_process
+from viss_r1.own_process import ProcessLost, run_in_own_process
 
 
 def test_the_call_runs_in_another_process_and_returns_its_result():

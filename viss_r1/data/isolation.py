@@ -3,11 +3,7 @@ that kills its worker (a decoder's segfault or abort on a corrupt file) or outli
 (a decoder stuck in a loop) costs that task alone. The worker is killed and replaced; the other
 tasks go on (DESIGN.md "Durability contract": one bad file costs one quarantine row).
 
-``run_in_own_process`` runs a single call in a process of its own, for a different reason: memory.
-A long-lived process keeps what its allocator once held (freed tensors stay in the heap), so a
-large build inside the Dagster process would hold its peak for the whole run.
-
-Why not ``ProcessPoolExecutor`` for many tasks: one dead worker breaks the whole pool (``BrokenProcessPool`` for
+Why not ``ProcessPoolExecutor``: one dead worker breaks the whole pool (``BrokenProcessPool`` for
 every pending task) and it has no per-task timeout, so a hung decoder blocks the run forever.
 Why not a fresh process per task: spawning an interpreter and importing decord costs ~0.5-1 s,
 more than decoding a clip. Workers are ``spawn``ed: decord is not fork-safe.
@@ -17,8 +13,6 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 import signal
 import time
 from dataclasses import dataclass
@@ -80,23 +74,6 @@ def run_isolated(fn: Callable, tasks: Sequence[tuple], workers: int, timeout_s: 
     finally:
         for worker in pool:
             worker.stop()
-
-
-class ProcessLost(RuntimeError):
-    """The process running a call died before it returned (killed, out of memory, crashed)."""
-
-
-def run_in_own_process(fn: Callable, *args: Any) -> Any:
-    """``fn(*args)`` in a fresh ``spawn``ed process, which exits when it returns: the memory the
-    call used goes back to the system. Its exception is raised here with the child's traceback
-    (``__cause__``); a child that dies first raises ``ProcessLost``. ``fn`` and ``args`` must
-    pickle (a top-level function)."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        try:
-            return pool.submit(fn, *args).result()
-        except BrokenProcessPool:
-            raise ProcessLost(f"the process running {getattr(fn, '__qualname__', fn)} died before it "
-                              "returned (killed, out of memory, or crashed)") from None
 
 
 def crash_reason(exitcode: int | None) -> str:
