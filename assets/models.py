@@ -17,13 +17,13 @@ import polars as pl
 from assets.caching import Building, asset_code_version, build_or_reuse, input_summary, output
 from assets.configs import BaseModelConfig, CheckpointConfig, SFTModelConfig, WarmupModelConfig
 from assets.launcher import StageLauncher
+from assets.references import REFERENCE_CODE, checkpoint_digest, reference_build
 from assets.resources import ArtifactStoreResource, MlflowTracking
 from viss_r1.artifacts import ArtifactRef, place_tree
 from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files
 from viss_r1.own_process import ProcessLost, run_in_own_process
 from viss_r1.data.pretext_samples import TABLES
-from viss_r1.modeling import checkpoint_identity
 from viss_r1.process import write_config
 from viss_r1.stages import BASE_MODEL, CHECKPOINT, FORMAT_WARMUP, StageSpec
 from viss_r1.train.config import FINAL_DIR, RESULT_FILE, SFTRunConfig
@@ -44,15 +44,6 @@ def model_location(artifact_store: ArtifactStoreResource, ref: ArtifactRef) -> s
 def model_revision(artifact_store: ArtifactStoreResource, ref: ArtifactRef) -> str | None:
     """The hub revision a model artifact references (None: a folder, local or in the store)."""
     return input_summary(artifact_store.store(), ref).get("revision")
-
-
-def checkpoint_digest(model: str, revision: str | None) -> str:
-    """The referenced checkpoint's identity for the cache key: a local folder by its weights and
-    files, a hub id by its pinned revision; a config that cannot be pinned fails the step."""
-    try:
-        return checkpoint_identity.checkpoint_digest(model, revision)
-    except ValueError as error:
-        raise dg.Failure(str(error)) from None
 
 
 @dg.asset(name=BASE_MODEL, group_name=GROUP, code_version=code_version(
@@ -89,7 +80,9 @@ def base_model(
         building.summary.update(summary)
         building.summary["corpus_rows"] = len(rows)
 
-    built = build_or_reuse(context, artifact_store, mlflow_tracking, code_version=asset_code_version(context),
+    # A reference's key follows how a checkpoint is referenced, not the tiny model's code.
+    built = build_or_reuse(context, artifact_store, mlflow_tracking,
+                           code_version=asset_code_version(context) if tiny else REFERENCE_CODE,
                            config=params, inputs=inputs, build=build if tiny else reference_build(config.model, config.revision),
                            extra_key=extra_key)
     shown = ("parameters", "vocab_size", "vision_pretraining_loss_first", "vision_pretraining_loss_last")
@@ -97,15 +90,7 @@ def base_model(
                           **{k: v for k, v in built.summary.items() if k in shown}})
 
 
-def reference_build(model: str, revision: str | None):
-    """The build of a model artifact that only references a checkpoint (hub id or local folder)."""
-    def build(building: Building) -> None:
-        building.summary.update(reference=model, revision=revision)
-    return build
-
-
-@dg.asset(name=CHECKPOINT, group_name=GROUP,
-          code_version=code_version("assets.models", "viss_r1.modeling.checkpoint_identity"))
+@dg.asset(name=CHECKPOINT, group_name=GROUP, code_version=REFERENCE_CODE)
 def checkpoint(
     context: dg.AssetExecutionContext,
     config: CheckpointConfig,

@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 
 from assets.launcher import DAGSTER_PRIVATE_API, DAGSTER_VERSION
-from assets.models import checkpoint_digest
+from assets.references import checkpoint_digest
 from assets.launcher import StageLauncher
 
 

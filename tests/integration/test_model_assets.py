@@ -10,7 +10,9 @@ import dagster as dg
 import pytest
 from asset_runs import materialize_assets, metadata
 
+from assets.references import REFERENCE_CODE, checkpoint_digest
 from pipelines.definitions import all_assets
+from viss_r1.artifacts import cache_key
 from viss_r1.data.pretext_samples import COT_TABLE, PretextSettings
 
 ASSETS = all_assets()
@@ -91,6 +93,12 @@ def test_the_warm_up_trains_a_model_built_here_and_passes_a_checkpoint_through(i
 
         config = {"ops": {op: value for op, value in run_config()["ops"].items() if op in selection}}
         config["ops"]["base_model"] = {"config": {"model": tiny["model"]}}   # a checkpoint folder
-        passed = metadata(materialize(selection, config, instance), "instruct_model")
+        result = materialize(selection, config, instance)
+        passed = metadata(result, "instruct_model")
         assert passed["trained"] is False and passed["model"] == tiny["model"]
+        # The reference's key follows how a checkpoint is referenced, not the tiny model's code:
+        # editing the tiny model must not retrain a 7B run.
+        assert metadata(result, "base_model")["cache_key"] == cache_key(
+            REFERENCE_CODE, {"model": tiny["model"], "revision": None},
+            {"reference": checkpoint_digest(tiny["model"], None)})
         assert "global_step" not in passed

@@ -165,3 +165,12 @@ def test_computing_a_version_imports_no_stage_and_no_torch():
     count, loaded = result.stdout.split(" ", 1)
     assert int(count) > 20
     assert loaded.strip() == "['viss_r1', 'viss_r1.code_versions']"
+
+
+def test_a_checkpoint_references_code_version_leaves_out_the_tiny_model():
+    """A referenced checkpoint (the 7B base model, a checkpoint to score) is keyed by how it is
+    referenced: editing the tiny model, or any training stage, must not retrain or rescore it."""
+    covered = stage_modules("assets.references", "viss_r1.modeling.checkpoint_identity")
+    assert "viss_r1.modeling.checkpoint_identity" in covered
+    assert not [name for name in covered if name.startswith(("viss_r1.modeling.tiny", "viss_r1.modeling.corpus",
+                                                               "viss_r1.train", "viss_r1.data", "viss_r1.stages"))]
