@@ -3,8 +3,12 @@ model's build) gives back its result, its exception, or — when the process die
 
 import os
 import signal
+import subprocess
+import sys
+import time
 
 import dagster as dg
+import psutil
 import pytest
 from asset_runs import materialize_assets, metadata
 from integration.test_model_assets import ASSETS
@@ -29,6 +33,27 @@ def test_the_calls_exception_is_raised_here_with_its_type_and_message():
 def test_a_process_that_dies_before_returning_raises_process_lost(death):
     with pytest.raises(ProcessLost, match=r"died before it returned \(killed, out of memory, or crashed\)"):
         run_in_own_process(*death)
+
+
+def test_the_call_dies_with_the_process_that_started_it():
+    """The Dagster process killed with SIGKILL mid-build: its build process goes with it (Linux's
+    parent-death signal; the suite runs on Linux)."""
+    parent = subprocess.Popen([sys.executable, "-c", "import time\n"
+                               "from viss_r1.own_process import run_in_own_process\n"
+                               "run_in_own_process(time.sleep, 120)"])
+    try:
+        deadline = time.monotonic() + 60
+        while not (children := [c for c in psutil.Process(parent.pid).children(recursive=True)
+                                if "spawn_main" in " ".join(c.cmdline())]):
+            assert time.monotonic() < deadline, "the build process never started"
+            time.sleep(0.2)
+        time.sleep(2)   # the child is running the call
+        parent.kill()
+        parent.wait()
+        gone, alive = psutil.wait_procs(children, timeout=10)
+        assert alive == [], f"still running after their parent was killed: {alive}"
+    finally:
+        parent.kill()
 
 
 def die_like_the_oom_killer(*args):
