@@ -22,8 +22,8 @@ from assets.resources import ArtifactStoreResource, MlflowTracking
 from viss_r1.artifacts import ArtifactRef, place_tree
 from viss_r1.code_versions import code_version
 from viss_r1.data.frame_cache import shard_files
-from viss_r1.own_process import ProcessLost, run_in_own_process
 from viss_r1.data.pretext_samples import TABLES
+from viss_r1.own_process import ProcessLost, run_in_own_process
 from viss_r1.process import write_config
 from viss_r1.stages import BASE_MODEL, CHECKPOINT, FORMAT_WARMUP, StageSpec
 from viss_r1.train.config import FINAL_DIR, RESULT_FILE, SFTRunConfig

@@ -37,7 +37,9 @@ def run_in_own_process(fn: Callable, *args: Any) -> Any:
 def _die_with_parent(parent: int) -> None:
     """Linux: the kernel kills this process when the one that started it dies (the Dagster process
     killed with SIGKILL), rather than leaving an orphan to finish a build nobody will publish
-    beside the rerun's own."""
+    beside the rerun's own. The request ``viss_r1.process.die_with_launcher`` makes for a stage
+    process, written again here: every stage's cache key covers that module, so sharing code
+    through it would retrain every model."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
