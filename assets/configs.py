@@ -24,11 +24,13 @@ from viss_r1.embedded import (
     EMBEDDED_DECODED_CLIP_MEMORY_MB,
     EMBEDDED_EMPTY_CLIP_FRACTION,
     EMBEDDED_EVAL_DECODING,
+    EMBEDDED_EVALUATION,
     EMBEDDED_GRPO,
     EMBEDDED_ROLLOUTS,
     EMBEDDED_SAMPLING,
     EMBEDDED_SFT,
     EMBEDDED_LENGTH_GROUPED_BATCHES, EMBEDDED_LM_HEAD_LOSS, EMBEDDED_REHEARSAL_FRACTION, EMBEDDED_THOUGHT_NAMES_TRANSFORM,
+    EMBEDDED_PROMPT_WORDING,
     EMBEDDED_TINY_MODEL,
     EMBEDDED_WARMUP,
 )
@@ -250,6 +252,8 @@ class BaseModelConfig(dg.Config):
     model: str = "tiny"   # "tiny" (built offline), a local checkpoint folder, or a hub id
     revision: Optional[str] = None   # a hub id's commit sha or tag: required for a hub id (the cache key pins it)
     tiny: TinyModelConfig = TinyModelConfig()
+    # The tiny model's tokenizer is trained on the prompts in this wording: the one its stages ask in.
+    prompt_wording: PromptWordingName = EMBEDDED_PROMPT_WORDING
 
 
 class OptimConfig(LibraryConfig, OptimSettings, defaults=EMBEDDED_SFT):
@@ -258,7 +262,7 @@ class OptimConfig(LibraryConfig, OptimSettings, defaults=EMBEDDED_SFT):
 
 class SFTModelConfig(dg.Config):
     system_prompt: Optional[str] = None                   # None: the one default system prompt
-    prompt_wording: PromptWordingName = "ours"            # "release": the authors' exact strings
+    prompt_wording: PromptWordingName = EMBEDDED_PROMPT_WORDING   # "release": the authors' exact strings
     max_samples: Optional[int] = None
     loss_on: SFTLossOn = "assistant"                      # the tokens with loss (viss_r1.train.config.SFTLossOn)
     # Rows shown an empty clip, saying so (viss_r1.train.sft_data); the release: 0.
@@ -314,7 +318,7 @@ class RewardConfig(LibraryOverrides, library=RewardSettings):
 
 class GRPOModelConfig(dg.Config):
     system_prompt: Optional[str] = None
-    prompt_wording: PromptWordingName = "ours"            # "release": the authors' exact strings
+    prompt_wording: PromptWordingName = EMBEDDED_PROMPT_WORDING   # "release": the authors' exact strings
     max_samples: Optional[int] = None
     rewards: RewardConfig = RewardConfig()
     training: GRPOOptimConfig = GRPOOptimConfig()
@@ -354,7 +358,7 @@ class ProbesConfig(LibraryConfig, ProbeSettings):
     """Robustness probes (viss_r1.evaluate.config.ProbeSettings): blind, no video, transformed, frame drop."""
 
 
-class EvaluationConfig(LibraryConfig, EvalSettings):
+class EvaluationConfig(LibraryConfig, EvalSettings, defaults=EMBEDDED_EVALUATION):
     """How a model is asked a benchmark (viss_r1.evaluate.config.EvalSettings)."""
 
     decoding: DecodingConfig = DecodingConfig()

@@ -25,6 +25,7 @@ from viss_r1.data.frame_cache import shard_files
 from viss_r1.data.pretext_samples import TABLES
 from viss_r1.own_process import ProcessLost, run_in_own_process
 from viss_r1.process import write_config
+from viss_r1.prompts import PromptWording
 from viss_r1.stages import BASE_MODEL, CHECKPOINT, FORMAT_WARMUP, StageSpec
 from viss_r1.train.config import FINAL_DIR, RESULT_FILE, SFTRunConfig
 
@@ -73,7 +74,8 @@ def base_model(
         # process would otherwise hold for the rest of the run.
         try:
             summary = run_in_own_process(build_tiny_model, building.folder / MODEL_DIR,
-                                         list(tokenizer_corpus(rows)), config.tiny.to_library())
+                                         list(tokenizer_corpus(rows, wording=PromptWording(config.prompt_wording))),
+                                         config.tiny.to_library())
         except ProcessLost as lost:
             raise dg.Failure(f"building the tiny model failed: {lost}; nothing was published, a rerun "
                              "builds it again") from None

@@ -38,6 +38,7 @@ from viss_r1.answers import extract_answer
 from viss_r1.artifacts import ArtifactStore
 from viss_r1.data.frame_cache import open_frame_cache
 from viss_r1.data.pretext_samples import PretextSettings, PretextUse, build_use_table, records_with_clips
+from viss_r1.embedded import EMBEDDED_PROMPT_WORDING
 from viss_r1.evaluate.benchmarks import BENCHMARKS
 from viss_r1.evaluate.chains import option_named_first, thought_of
 from viss_r1.evaluate.config import EvalSettings
@@ -45,6 +46,7 @@ from viss_r1.evaluate.probes import TRANSFORMED, Condition, chance, condition_ro
 from viss_r1.evaluate.run import ask_rows, in_process
 from viss_r1.evaluate.scores import pretext_accuracy
 from viss_r1.modeling.generation import Decoding
+from viss_r1.prompts import PROMPT_WORDINGS
 from viss_r1.stages import FULL_VISS_R1, stage_making
 
 
@@ -101,9 +103,9 @@ def curve_line(result: dict) -> str:
             f"{sum(rewards[-fifth:]) / fifth:.3f} over the last fifth")
 
 
-def answers_from_video(held_out, generate, frames, prompt_format: str, decoding: Decoding) -> None:
+def answers_from_video(held_out, generate, frames, prompt_format: str, decoding: Decoding, wording: str) -> None:
     """Clean, blind and no-video accuracy and format, visual reliance, multiple choice vs chance."""
-    settings = EvalSettings(decoding=decoding, prompt_format=prompt_format)
+    settings = EvalSettings(decoding=decoding, prompt_format=prompt_format, prompt_wording=wording)
     spec = BENCHMARKS["synthetic"]
     by_options = [1 / len(options_of(row)) for row in held_out if row["problem_type"] == "multiple choice"]
     scores, by_type, chains = {}, {}, {}   # by_type: per data source and problem type
@@ -156,8 +158,8 @@ def chain_and_answer(asked: dict, record: dict) -> tuple[bool, bool, bool]:
     return named == truth, bool(named) and named == extract_answer(asked["prediction"]), own == truth
 
 
-def pretext_accuracy_per_transform(held_out, generate, frames, transforms, decoding: Decoding) -> None:
-    settings = EvalSettings(decoding=decoding)
+def pretext_accuracy_per_transform(held_out, generate, frames, transforms, decoding: Decoding, wording: str) -> None:
+    settings = EvalSettings(decoding=decoding, prompt_wording=wording)
     for name in transforms:
         use = PretextUse("probe", ("video",), video_transforms=(name,), splits=(held_out[0]["split"],))
         rows, _ = build_use_table(held_out, use, PretextSettings())
@@ -179,6 +181,8 @@ def main() -> None:
     parser.add_argument("--transforms", nargs="*", default=["arrow", "rotate", "shuffle"],
                         help="pretext probes (none: skip them)")
     parser.add_argument("--max-new-tokens", type=int, default=200)
+    parser.add_argument("--prompt-wording", default=EMBEDDED_PROMPT_WORDING, choices=PROMPT_WORDINGS,
+                        help="the wording the models were trained in (the embedded run's by default)")
     args = parser.parse_args()
 
     import torch
@@ -210,8 +214,8 @@ def main() -> None:
         print(f"{asset} ({stage.name}, {result['global_step']} steps): {curve_line(result)}")
         print(f"  on {len(held_out)} {args.split} clips, asked in the {stage.evaluation_prompt_format!r} prompt:")
         generate = in_process(model, processor)
-        answers_from_video(held_out, generate, frames, stage.evaluation_prompt_format, decoding)
-        pretext_accuracy_per_transform(held_out, generate, frames, args.transforms, decoding)
+        answers_from_video(held_out, generate, frames, stage.evaluation_prompt_format, decoding, args.prompt_wording)
+        pretext_accuracy_per_transform(held_out, generate, frames, args.transforms, decoding, args.prompt_wording)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 Each format asks for a fixed sequence of tags; ``FORMAT_TAGS`` is the one source of truth for it,
 and ``FORMAT_PATTERNS`` (the format reward's regex, §4) is built from it, so a prompt can never
 ask for tags its reward does not expect. The wording is ours; structure, tags and option lists
-follow the paper. ``PromptWording("release", stage)`` renders the same prompts in the authors'
-exact strings instead (``viss_r1.release_prompts``), to train or evaluate like for like with the
-released checkpoints.
+follow the paper. ``PromptWording("compact")`` asks the same in a few words (the embedded tiny
+model's: its time goes with the tokens it reads). ``PromptWording("release", stage)`` renders the
+same prompts in the authors' exact strings instead (``viss_r1.release_prompts``), to train or
+evaluate like for like with the released checkpoints.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from viss_r1.vocabulary import MEDIA_TYPES, PROBLEM_TYPES
 # questions (<think><transform><answer>).
 PromptFormat = Literal["r1", "pretext", "transform_answer"]
 PROMPT_FORMATS: tuple[str, ...] = get_args(PromptFormat)
-# ours: the default everywhere; release: the authors' strings, to compare with their checkpoints.
-PromptWordingName = Literal["ours", "release"]
+# ours: the library's default; compact: ours in a few words, the embedded run's (viss_r1.embedded);
+# release: the authors' strings, to compare with their checkpoints.
+PromptWordingName = Literal["ours", "compact", "release"]
 PROMPT_WORDINGS: tuple[str, ...] = get_args(PromptWordingName)
 
 # The release mixes two system prompts; we use one everywhere. Qwen2.5-VL's chat template inserts
@@ -32,8 +34,9 @@ DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
 @dataclass(frozen=True)
 class PromptWording:
-    """Whose words a prompt is in: ``ours``, or the ``release``'s as its ``stage`` script words
-    them (sft, grpo, eval, annotation: the release words each differently; ``release_prompts``)."""
+    """Whose words a prompt is in: ``ours``, ``compact`` (ours in a few words), or the ``release``'s
+    as its ``stage`` script words them (sft, grpo, eval, annotation: the release words each
+    differently; ``release_prompts``). Ours and compact word every stage alike."""
 
     source: str = "ours"
     stage: str = "grpo"
@@ -79,10 +82,51 @@ THINK_ALOUD = (
 THINK_THEN_ANSWER = "Write your reasoning inside <think> </think>, then the final answer inside <answer> </answer>."
 
 
-def answer_instruction(problem_type: str) -> str:
+@dataclass(frozen=True)
+class Instructions:
+    """The fixed words of our prompts around the question: what to write inside <answer> per problem
+    type, how to think before it (R1 and pretext prompts), and the ViSS-R1 prompt's header."""
+
+    answer: Mapping[str, str]
+    think: str
+    viss_header: str   # {media}: "video" or "image"
+
+
+OUR_INSTRUCTIONS = Instructions(
+    answer=ANSWER_INSTRUCTIONS,
+    think=f"{THINK_ALOUD} {THINK_THEN_ANSWER}",
+    viss_header=(
+        "The input {media} has been transformed. Solve two progressive questions. "
+        "(1) Identify which transformation was applied to the {media}. "
+        "(2) Undo that transformation in your mind and answer the user question on the basis of the "
+        "restored, original {media}. "
+        f"{THINK_ALOUD} Write your reasoning inside <think> </think>, then only the letter of the "
+        "transformation inside <transform> </transform>, then the answer to the user question inside "
+        "<answer> </answer>, in exactly this order."),
+)
+
+# A few words for each: the instructions are ≈70 of a tiny-model warm-up row's ≈300 tokens and ≈160
+# of an SSL-CoT row's ≈500, and on two CPU cores time goes with tokens. The tags are not named: the
+# SFT targets teach them (README, "The prompts in a few words").
+COMPACT_INSTRUCTIONS = Instructions(
+    answer={
+        "multiple choice": "Answer: a letter.",
+        "numerical": "Answer: a number.",
+        "regression": "Answer: a number.",
+        "OCR": "Answer: the text.",
+        "free-form": "Answer: a sentence.",
+    },
+    think="Think, then answer.",
+    viss_header="The {media} was transformed: name the transform, then answer as if undone.",
+)
+
+INSTRUCTIONS: dict[str, Instructions] = {"ours": OUR_INSTRUCTIONS, "compact": COMPACT_INSTRUCTIONS}
+
+
+def answer_instruction(problem_type: str, words: Instructions = OUR_INSTRUCTIONS) -> str:
     """What goes inside <answer> for this problem type."""
     try:
-        return ANSWER_INSTRUCTIONS[problem_type]
+        return words.answer[problem_type]
     except KeyError:
         raise ValueError(f"problem_type {problem_type!r} is unknown; expected one of {PROBLEM_TYPES}") from None
 
@@ -95,39 +139,32 @@ def question_with_options(problem: str, options: Sequence[str] | None) -> str:
     return f"{problem.strip()}\nOptions:\n" + "\n".join(options)
 
 
-def _user_question(problem: str, problem_type: str, options: Sequence[str] | None) -> tuple[str, str]:
+def _user_question(problem: str, problem_type: str, options: Sequence[str] | None,
+                   words: Instructions) -> tuple[str, str]:
     """(question with options, per-type instruction); like Video-R1, options only for multiple choice."""
-    instruction = answer_instruction(problem_type)  # validates the type first
+    instruction = answer_instruction(problem_type, words)  # validates the type first
     return question_with_options(problem, options if problem_type == "multiple choice" else None), instruction
 
 
-def r1_prompt(problem: str, problem_type: str, options: Sequence[str] | None) -> str:
+def r1_prompt(problem: str, problem_type: str, options: Sequence[str] | None,
+              words: Instructions = OUR_INSTRUCTIONS) -> str:
     """Video-R1: question (+ options), think aloud, <think> then <answer>, the per-type instruction."""
-    question, instruction = _user_question(problem, problem_type, options)
-    return f"{question}\n\n{THINK_ALOUD} {THINK_THEN_ANSWER} {instruction}"
+    question, instruction = _user_question(problem, problem_type, options, words)
+    return f"{question}\n\n{words.think} {instruction}"
 
 
-def pretext_prompt(pretext_question: str) -> str:
+def pretext_prompt(pretext_question: str, words: Instructions = OUR_INSTRUCTIONS) -> str:
     """Pretext-GRPO: the pretext question (focus phrase and options included); the answer is a letter."""
-    return f"{pretext_question.strip()}\n\n{THINK_ALOUD} {THINK_THEN_ANSWER} {ANSWER_INSTRUCTIONS['multiple choice']}"
+    return f"{pretext_question.strip()}\n\n{words.think} {words.answer['multiple choice']}"
 
 
 def viss_r1_prompt(pretext_question: str, problem: str, problem_type: str, options: Sequence[str] | None,
-                   media: str = "video") -> str:
+                   media: str = "video", words: Instructions = OUR_INSTRUCTIONS) -> str:
     """ViSS-R1: name the transformation, then answer the user question about the restored input."""
     if media not in MEDIA_TYPES:
         raise ValueError(f"media {media!r} is unknown; expected one of {MEDIA_TYPES}")
-    header = (
-        f"The input {media} has been transformed. Solve two progressive questions. "
-        f"(1) Identify which transformation was applied to the {media}. "
-        f"(2) Undo that transformation in your mind and answer the user question on the basis of the "
-        f"restored, original {media}. "
-        f"{THINK_ALOUD} Write your reasoning inside <think> </think>, then only the letter of the "
-        "transformation inside <transform> </transform>, then the answer to the user question inside "
-        "<answer> </answer>, in exactly this order."
-    )
-    question, instruction = _user_question(problem, problem_type, options)
-    return (f"{header}\n\nTransform question: {pretext_question.strip()}\n\n"
+    question, instruction = _user_question(problem, problem_type, options, words)
+    return (f"{words.viss_header.format(media=media)}\n\nTransform question: {pretext_question.strip()}\n\n"
             f"User Question: {question}\n{instruction}")
 
 
@@ -137,20 +174,24 @@ def build_prompt(fmt: str, row: Mapping[str, Any], wording: PromptWording = OURS
         raise ValueError(f"prompt format {fmt!r} is unknown; expected one of {PROMPT_FORMATS}")
     if wording.source == "release":
         return release_prompts.build_prompt(fmt, row, wording.stage)
+    words = INSTRUCTIONS[wording.source]
     if fmt == "r1":
-        return r1_prompt(row["problem"], row["problem_type"], row["options"])
+        return r1_prompt(row["problem"], row["problem_type"], row["options"], words)
     if fmt == "pretext":
-        return pretext_prompt(row["pretext_question"])
+        return pretext_prompt(row["pretext_question"], words)
     return viss_r1_prompt(row["pretext_question"], row["problem"], row["problem_type"], row["options"],
-                          row["data_type"])
+                          row["data_type"], words)
 
 
 def system_prompt_for(fmt: str, wording: PromptWording = OURS, override: str | None = None) -> str:
     """The system turn: ``override`` if given, else ours (one everywhere) or the release's for
-    this stage and format (it mixes several; ``release_prompts.system_prompt``)."""
+    this stage and format (it mixes several; ``release_prompts.system_prompt``). Compact wording
+    keeps ours: the sentence the chat template would insert anyway."""
     if override is not None:
         return override
-    return DEFAULT_SYSTEM_PROMPT if wording.source == "ours" else release_prompts.system_prompt(fmt, wording.stage)
+    if wording.source == "release":
+        return release_prompts.system_prompt(fmt, wording.stage)
+    return DEFAULT_SYSTEM_PROMPT
 
 
 def chat_messages(prompt_text: str, media: str | None, system_prompt: str = DEFAULT_SYSTEM_PROMPT) -> list[dict]:

@@ -29,6 +29,7 @@ EMBEDDED = {
     configs.GRPOOptimConfig: embedded.EMBEDDED_GRPO,
     configs.RolloutConfig: embedded.EMBEDDED_ROLLOUTS,
     configs.DecodingConfig: embedded.EMBEDDED_EVAL_DECODING,
+    configs.EvaluationConfig: embedded.EMBEDDED_EVALUATION,
     configs.TinyModelConfig: embedded.EMBEDDED_TINY_MODEL,
 }
 REQUIRED = {configs.CotAnnotationsConfig: {"annotator": "a"}}   # settings without a default

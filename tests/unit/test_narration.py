@@ -137,3 +137,23 @@ def test_the_tokenizer_corpus_holds_the_thought_a_transformed_row_is_trained_on(
     bad = {**row, "extra": json.dumps({"process_on_transformed": ["not", "a", "map"]})}
     with pytest.raises(ValueError, match="must map a view key to a thought"):
         list(tokenizer_corpus([bad]))
+
+
+def test_the_tokenizer_corpus_is_written_in_the_wording_the_stages_ask_in():
+    from viss_r1.modeling.corpus import tokenizer_corpus
+    from viss_r1.prompts import THINK_THEN_ANSWER, PromptWording, build_prompt
+    from viss_r1.release_prompts import SFT_SSL_SYSTEM_PROMPT
+
+    row = {"problem": "Which one of the shapes moves?", "problem_type": "multiple choice", "options": ["A. left", "B. right"],
+           "process": "<think>It rises.</think>", "solution": "<answer>A</answer>", "data_type": "video",
+           "transform_media": "video", "transform_name": "arrow", "transform_param": 1, "transform_letter": "B",
+           "pretext_question": "Is the clip reversed?", "num_frames": 16}
+    compact = list(tokenizer_corpus([row], wording=PromptWording("compact")))
+    assert build_prompt("transform_answer", row, PromptWording("compact")) in compact
+    assert not any(THINK_THEN_ANSWER in text for text in compact)
+    ours = list(tokenizer_corpus([row]))
+    assert len(ours) == len(compact) and sum(map(len, ours)) > sum(map(len, compact)) + 500
+    release = list(tokenizer_corpus([row], wording=PromptWording("release")))
+    for stage in ("sft", "grpo", "eval"):   # the release words a prompt differently in each script
+        assert build_prompt("transform_answer", row, PromptWording("release", stage)) in release
+    assert SFT_SSL_SYSTEM_PROMPT in release

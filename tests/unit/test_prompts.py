@@ -9,6 +9,7 @@ from viss_r1.vocabulary import PROBLEM_TYPES
 from viss_r1.pretext.questions import pretext_question
 from viss_r1.prompts import (
     ANSWER_INSTRUCTIONS,
+    COMPACT_INSTRUCTIONS,
     DEFAULT_SYSTEM_PROMPT,
     FORMAT_PATTERNS,
     FORMAT_TAGS,
@@ -173,3 +174,38 @@ def test_system_prompt_is_configurable():
     messages = chat_messages("p", "video", custom)
     assert messages[0]["content"][0]["text"] == "You watch videos carefully."
     assert chat_messages("p", "video")[0]["content"][0]["text"] == DEFAULT_SYSTEM_PROMPT
+
+
+COMPACT = PromptWording("compact")
+
+
+def test_compact_wording_asks_the_same_in_a_few_words():
+    row = {**ROW, "pretext_question": "Is the clip reversed?\nA. no\nB. yes"}
+    assert build_prompt("r1", row, COMPACT) == (
+        "What color is the ball?\nOptions:\nA. red\nB. blue\nC. green\nD. yellow\n\n"
+        "Think, then answer. Answer: a letter.")
+    assert build_prompt("pretext", row, COMPACT) == (
+        "Is the clip reversed?\nA. no\nB. yes\n\nThink, then answer. Answer: a letter.")
+    assert build_prompt("transform_answer", {**row, "problem_type": "numerical", "data_type": "image"}, COMPACT) == (
+        "The image was transformed: name the transform, then answer as if undone.\n\n"
+        "Transform question: Is the clip reversed?\nA. no\nB. yes\n\n"
+        "User Question: What color is the ball?\nAnswer: a number.")
+    # every stage alike, and the system turn is ours
+    assert build_prompt("r1", row, PromptWording("compact", "sft")) == build_prompt("r1", row, COMPACT)
+    assert system_prompt_for("transform_answer", PromptWording("compact", "sft")) == DEFAULT_SYSTEM_PROMPT
+
+
+@pytest.mark.parametrize("fmt", PROMPT_FORMATS)
+def test_compact_prompts_keep_the_question_and_are_much_shorter(fmt):
+    ours, compact = build_prompt(fmt, ROW), build_prompt(fmt, ROW, COMPACT)
+    assert len(compact) < len(ours) - 150
+    asked = ROW["pretext_question"] if fmt == "pretext" else question_with_options(ROW["problem"], OPTIONS)
+    assert asked in compact
+
+
+def test_compact_instructions_cover_every_problem_type():
+    assert set(COMPACT_INSTRUCTIONS.answer) == set(PROBLEM_TYPES)
+    for problem_type in PROBLEM_TYPES:
+        assert answer_instruction(problem_type, COMPACT_INSTRUCTIONS).startswith("Answer: ")
+    with pytest.raises(ValueError, match="essay"):
+        answer_instruction("essay", COMPACT_INSTRUCTIONS)

@@ -4,7 +4,7 @@ everywhere, and the setting reaches SFT, GRPO and evaluation."""
 
 import pytest
 
-from assets.configs import EvaluationConfig, GRPOModelConfig, SFTModelConfig
+from assets.configs import BaseModelConfig, EvaluationConfig, GRPOModelConfig, SFTModelConfig
 from viss_r1.evaluate.config import EvalSettings
 from viss_r1.evaluate.probes import Condition, request
 from viss_r1.pretext.questions import pretext_question
@@ -194,8 +194,10 @@ def test_every_stage_config_selects_its_release_script():
     assert GRPORunConfig(**paths, stage="pretext_grpo_stage1", prompt_wording="release").wording == release("grpo")
     assert EvalSettings().wording == PromptWording("ours", "eval")
     assert EvaluationConfig(prompt_wording="release").to_library().wording == release("eval")
-    assert (SFTModelConfig().prompt_wording, GRPOModelConfig().prompt_wording, EvaluationConfig().prompt_wording) \
-        == ("ours", "ours", "ours")
+    # The library asks in ours; the embedded run's assets in a few words (viss_r1.embedded).
+    assert (SFTModelConfig().prompt_wording, GRPOModelConfig().prompt_wording, EvaluationConfig().prompt_wording,
+            BaseModelConfig().prompt_wording) == ("compact",) * 4
+    assert EvaluationConfig().to_library().wording == PromptWording("compact", "eval")
 
 
 def test_evaluation_request_carries_the_wording():
