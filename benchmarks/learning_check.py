@@ -16,7 +16,11 @@ ViSS-R1 RL, both Pretext-GRPO stages), reads its newest artifact in a state fold
   named is the chain's reading; elsewhere it may be, say, where a motion starts), and how often the
   answer's letter is that option;
 - pretext accuracy per video transform, each clip under every option of the transform (forward and
-  reversed, every angle, every swap), against chance with a one-sided binomial p-value.
+  reversed, every angle, every swap), against chance with a one-sided binomial p-value. Asked the
+  way the model's lineage learnt the pretext: the Pretext-GRPO arm's models with stage I's prompt
+  (the transform question alone, the letter in ``<answer>``, scored by stage I's own reward), the
+  others with ViSS-R1's (the ``<transform>`` tag, as the evaluation's ``transformed`` condition);
+  a model that never learnt either reads 0 % for not writing the tag, not for not seeing.
 
     .venv/bin/python benchmarks/learning_check.py [--assets sft_model viss_r1_model] [--state state]
         [--split validation] [--transforms arrow rotate]
@@ -44,10 +48,11 @@ from viss_r1.evaluate.chains import option_named_first, thought_of
 from viss_r1.evaluate.config import EvalSettings
 from viss_r1.evaluate.probes import TRANSFORMED, Condition, chance, condition_rows, every_option, sample_id
 from viss_r1.evaluate.run import ask_rows, in_process
-from viss_r1.evaluate.scores import pretext_accuracy
 from viss_r1.modeling.generation import Decoding
-from viss_r1.prompts import PROMPT_WORDINGS
-from viss_r1.stages import FULL_VISS_R1, stage_making
+from viss_r1.data.requests import row_request
+from viss_r1.prompts import PROMPT_WORDINGS, system_prompt_for
+from viss_r1.rewards import pretext_accuracy_reward
+from viss_r1.stages import FULL_VISS_R1, StageSpec, stage_making
 
 
 def newest(store: ArtifactStore, asset: str) -> str:
@@ -158,18 +163,50 @@ def chain_and_answer(asked: dict, record: dict) -> tuple[bool, bool, bool]:
     return named == truth, bool(named) and named == extract_answer(asked["prediction"]), own == truth
 
 
-def pretext_accuracy_per_transform(held_out, generate, frames, transforms, decoding: Decoding, wording: str) -> None:
+def pretext_prompt_format(stage: StageSpec | None) -> str:
+    """The prompt format in which ``stage``'s model, or a stage it starts from, learnt the pretext:
+    ``pretext`` for the Pretext-GRPO arm (stage I, and stage II started from it), else ViSS-R1's
+    ``transform_answer``."""
+    while stage is not None:
+        if stage.prompt_format == "pretext":
+            return "pretext"
+        stage = stage_making(stage.start)
+    return "transform_answer"
+
+
+def ask_pretext_question(rows, generate, frames, decoding: Decoding, settings: EvalSettings) -> list[dict]:
+    """Each row's transformed clip asked the pretext question alone, as Pretext-GRPO stage I asks it;
+    ``transform_correct`` is stage I's own accuracy reward (the ``<answer>`` letter)."""
+    system_prompt = system_prompt_for("pretext", settings.wording)
+    results = []
+    for start in range(0, len(rows), decoding.batch_size):
+        batch = rows[start:start + decoding.batch_size]
+        requests = [row_request(row, frames, "pretext", system_prompt, wording=settings.wording) for row in batch]
+        completions = generate([m for m, _ in requests], [media for _, media in requests],
+                               decoding.model_copy(update={"batch_size": len(batch)}))
+        rewards = pretext_accuracy_reward(completions=[c["text"] for c in completions],
+                                          transform_letter=[row["transform_letter"] for row in batch])
+        results += [{"transform": row["transform_name"], "transform_correct": reward == 1.0}
+                    for row, reward in zip(batch, rewards)]
+    return results
+
+
+def pretext_accuracy_per_transform(held_out, generate, frames, transforms, decoding: Decoding, wording: str,
+                                   prompt_format: str = "transform_answer") -> None:
     settings = EvalSettings(decoding=decoding, prompt_wording=wording)
     for name in transforms:
         use = PretextUse("probe", ("video",), video_transforms=(name,), splits=(held_out[0]["split"],))
         rows, _ = build_use_table(held_out, use, PretextSettings())
-        asked = ask_rows(TRANSFORMED, every_option(rows), generate, frames, settings, BENCHMARKS["synthetic"],
-                         decoding.batch_size, log=lambda _: None)
-        results = [row for batch in asked for row in batch if row["status"] == "ok"]
+        if prompt_format == "pretext":
+            results = ask_pretext_question(every_option(rows), generate, frames, decoding, settings)
+        else:
+            asked = ask_rows(TRANSFORMED, every_option(rows), generate, frames, settings, BENCHMARKS["synthetic"],
+                             decoding.batch_size, log=lambda _: None)
+            results = [row for batch in asked for row in batch if row["status"] == "ok"]
         n, hits = len(results), sum(row["transform_correct"] for row in results)
         guess = chance("video", name)
-        print(f"  {name:8s} pretext accuracy {pretext_accuracy(results)[name]:6.2f}% on {n} samples "
-              f"(chance {guess:.1%}, p = {binomial_p_above(hits, n, guess):.3f})")
+        print(f"  {name:8s} pretext accuracy {100.0 * hits / max(n, 1):6.2f}% on {n} samples, asked in the "
+              f"{prompt_format!r} prompt (chance {guess:.1%}, p = {binomial_p_above(hits, n, guess):.3f})")
 
 
 def main() -> None:
@@ -215,7 +252,8 @@ def main() -> None:
         print(f"  on {len(held_out)} {args.split} clips, asked in the {stage.evaluation_prompt_format!r} prompt:")
         generate = in_process(model, processor)
         answers_from_video(held_out, generate, frames, stage.evaluation_prompt_format, decoding, args.prompt_wording)
-        pretext_accuracy_per_transform(held_out, generate, frames, args.transforms, decoding, args.prompt_wording)
+        pretext_accuracy_per_transform(held_out, generate, frames, args.transforms, decoding, args.prompt_wording,
+                                       pretext_prompt_format(stage))
 
 
 if __name__ == "__main__":
