@@ -42,6 +42,7 @@ from viss_r1.answers import extract_answer
 from viss_r1.artifacts import ArtifactStore
 from viss_r1.data.frame_cache import open_frame_cache
 from viss_r1.data.pretext_samples import PretextSettings, PretextUse, build_use_table, records_with_clips
+from viss_r1.data.requests import row_request
 from viss_r1.embedded import EMBEDDED_PROMPT_WORDING
 from viss_r1.evaluate.benchmarks import BENCHMARKS
 from viss_r1.evaluate.chains import option_named_first, thought_of
@@ -49,7 +50,6 @@ from viss_r1.evaluate.config import EvalSettings
 from viss_r1.evaluate.probes import TRANSFORMED, Condition, chance, condition_rows, every_option, sample_id
 from viss_r1.evaluate.run import ask_rows, in_process
 from viss_r1.modeling.generation import Decoding
-from viss_r1.data.requests import row_request
 from viss_r1.prompts import PROMPT_WORDINGS, system_prompt_for
 from viss_r1.rewards import pretext_accuracy_reward
 from viss_r1.stages import FULL_VISS_R1, StageSpec, stage_making
