@@ -49,6 +49,7 @@ from viss_r1.evaluate.chains import option_named_first, thought_of
 from viss_r1.evaluate.config import EvalSettings
 from viss_r1.evaluate.probes import TRANSFORMED, Condition, chance, condition_rows, every_option, sample_id
 from viss_r1.evaluate.run import ask_rows, in_process
+from viss_r1.evaluate.scores import pretext_accuracy
 from viss_r1.modeling.generation import Decoding
 from viss_r1.prompts import PROMPT_WORDINGS, system_prompt_for
 from viss_r1.rewards import pretext_accuracy_reward
@@ -176,7 +177,8 @@ def pretext_prompt_format(stage: StageSpec | None) -> str:
 
 def ask_pretext_question(rows, generate, frames, decoding: Decoding, settings: EvalSettings) -> list[dict]:
     """Each row's transformed clip asked the pretext question alone, as Pretext-GRPO stage I asks it;
-    ``transform_correct`` is stage I's own accuracy reward (the ``<answer>`` letter)."""
+    result rows as ``viss_r1.evaluate.scores.pretext_accuracy`` reads them, ``transform_correct``
+    from stage I's own accuracy reward (the ``<answer>`` letter)."""
     system_prompt = system_prompt_for("pretext", settings.wording)
     results = []
     for start in range(0, len(rows), decoding.batch_size):
@@ -186,7 +188,7 @@ def ask_pretext_question(rows, generate, frames, decoding: Decoding, settings: E
                                decoding.model_copy(update={"batch_size": len(batch)}))
         rewards = pretext_accuracy_reward(completions=[c["text"] for c in completions],
                                           transform_letter=[row["transform_letter"] for row in batch])
-        results += [{"transform": row["transform_name"], "transform_correct": reward == 1.0}
+        results += [{"status": "ok", "transform": row["transform_name"], "transform_correct": reward == 1.0}
                     for row, reward in zip(batch, rewards)]
     return results
 
@@ -205,7 +207,7 @@ def pretext_accuracy_per_transform(held_out, generate, frames, transforms, decod
             results = [row for batch in asked for row in batch if row["status"] == "ok"]
         n, hits = len(results), sum(row["transform_correct"] for row in results)
         guess = chance("video", name)
-        print(f"  {name:8s} pretext accuracy {100.0 * hits / max(n, 1):6.2f}% on {n} samples, asked in the "
+        print(f"  {name:8s} pretext accuracy {pretext_accuracy(results)[name]:6.2f}% on {n} samples, asked in the "
               f"{prompt_format!r} prompt (chance {guess:.1%}, p = {binomial_p_above(hits, n, guess):.3f})")
 
 
